@@ -1,0 +1,109 @@
+"""Speed of the V-IRL text environment: resets, graded steps, city generation per style.
+
+Run from the repository root::
+
+    python benchmarks/bench_virl.py            # full run
+    python benchmarks/bench_virl.py --quick    # fewer repeats
+
+Prints the median over several repeats of each figure. Nothing is asserted: these are figures for
+the README, measured on whatever machine runs the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import gymnasium as gym
+
+from virl_env import routes as routes_module
+from virl_env.city import generate_city, get_city
+from virl_env.styles import STYLE_NAMES
+
+
+def _median_rate(fn, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        count, seconds = fn()
+        rates.append(count / seconds)
+    return statistics.median(rates)
+
+
+def bench_resets_warm(n: int) -> tuple[int, float]:
+    """Random-route resets in the cached training city; the 1,000-route set's routes and rails
+    are already cached (steady state of a training run)."""
+    env = gym.make("virl_env:VIRL-v0")
+    env.reset(seed=0)
+    for k in range(1000):
+        env.reset(options={"route": k})
+    start = time.perf_counter()
+    for i in range(n):
+        env.reset(seed=i)
+    return n, time.perf_counter() - start
+
+
+def bench_resets_cold(n: int, offset: list[int]) -> tuple[int, float]:
+    """Resets on routes never seen before in the cached city: each plans its route and builds its rail."""
+    env = gym.make("virl_env:VIRL-v0")
+    env.reset(seed=0)
+    first = 10_000 + offset[0]
+    offset[0] += n
+    start = time.perf_counter()
+    for k in range(first, first + n):
+        env.reset(options={"route": k})
+    return n, time.perf_counter() - start
+
+
+def bench_steps(n: int, env_id: str = "virl_env:VIRL-v0") -> tuple[int, float]:
+    """Graded steps with full JSON expert replies (one wrong reply in five); only step() is timed."""
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    u = env.unwrapped
+    spent, done, i = 0.0, 0, 0
+    while done < n:
+        reply = u.expert_reply() if i % 5 else '{"current observation": "none", "action": "stop()"}'
+        i += 1
+        t = time.perf_counter()
+        _, _, terminated, truncated, _ = env.step(reply)
+        spent += time.perf_counter() - t
+        done += 1
+        if terminated or truncated:
+            env.reset()
+    return n, spent
+
+
+def bench_city_generation(style: str, repeats: int) -> float:
+    times = []
+    for r in range(repeats):
+        start = time.perf_counter()
+        generate_city(style, 1000 + r)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+    get_city("new_york", 0)  # the cached training city
+
+    warm = _median_rate(lambda: bench_resets_warm(5000), repeats)
+    offset = [0]
+    cold = _median_rate(lambda: bench_resets_cold(500, offset), repeats)
+    steps = _median_rate(lambda: bench_steps(20_000), repeats)
+    steps_rel = _median_rate(lambda: bench_steps(20_000, "virl_env:VIRL-RuleOOD-v0"), repeats)
+    print(f"VIRL-v0 reset, random route of the cached 1,000-route set : {warm:10,.0f} /s")
+    print(f"VIRL-v0 reset, never-seen route in the cached city      : {cold:10,.0f} /s")
+    print(f"VIRL-v0 graded step (JSON replies)                       : {steps:10,.0f} /s")
+    print(f"VIRL-RuleOOD-v0 graded step (JSON replies)               : {steps_rel:10,.0f} /s")
+    print(f"(route/rail caches: {routes_module._cached_route.cache_info().currsize} routes)")
+    print("city generation per style (median of repeats, new seeds):")
+    for style in STYLE_NAMES:
+        seconds = bench_city_generation(style, repeats)
+        print(f"  {style:<10} {seconds * 1000:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

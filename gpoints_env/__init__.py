@@ -1,0 +1,87 @@
+"""GeneralPoints: make a target number from playing cards, answering in free text (Gymnasium environments).
+
+Importing this package registers the environments, so ``gym.make("gpoints_env:GeneralPoints-v0")`` works
+without an explicit import:
+
+================================  =========================================================================
+id                                rules
+================================  =========================================================================
+``GeneralPoints-v0``              paper in-distribution: J/Q/K count 10, target 24, 5 attempts
+``GeneralPoints-RuleOOD-v0``      paper rule OOD: J/Q/K count 11/12/13, every hand holds a face card
+================================  =========================================================================
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from .cards import DECK, SUITS, Card, NoSolvableHandError, deal_hand, hand_from_ranks
+from .checker import (
+    BINARY_REWARDS,
+    PAPER_REWARDS,
+    CheckResult,
+    FormulaError,
+    RewardTable,
+    Verdict,
+    check_answer,
+    extract_formula,
+    formula_to_sympy,
+    parse_formula,
+)
+from .env import GeneralPointsEnv
+from .rules import ID_RULES, RANKS, RULE_OOD_RULES, Rules
+from .solver import canonical_form, find_solution, is_solvable, solvable_rank_hands, solve
+from .vector import make_vec
+from .wrappers import AceValue, AllowedOperators, FaceCardValues, RequireFaceCard, RuleWrapper, TargetPoints
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GeneralPointsEnv",
+    "Rules",
+    "ID_RULES",
+    "RULE_OOD_RULES",
+    "RANKS",
+    "SUITS",
+    "DECK",
+    "Card",
+    "deal_hand",
+    "hand_from_ranks",
+    "NoSolvableHandError",
+    "Verdict",
+    "RewardTable",
+    "PAPER_REWARDS",
+    "BINARY_REWARDS",
+    "CheckResult",
+    "FormulaError",
+    "check_answer",
+    "extract_formula",
+    "parse_formula",
+    "formula_to_sympy",
+    "solve",
+    "canonical_form",
+    "make_vec",
+    "find_solution",
+    "is_solvable",
+    "solvable_rank_hands",
+    "RuleWrapper",
+    "FaceCardValues",
+    "AceValue",
+    "TargetPoints",
+    "RequireFaceCard",
+    "AllowedOperators",
+    "ENV_IDS",
+]
+
+_ENTRY_POINT = "gpoints_env.env:GeneralPointsEnv"
+_RULE_OOD = {"face_values": RULE_OOD_RULES.face_values, "require_face_card": True}
+
+#: Every environment id this package registers, with its keyword arguments.
+ENV_IDS: dict[str, dict] = {
+    "GeneralPoints-v0": {},
+    "GeneralPoints-RuleOOD-v0": _RULE_OOD,
+}
+
+for _env_id, _kwargs in ENV_IDS.items():
+    if _env_id not in registry:  # re-importing (e.g. importlib.reload) must not warn about overriding
+        register(id=_env_id, entry_point=_ENTRY_POINT, kwargs=dict(_kwargs))

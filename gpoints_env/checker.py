@@ -1,0 +1,541 @@
+"""Grade a model's free-text answer to a GeneralPoints hand: extract, parse, check, reward, explain.
+
+Nothing here evaluates text as code. A reply goes through three stages, each linear in its length:
+
+1. :func:`extract_formula` finds the formula in the raw reply: the value of a ``formula`` key (strict or relaxed
+   JSON: single quotes, code fences, trailing commas, ``formula: ...`` lines) or else the last bare arithmetic
+   expression; ``<think>...</think>`` is skipped.
+2. :func:`parse_formula` normalises it (``×``, ``÷``, ``−``, a trailing ``= 24``), tokenises it against a whitelist
+   (integers, ``+ - * /``, parentheses, spaces) and parses it with a small recursive-descent parser whose
+   nesting depth and input size are bounded, computing the value exactly with :class:`fractions.Fraction`.
+3. :func:`check_answer` compares the numbers used with the hand (as a multiset) and the value with the
+   target, and returns one :class:`Verdict`, its reward from a :class:`RewardTable`, and feedback a model can
+   act on.
+
+Verdicts are tried most specific first: no formula, illegal formula, wrong numbers, division by zero, wrong
+value, correct.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, fields
+from enum import Enum
+from fractions import Fraction
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from .rules import OPERATORS
+
+__all__ = [
+    "Verdict",
+    "RewardTable",
+    "PAPER_REWARDS",
+    "BINARY_REWARDS",
+    "REWARD_SCHEMES",
+    "reward_table",
+    "Extraction",
+    "ParsedFormula",
+    "FormulaError",
+    "CheckResult",
+    "extract_formula",
+    "parse_formula",
+    "check_answer",
+    "formula_to_sympy",
+    "build_expression",
+    "format_number",
+    "MAX_FORMULA_CHARS",
+    "MAX_NESTING",
+]
+
+#: Longest formula (after extraction) the checker will parse; a 4-card formula needs about 20 characters.
+MAX_FORMULA_CHARS = 1000
+#: Deepest parenthesis nesting the parser accepts (keeps recursion far from Python's limit).
+MAX_NESTING = 32
+
+
+class Verdict(str, Enum):
+    """The one verdict an answer gets. A ``str`` subclass, so it serialises to JSON as its value."""
+
+    CORRECT = "correct"
+    WRONG_VALUE = "wrong_value"  #: uses exactly the cards, but the value is not the target
+    DIVISION_BY_ZERO = "division_by_zero"  #: uses exactly the cards, but divides by zero
+    WRONG_NUMBERS = "wrong_numbers"  #: parses, but the numbers used are not the cards (missing, reused, extra)
+    ILLEGAL_FORMULA = "illegal_formula"  #: a formula was found but is not a legal expression
+    NO_FORMULA = "no_formula"  #: no formula could be found in the reply
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RewardTable:
+    """Reward per verdict. The defaults are the paper's values (correct +5, wrong value -1, wrong numbers -2,
+    illegal or unparseable formula -3); a division by zero counts as an illegal formula, as in the paper's
+    checker, which failed to evaluate it."""
+
+    correct: float = 5.0
+    wrong_value: float = -1.0
+    division_by_zero: float = -3.0
+    wrong_numbers: float = -2.0
+    illegal_formula: float = -3.0
+    no_formula: float = -3.0
+
+    def __getitem__(self, verdict: Verdict) -> float:
+        return getattr(self, Verdict(verdict).value)
+
+
+PAPER_REWARDS = RewardTable()
+#: 1 for a correct answer, 0 otherwise (e.g. for GRPO-style training).
+BINARY_REWARDS = RewardTable(correct=1.0, wrong_value=0.0, division_by_zero=0.0, wrong_numbers=0.0,
+                             illegal_formula=0.0, no_formula=0.0)
+REWARD_SCHEMES: dict[str, RewardTable] = {"paper": PAPER_REWARDS, "binary": BINARY_REWARDS}
+
+
+def reward_table(spec: str | RewardTable | Mapping[str, float]) -> RewardTable:
+    """Resolve a reward scheme: a name in :data:`REWARD_SCHEMES`, a :class:`RewardTable`, or a mapping of
+    field overrides on the paper's table (e.g. ``{"illegal_formula": -1}``).
+
+    Raises:
+        ValueError: for an unknown scheme name or field.
+        TypeError: for anything else.
+    """
+    if isinstance(spec, RewardTable):
+        return spec
+    if isinstance(spec, str):
+        if spec not in REWARD_SCHEMES:
+            raise ValueError(f"unknown reward scheme {spec!r}; choose one of {sorted(REWARD_SCHEMES)} or a RewardTable")
+        return REWARD_SCHEMES[spec]
+    if isinstance(spec, Mapping):
+        known = {f.name for f in fields(RewardTable)}
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"unknown reward fields {sorted(unknown)}; known: {sorted(known)}")
+        return RewardTable(**{**{f: getattr(PAPER_REWARDS, f) for f in known}, **{k: float(v) for k, v in spec.items()}})
+    raise TypeError(f"rewards must be a scheme name, a RewardTable or a mapping, got {type(spec).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stage 1: find the formula in a raw reply.
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Where the formula came from. ``formula`` is ``None`` when none was found; ``problem`` then says why,
+    and ``illegal`` tells whether a formula field existed but held something that is not a formula."""
+
+    formula: str | None
+    source: str  # "key" (a formula field), "bare" (an expression in the text) or "none"
+    problem: str | None = None
+    illegal: bool = False
+
+
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_JSON_DECODER = json.JSONDecoder()
+_JSON_KIND = {list: "a list", dict: "an object", bool: "a boolean", int: "a number", float: "a number",
+              type(None): "null"}
+# Characters that may occur in an arithmetic run of free text (the tokenizer later rejects what is illegal).
+_RUN_RE = re.compile(r"[0-9(][0-9 \t+\-*/()\u00d7\u00f7\u2212\u2013\u00b7\u22c5\u2217=.^%!]*")
+_RUN_OPERATORS = frozenset("+-*/\u00d7\u00f7\u2212\u2013\u00b7\u22c5\u2217^%")
+_DIGITS = frozenset("0123456789")
+# Markdown and punctuation around a formula that belong to the prose, not to the formula.
+_EDGE_JUNK = " \t\r\n*_`$"
+_TRAILING_JUNK = _EDGE_JUNK + ".,;:}\"'"
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    return re.compile(r"""(["'`]?)\b""" + re.escape(key) + r"""\1\s*[:=]""", re.IGNORECASE)
+
+
+_FORMULA_KEY = _key_pattern("formula")
+
+
+def strip_thinking(reply: str) -> str:
+    """The part of a reply after its reasoning: text after the last ``</think>`` (templates may put the opening
+    tag in the prompt), or before an unclosed ``<think>`` (the model never finished thinking)."""
+    close = reply.rfind(_THINK_CLOSE)
+    if close >= 0:
+        return reply[close + len(_THINK_CLOSE):]
+    opening = reply.find(_THINK_OPEN)
+    return reply if opening < 0 else reply[:opening]
+
+
+def _rest_of_line(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def find_key_value(text: str, pattern: re.Pattern[str]) -> tuple[bool, Any, bool]:
+    """Read the value of the last ``key: value`` that ``pattern`` matches, JSON or relaxed.
+
+    Returns ``(found, value, is_json)``: a JSON value (any type) when one parses cleanly, else the raw text of
+    the value up to the end of the line or the closing quote.
+    """
+    last = None
+    for last in pattern.finditer(text):
+        pass
+    if last is None:
+        return False, None, False
+    pos = last.end()
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    if pos >= len(text):
+        return True, "", False
+    quote = text[pos]
+    if quote in "[{\"0123456789-tfn":
+        try:
+            value, end = _JSON_DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            after = text[end:end + 64].lstrip(" \t\r")
+            # A JSON value only counts when it ends where a JSON value would (not "8*3" read as the number 8).
+            if isinstance(value, str) or not after or after[0] in ",}]\n":
+                return True, value, True
+    if quote in "'`\"":
+        close = text.find(quote, pos + 1)
+        return True, (text[pos + 1:close] if close >= 0 else _rest_of_line(text, pos + 1)), False
+    return True, _rest_of_line(text, pos), False
+
+
+def extract_formula(reply: str) -> Extraction:
+    """Find the formula in a raw model reply (see the module docstring). Never raises for a ``str``."""
+    text = strip_thinking(reply)
+    found, value, is_json = find_key_value(text, _FORMULA_KEY)
+    if found:
+        if not isinstance(value, str):
+            kind = _JSON_KIND.get(type(value), type(value).__name__)
+            return Extraction(None, "key", f"the formula must be a string such as \"(1+2)*3\", not {kind}", True)
+        formula = value.strip(_EDGE_JUNK).rstrip(_TRAILING_JUNK)
+        if not formula:
+            return Extraction(None, "key", "the formula field is empty")
+        return Extraction(formula, "key")
+    candidate = None
+    for match in _RUN_RE.finditer(text):
+        run = match.group()
+        # Set tests, not a regex such as "[0-9].*[+]": that backtracks quadratically on a 100k-digit run.
+        if not _RUN_OPERATORS.isdisjoint(run) and not _DIGITS.isdisjoint(run):
+            candidate = run
+    if candidate is None:
+        return Extraction(None, "none", 'neither a "formula" field nor an arithmetic expression in the reply')
+    return Extraction(candidate.strip(_EDGE_JUNK).rstrip(_TRAILING_JUNK), "bare")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stage 2: tokenise and parse a formula, computing its value exactly.
+# --------------------------------------------------------------------------------------------------------------
+
+
+class FormulaError(ValueError):
+    """A formula is not a legal expression; the message says why in words a model can act on."""
+
+
+_UNICODE_SIGNS = str.maketrans({"\u00d7": "*", "\u2217": "*", "\u00b7": "*", "\u22c5": "*", "\u00f7": "/",
+                                "\u2215": "/", "\u2212": "-", "\u2013": "-", "\u2014": "-", "\uff08": "(",
+                                "\uff09": ")", "\u00a0": " "})
+_LATEX_SIGNS = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("\\left", ""), ("\\right", ""))
+_ALLOWED = "0123456789+-*/() \t"
+_INTEGER_RE = re.compile(r"\s*\d+\s*")
+
+
+def _normalise(formula: str) -> str:
+    text = formula.translate(_UNICODE_SIGNS)
+    if "\\" in text:
+        for latex, sign in _LATEX_SIGNS:
+            text = text.replace(latex, sign)
+    if "=" in text:
+        # "expr = 24", "24 = expr", "expr == 24": keep the side that is not just the claimed result.
+        sides = [side for side in text.split("=") if side.strip()]
+        exprs = [side for side in sides if not _INTEGER_RE.fullmatch(side)]
+        text = exprs[0] if exprs else (sides[0] if sides else "")
+    return text.strip(_EDGE_JUNK).rstrip(_TRAILING_JUNK)
+
+
+_TOKEN_RE = re.compile(r"[0-9]+|\*\*|//|[-+*/()]|[ \t]+|.", re.DOTALL)
+
+
+def _tokenise(text: str, operators: str) -> list[str]:
+    tokens = [tok for tok in _TOKEN_RE.findall(text) if tok[0] not in " \t"]
+    for tok in tokens:
+        ch = tok[0]
+        if "0" <= ch <= "9" or ch in "()":
+            continue
+        if tok == "**":
+            raise FormulaError("'**' (power) is not allowed; use only + - * / and parentheses")
+        if tok == "//":
+            raise FormulaError("'//' is not an operator; use '/' for exact division")
+        if ch in OPERATORS:
+            if ch not in operators:
+                raise FormulaError(f"the operator {ch!r} is not allowed in this game; allowed: {' '.join(operators)}")
+            continue
+        position = text.find(ch) + 1
+        if ch == "." and text[position:position + 1].isdigit():
+            raise FormulaError("decimal numbers are not allowed; write the card values as integers")
+        if ch.isalpha():
+            raise FormulaError(
+                f"unexpected letter {ascii(ch)} at position {position}: write card values as numbers "
+                "(e.g. 10 rather than J) and use only + - * / and parentheses"
+            )
+        hint = " ('^' is not allowed: no powers)" if ch == "^" else ""
+        raise FormulaError(
+            f"unexpected character {ascii(ch)} at position {position}{hint}; use only integers, + - * / and parentheses"
+        )
+    return tokens
+
+
+T = TypeVar("T")
+
+
+class _Parser:
+    """Recursive descent over ``expr := term (('+'|'-') term)*``, ``term := factor (('*'|'/') factor)*``,
+    ``factor := INTEGER | '(' expr ')'``. Builds values through ``number`` and ``binary`` callbacks, so the
+    same grammar yields exact values for grading or sympy expressions for users."""
+
+    def __init__(self, tokens: list[str], number: Callable[[int], T], binary: Callable[[str, T, T], T]):
+        self.tokens = [*tokens, ""]  # "" marks the end, so lookahead never indexes past it
+        self.pos, self.depth = 0, 0
+        self.number, self.binary = number, binary
+        self.numbers: list[int] = []
+
+    def parse(self) -> T:
+        if len(self.tokens) == 1:
+            raise FormulaError("the formula is empty")
+        value = self.expr()
+        tok = self.tokens[self.pos]
+        if tok == ")":
+            raise FormulaError("unbalanced parentheses: a ')' has no matching '('")
+        if tok:
+            raise FormulaError(f"missing operator before {tok!r} (implicit multiplication is not allowed; use '*')")
+        return value
+
+    def expr(self) -> T:
+        value = self.term()
+        while (tok := self.tokens[self.pos]) == "+" or tok == "-":
+            self.pos += 1
+            value = self.binary(tok, value, self.term())
+        return value
+
+    def term(self) -> T:
+        value = self.factor()
+        while (tok := self.tokens[self.pos]) == "*" or tok == "/":
+            self.pos += 1
+            value = self.binary(tok, value, self.factor())
+        return value
+
+    def factor(self) -> T:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        if tok[:1].isdigit():
+            n = int(tok)
+            self.numbers.append(n)
+            return self.number(n)
+        if tok == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise FormulaError(f"parentheses nested deeper than {MAX_NESTING} levels")
+            value = self.expr()
+            if self.tokens[self.pos] != ")":
+                raise FormulaError("unbalanced parentheses: a '(' is never closed")
+            self.pos += 1
+            self.depth -= 1
+            return value
+        if not tok:
+            raise FormulaError("the formula ends with an operator or an open parenthesis")
+        if tok == ")":
+            raise FormulaError("empty parentheses or an operator right before ')'")
+        if tok == "-":
+            raise FormulaError("unary minus is not allowed: every '-' must subtract one expression from another")
+        raise FormulaError(f"operator {tok!r} has no left operand")
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A legal formula: its normalised text, the integers it uses (in order) and its exact value, which is
+    ``None`` when it divides by zero."""
+
+    text: str
+    numbers: tuple[int, ...]
+    value: Fraction | None
+
+
+def _exact(op: str, a: Fraction | int | None, b: Fraction | int | None) -> Fraction | int | None:
+    """Exact arithmetic on ints and Fractions (ints while results stay whole: faster); ``None`` = undefined."""
+    if a is None or b is None:
+        return None
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if not b:
+        return None
+    if type(a) is int and type(b) is int:
+        return a // b if a % b == 0 else Fraction(a, b)
+    return a / b
+
+
+def _tokens_of(formula: str, operators: str) -> list[str]:
+    if len(formula) > MAX_FORMULA_CHARS:
+        raise FormulaError(f"the formula is {len(formula)} characters long; the limit is {MAX_FORMULA_CHARS}")
+    # ascii() in the tokeniser's messages keeps feedback inside the observation charset whatever was written.
+    return _tokenise(_normalise(formula), operators)
+
+
+def build_expression(
+    formula: str, number: Callable[[int], T], binary: Callable[[str, T, T], T], operators: str = OPERATORS
+) -> T:
+    """Parse a formula with the safe parser, building the result bottom-up with ``number(n)`` for each integer
+    and ``binary(op, left, right)`` for each operation (for custom representations of formulas).
+
+    Raises:
+        FormulaError: the formula is not legal.
+    """
+    return _Parser(_tokens_of(formula, operators), number, binary).parse()
+
+
+def parse_formula(formula: str, operators: str = OPERATORS) -> ParsedFormula:
+    """Parse one formula (already extracted from a reply) and compute its value exactly.
+
+    Raises:
+        FormulaError: the formula is not legal; the message says why.
+        TypeError: ``formula`` is not a string.
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a str, got {type(formula).__name__}")
+    tokens = _tokens_of(formula, operators)
+    parser = _Parser(tokens, int, _exact)
+    value = parser.parse()
+    return ParsedFormula("".join(tokens), tuple(parser.numbers), None if value is None else Fraction(value))
+
+
+def formula_to_sympy(formula: str, operators: str = OPERATORS, evaluate: bool = False):
+    """A sympy expression for a formula, built by the safe parser (never ``sympify`` on the text).
+
+    With ``evaluate=False`` (default) the expression keeps the formula's structure, e.g. for printing or
+    symbolic comparison; with ``evaluate=True`` it is the exact sympy ``Rational`` value.
+
+    Raises:
+        FormulaError: the formula is not legal (including a division by zero).
+    """
+    import sympy
+
+    def binary(op: str, a, b):
+        if op == "+":
+            return sympy.Add(a, b, evaluate=evaluate)
+        if op == "-":
+            return sympy.Add(a, sympy.Mul(-1, b, evaluate=evaluate), evaluate=evaluate)
+        if op == "*":
+            return sympy.Mul(a, b, evaluate=evaluate)
+        return sympy.Mul(a, sympy.Pow(b, -1, evaluate=evaluate), evaluate=evaluate)
+
+    if parse_formula(formula, operators).value is None:  # also raises FormulaError for illegal text
+        raise FormulaError("the formula divides by zero")
+    return build_expression(formula, sympy.Integer, binary, operators)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stage 3: the verdict.
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The grade of one answer."""
+
+    verdict: Verdict
+    reward: float
+    feedback: str
+    formula: str | None = None  #: the normalised formula that was graded, if one was found and legal
+    value: Fraction | None = None  #: its exact value
+    numbers_used: tuple[int, ...] | None = None
+
+    @property
+    def is_correct(self) -> bool:
+        return self.verdict is Verdict.CORRECT
+
+
+def format_number(value: Fraction | int) -> str:
+    """Short exact text for a value: ``24``, ``-7/2``; very large values by their size only."""
+    text = str(value)
+    if len(text) <= 40:
+        return text
+    value = Fraction(value)
+    return f"a number of about {len(str(abs(value.numerator))) - len(str(value.denominator)) + 1} digits"
+
+
+def _shorten(formula: str, limit: int = 120) -> str:
+    return formula if len(formula) <= limit else formula[: limit - 3] + "..."
+
+
+def _numbers_message(used: Sequence[int], cards: Sequence[int]) -> str:
+    have, need = Counter(used), Counter(cards)
+    problems = []
+    missing = need - have
+    extra = have - need
+    if missing:
+        problems.append("not used: " + ", ".join(str(n) for n in sorted(missing.elements())))
+    reused = [n for n in sorted(extra) if n in need]
+    foreign = [n for n in sorted(extra) if n not in need]
+    if reused:
+        problems.append("used too often: " + ", ".join(str(n) for n in reused))
+    if foreign:
+        problems.append("not on the cards: " + ", ".join(format_number(n) for n in foreign))
+    used_text = ", ".join(format_number(n) for n in used[:12]) + (", ..." if len(used) > 12 else "")
+    return (
+        f"Your formula uses the numbers [{used_text}] but the cards give [{', '.join(map(str, cards))}]; "
+        f"each card must be used exactly once ({'; '.join(problems)})."
+    )
+
+
+def check_answer(
+    reply: object,
+    numbers: Sequence[int],
+    target: int = 24,
+    operators: str = OPERATORS,
+    rewards: RewardTable = PAPER_REWARDS,
+) -> CheckResult:
+    """Grade a raw model reply against a hand.
+
+    Args:
+        reply: the model's raw reply. Anything that is not a ``str`` gets :attr:`Verdict.NO_FORMULA`.
+        numbers: the card values of the hand, under the active rules.
+        target: the number to reach.
+        operators: allowed binary operators.
+        rewards: the reward per verdict.
+
+    Returns:
+        A :class:`CheckResult`; never raises for any ``reply``.
+    """
+
+    def result(verdict: Verdict, feedback: str, **kw: Any) -> CheckResult:
+        return CheckResult(verdict, rewards[verdict], feedback, **kw)
+
+    if not isinstance(reply, str):
+        return result(Verdict.NO_FORMULA, f"The reply must be text, not {type(reply).__name__}.")
+    found = extract_formula(reply)
+    if found.formula is None:
+        example = '{"formula": "(1+2)*3-4"}'
+        if found.illegal:
+            return result(Verdict.ILLEGAL_FORMULA, f"Illegal formula: {found.problem}.")
+        return result(Verdict.NO_FORMULA, f"No formula found: {found.problem}. Answer with JSON such as {example}.")
+    try:
+        parsed = parse_formula(found.formula, operators)
+    except FormulaError as err:
+        return result(Verdict.ILLEGAL_FORMULA, f"Illegal formula: {err}.")
+    shown = _shorten(parsed.text)
+    common = {"formula": parsed.text, "numbers_used": parsed.numbers}
+    if sorted(parsed.numbers) != sorted(numbers):
+        return result(Verdict.WRONG_NUMBERS, _numbers_message(parsed.numbers, numbers), **common)
+    if parsed.value is None:
+        return result(Verdict.DIVISION_BY_ZERO, f"Your formula {shown} divides by zero.", **common)
+    if parsed.value != target:
+        return result(
+            Verdict.WRONG_VALUE,
+            f"Your formula {shown} evaluates to {format_number(parsed.value)}, not {target}.",
+            value=parsed.value,
+            **common,
+        )
+    return result(Verdict.CORRECT, f"Correct: {shown} = {target}.", value=parsed.value, **common)

@@ -1,0 +1,80 @@
+"""The text a model reads: the task prompt for a hand and the feedback after a failed attempt.
+
+Every string built here is printable ASCII plus newlines (:data:`OBSERVATION_CHARSET`), so observations always
+lie in the environment's ``spaces.Text``; anything a model wrote is echoed only in escaped or whitelisted form
+(see :mod:`gpoints_env.checker`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+from .rules import Rules
+
+__all__ = ["OBSERVATION_CHARSET", "MAX_OBSERVATION_CHARS", "ANSWER_EXAMPLE", "build_prompt", "feedback_message"]
+
+#: Characters an observation may contain: printable ASCII and newline.
+OBSERVATION_CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n"
+#: Upper bound on an observation's length (a prompt is about 1,000 characters, feedback at most about 1,500).
+MAX_OBSERVATION_CHARS = 8192
+ANSWER_EXAMPLE = '{"formula": "(1+2)*3-4"}'
+
+def _count_word(n: int) -> str:
+    return ("one", "two", "three", "four", "five")[n - 1] if 1 <= n <= 5 else str(n)
+
+
+@lru_cache(maxsize=256)
+def _prompt_parts(rules: Rules) -> tuple[str, str]:
+    """The parts of the prompt before and after the card list; they depend on the rules only."""
+    jack, queen, king = rules.face_values
+    n = rules.hand_size
+    ops = " ".join(rules.operators)
+    game = "24 Points" if rules.target == 24 else f"{rules.target} Points"
+    division = " Division is exact: fractions are allowed along the way." if "/" in rules.operators else ""
+    head = (
+        f"You are an expert player of the card game {game}.\n"
+        "\n"
+        "[Task]\n"
+        f"Write a formula that uses the numbers on the {_count_word(n)} cards below and evaluates to exactly "
+        f"{rules.target}. Each card must be used exactly once and no other numbers may appear. "
+        f"Allowed operators: {ops} and parentheses ( ).{division} "
+        "No powers, no unary minus, no joining digits together.\n"
+        "\n"
+        "[Card values]\n"
+        f"A counts as {rules.ace_value}. Number cards 2 to 10 count their number. "
+        f"J counts as {jack}, Q counts as {queen}, K counts as {king}.\n"
+        "\n"
+        "[Cards]\n"
+    )
+    tail = (
+        "\n\n"
+        "[Answer format]\n"
+        'Reply with a JSON object whose "formula" field holds your formula, for example:\n'
+        f"{ANSWER_EXAMPLE}"
+    )
+    return head, tail
+
+
+def build_prompt(rules: Rules, cards: Sequence[str] | None) -> str:
+    """The task prompt for a hand.
+
+    Args:
+        rules: the active rules.
+        cards: the rank labels to list, or ``None`` when the cards are shown in an image instead.
+    """
+    head, tail = _prompt_parts(rules)
+    if cards is None:
+        listing = f"The {_count_word(rules.hand_size)} cards are shown in the image."
+    else:
+        listing = ", ".join(cards)
+    return head + listing + tail
+
+
+def feedback_message(feedback: str, attempt: int, max_attempts: int, correct: bool = False) -> str:
+    """The message after a graded attempt: what was wrong and how many attempts remain (or that it was right)."""
+    if correct:
+        return f"[Feedback]\nAttempt {attempt} of {max_attempts} was correct. {feedback}"
+    left = max_attempts - attempt
+    plural = "attempt" if left == 1 else "attempts"
+    return f"[Feedback]\nAttempt {attempt} of {max_attempts} was not correct. {feedback}\nYou have {left} {plural} left."

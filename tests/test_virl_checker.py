@@ -1,0 +1,252 @@
+"""Reply parsing and grading (virl_env.checker), including hostile replies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from virl_env.checker import (
+    MAX_REPLY_CHARS,
+    grade_reply,
+    normalize_action,
+    observation_problem,
+    parse_reply,
+)
+from virl_env.prompts import OBS_CHARSET
+from virl_env.routes import RailPoint
+from virl_env.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
+
+PAPER = REWARD_TABLES["paper"]
+ABS = NavigationRules()
+REL = NavigationRules(action_mode="relative")
+BEAR = NavigationRules(action_mode="bearing")
+
+TURN = RailPoint(position=(0.0, 0.0), heading=0.0, kind="turn",
+                 observation="Cafe Flore is on your right behind; You observe an intersection",
+                 landmarks=("Cafe Flore",), at_intersection=True, sentence=2, turn_to=92.0,
+                 turn_relative="right")
+FORWARD = RailPoint(position=(0.0, 50.0), heading=0.0, kind="forward", observation="No landmarks nearby",
+                    landmarks=(), at_intersection=False, sentence=1, turn_to=None, turn_relative=None)
+DEST = RailPoint(position=(0.0, 90.0), heading=0.0, kind="destination", observation="Bar Luna is on your left",
+                 landmarks=("Bar Luna",), at_intersection=False, sentence=3, turn_to=None, turn_relative=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("forward()", "forward()"),
+        ("Forward()", "forward()"),
+        ("  FORWARD ( ) ", "forward()"),
+        ("forward", "forward()"),
+        ("stop", "stop()"),
+        ("stop().", "stop()"),
+        ("turn_direction(east)", "turn_direction(east)"),
+        ("Turn_Direction( North East )", "turn_direction(northeast)"),
+        ("turn_direction(north-west)", "turn_direction(northwest)"),
+        ("turn direction(south_east)", "turn_direction(southeast)"),
+        ("turn_direction('east')", "turn_direction(east)"),
+        ('turn_direction("slightly  left")', "turn_direction(slightly left)"),
+        ("turn_direction(Slightly-Right)", "turn_direction(slightly right)"),
+        ("turn_direction(90 degrees)", "turn_direction(90)"),
+        ("turn_direction(045)", "turn_direction(45)"),
+        ("turn_direction(360)", "turn_direction(0)"),
+        ("`forward()`", "forward()"),
+        ("go forward please", None),
+        ("turn_direction()", None),
+        ("", None),
+    ],
+)
+def test_normalize_action(text, action):
+    assert normalize_action(text) == action
+
+
+@pytest.mark.parametrize(
+    ("reply", "action", "observation"),
+    [
+        ('{"action": "forward()"}', "forward()", None),
+        ('{"current observation": "No landmarks nearby", "current instruction": "2. Move", '
+         '"action": "Forward()"}', "forward()", "No landmarks nearby"),
+        ("{'current observation': 'x', 'action': 'turn_direction(east)',}", "turn_direction(east)", "x"),
+        ('```json\n{"action": "stop()",}\n```', "stop()", None),
+        ('{\n  "current_observation": "a",\n  "Action": "turn_direction(North)"\n}', "turn_direction(north)", "a"),
+        ("<think>maybe forward() or stop()</think>\n{\"action\": \"stop()\"}", "stop()", None),
+        ("I am at the intersection, so my answer is turn_direction(west).", "turn_direction(west)", None),
+        ("turn_direction(east)", "turn_direction(east)", None),
+        ('{action: "forward()"}', "forward()", None),
+        ('Answer: {"action": "forward()"} hope this helps {', "forward()", None),
+    ],
+)
+def test_parse_reply_accepts(reply, action, observation):
+    parsed = parse_reply(reply)
+    assert parsed.error is None
+    assert parsed.action == action
+    assert parsed.observation == observation
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("", "no action found"),
+        ("I don't know", "no action found"),
+        ("forward() or turn_direction(east)?", "several different actions"),
+        ('{"action": 3}', "must be a string"),
+        ('{"action": ["forward()"]}', "must be a string"),
+        ('{"action": null}', "must be a string"),
+        ('{"action": "fly()"}', "not an action"),
+        ("<think>forward()", "no action found"),
+        ("x" * (MAX_REPLY_CHARS + 1), "too long"),
+    ],
+)
+def test_parse_reply_rejects(reply, error):
+    parsed = parse_reply(reply)
+    assert parsed.action is None
+    assert error in parsed.error
+
+
+def test_parse_reply_rejects_non_strings():
+    for bad in (None, 3, b"forward()", ["forward()"], {"action": "forward()"}):
+        with pytest.raises(TypeError, match="reply must be a str"):
+            parse_reply(bad)
+
+
+HOSTILE = [
+    "[" * 60_000,
+    "{" * 30_000 + "}" * 30_000,
+    '{"action": ' * 5000,
+    "action: '" * 7000,
+    '"current observation": "' * 3000,
+    "turn_direction(" * 4000,
+    "<think>" * 9000,
+    "```" + " " * 60_000,
+    "," + " " * 60_000 + "}",
+    "forward" + " " * 60_000,
+    "\x00\x01\ufffd\U0001f600" * 1000,
+    "turn_direction(\u5317)",
+    '{"action": "turn_direction(\u00e9ast)"}',
+    json.dumps({"action": "forward()", "current observation": {"deep": [[[[1]]]]}}),
+    json.dumps([{"action": "forward()"}]),
+    "NaN", "Infinity", "1e999999", "-" * 100, "\n" * 1000,
+]
+
+
+@pytest.mark.parametrize("reply", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_replies_get_a_verdict(reply):
+    for point in (TURN, FORWARD, DEST):
+        grade = grade_reply(reply, point, ABS, PAPER)
+        assert isinstance(grade.verdict, Verdict)
+        assert set(grade.message) <= set(OBS_CHARSET), grade.message
+        assert len(grade.message) < 500
+
+
+def test_list_json_with_one_action_still_reads_it():
+    assert parse_reply(json.dumps([{"action": "forward()"}])).action == "forward()"
+
+
+def test_verdicts_and_rewards():
+    assert grade_reply('{"action": "turn_direction(east)"}', TURN, ABS, PAPER).verdict is Verdict.CORRECT
+    g = grade_reply('{"action": "turn_direction(north)"}', TURN, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_ACTION and g.reward == -1.0
+    assert "turn_direction(north)" in g.message
+    g = grade_reply('{"action": "forward()"}', TURN, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_ACTION
+    # A relative word in absolute mode is outside the action space.
+    g = grade_reply('{"action": "turn_direction(right)"}', TURN, ABS, PAPER)
+    assert g.verdict is Verdict.INVALID and g.reward == -1.0 and "not in the action space" in g.message
+    assert grade_reply("turn_direction(right)", TURN, REL, PAPER).verdict is Verdict.CORRECT
+    assert grade_reply("turn_direction(slightly right)", TURN, REL, PAPER).verdict is Verdict.WRONG_ACTION
+    assert grade_reply("turn_direction(east)", TURN, REL, PAPER).verdict is Verdict.INVALID
+    assert grade_reply("turn_direction(90)", TURN, BEAR, PAPER).verdict is Verdict.CORRECT
+    assert grade_reply("turn_direction(90 degrees)", TURN, BEAR, PAPER).verdict is Verdict.CORRECT
+    assert grade_reply("turn_direction(45)", TURN, BEAR, PAPER).verdict is Verdict.WRONG_ACTION
+    assert grade_reply("turn_direction(100)", TURN, BEAR, PAPER).verdict is Verdict.INVALID
+    assert grade_reply("stop()", DEST, ABS, PAPER).verdict is Verdict.CORRECT
+    assert grade_reply("forward()", DEST, ABS, PAPER).verdict is Verdict.WRONG_ACTION
+    assert grade_reply("stop()", FORWARD, ABS, PAPER).verdict is Verdict.WRONG_ACTION
+    g = grade_reply("gibberish", FORWARD, ABS, PAPER)
+    assert g.verdict is Verdict.INVALID and g.action is None and g.reward == -1.0
+
+
+def test_wrong_observation_fires_only_on_a_wrong_action_with_a_wrong_report():
+    def reply(obs, action):
+        return json.dumps({"current observation": obs, "action": action})
+
+    # Wrong action + report denies the intersection we are at: -1.5.
+    g = grade_reply(reply("Cafe Flore is on my right behind; no intersection here", "forward()"), TURN, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_OBSERVATION and g.reward == -1.5
+    assert "you are at an intersection" in g.message
+    # Wrong action + report misses the landmark in view: -1.5.
+    g = grade_reply(reply("No landmarks nearby; I observe an intersection", "forward()"), TURN, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_OBSERVATION and "Cafe Flore" in g.message
+    # Wrong action + report claims an intersection where there is none: -1.5.
+    g = grade_reply(reply("No landmarks nearby; You observe an intersection", "stop()"), FORWARD, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_OBSERVATION and "not at an intersection" in g.message
+    # Wrong action + correct report: plain wrong action (-1).
+    g = grade_reply(reply("Cafe Flore is on your right behind; You observe an intersection", "forward()"), TURN, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_ACTION
+    # Negated mentions count as "no intersection" (the authors' substring test got this wrong).
+    g = grade_reply(reply("No landmarks nearby; there isn't an intersection", "stop()"), FORWARD, ABS, PAPER)
+    assert g.verdict is Verdict.WRONG_ACTION
+    # Correct action with a wrong report is still correct: the action decides.
+    g = grade_reply(reply("nothing at all", "turn_direction(east)"), TURN, ABS, PAPER)
+    assert g.verdict is Verdict.CORRECT
+    # No report: never an observation verdict.
+    assert grade_reply('{"action": "forward()"}', TURN, ABS, PAPER).verdict is Verdict.WRONG_ACTION
+    # Switched off by the rules.
+    off = NavigationRules(grade_observation=False)
+    g = grade_reply(reply("nothing", "forward()"), TURN, off, PAPER)
+    assert g.verdict is Verdict.WRONG_ACTION
+
+
+@pytest.mark.parametrize(
+    ("report", "problem"),
+    [
+        ("Cafe Flore is on your right behind; You observe an intersection", None),
+        ("cafe flore, right behind. I am at an intersection", None),
+        ("Cafe Flore is right behind; I do not observe an intersection", "you are at an intersection"),
+        ("I see an intersection", "you did not report Cafe Flore"),
+        ("Cafe Flore is on your right behind", "you are at an intersection"),
+    ],
+)
+def test_observation_problem_at_an_intersection(report, problem):
+    found = observation_problem(report, TURN)
+    assert (found is None) if problem is None else (problem in found)
+
+
+def test_reward_tables():
+    assert get_reward_table("paper") == RewardTable(1.0, -1.0, -1.5, -1.0)
+    binary = get_reward_table("binary")
+    assert binary.reward(Verdict.CORRECT) == 1.0
+    assert {binary.reward(v) for v in Verdict if v is not Verdict.CORRECT} == {0.0}
+    custom = RewardTable(correct=2.0)
+    assert get_reward_table(custom) is custom
+    with pytest.raises(ValueError, match="unknown reward table 'nice'"):
+        get_reward_table("nice")
+    with pytest.raises(TypeError):
+        get_reward_table(3)
+    with pytest.raises(TypeError, match="wrong_action"):
+        RewardTable(wrong_action=float("nan"))
+    g = grade_reply("stop()", DEST, ABS, binary)
+    assert g.reward == 1.0
+    assert grade_reply("forward()", DEST, ABS, binary).reward == 0.0
+
+
+def test_rules_validation():
+    with pytest.raises(ValueError, match="action_mode"):
+        NavigationRules(action_mode="cardinal")
+    with pytest.raises(ValueError, match="max_attempts"):
+        NavigationRules(max_attempts=0)
+    with pytest.raises(TypeError, match="max_attempts"):
+        NavigationRules(max_attempts=2.0)
+    with pytest.raises(ValueError, match="on_exhausted"):
+        NavigationRules(on_exhausted="retry")
+    with pytest.raises(ValueError, match="forward_points"):
+        NavigationRules(forward_points=9)
+    with pytest.raises(ValueError, match="drop_rate"):
+        NavigationRules(drop_rate=1.0)
+    with pytest.raises(TypeError, match="grade_observation"):
+        NavigationRules(grade_observation="yes")
+    with pytest.raises(TypeError, match="unknown NavigationRules fields"):
+        NavigationRules.from_value({"mode": "relative"})
+    assert NavigationRules.from_value({"action_mode": "relative"}) == REL
+    assert ABS.replace(action_mode="bearing") == BEAR

@@ -1,0 +1,407 @@
+"""VIRLEnv behaviour, registration, determinism, vector envs, pickling, rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import virl_env
+from virl_env import ENV_IDS, NavigationRules, RelativeActions, VIRLEnv
+from virl_env.prompts import OBS_CHARSET, OBS_MAX_LENGTH
+from virl_env.routes import MAX_PATH_NODES
+from virl_env.styles import STYLE_NAMES, UNSEEN_STYLES, get_style
+
+REPO = Path(__file__).resolve().parents[1]
+INFO_KEYS = {"instruction", "observation", "step_index", "num_points", "attempts_left", "verdict", "feedback",
+             "is_success", "step_correct", "points_solved", "action_mode", "route", "city_seed", "style",
+             "messages"}
+
+
+def run_expert(env, seed=None, options=None, use_reply=True):
+    obs, info = env.reset(seed=seed, options=options)
+    total, steps = 0.0, 0
+    while True:
+        u = env.unwrapped
+        reply = u.expert_reply() if use_reply else u.expert_action()
+        obs, reward, terminated, truncated, info = env.step(reply)
+        total += reward
+        steps += 1
+        if terminated or truncated:
+            return obs, total, steps, info
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_check_env_without_warnings(env_id):
+    env = gym.make(f"virl_env:{env_id}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    env.close()
+
+
+def test_make_works_in_a_fresh_interpreter():
+    code = ("import gymnasium as gym; env = gym.make('virl_env:VIRL-RuleOOD-v0'); o, i = env.reset(seed=0); "
+            "print(env.unwrapped.active_rules.action_mode, i['num_points'] > 3)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["relative", "True"]
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_expert_always_succeeds(env_id):
+    env = gym.make(f"virl_env:{env_id}")
+    space = env.observation_space
+    for seed in range(40):
+        obs, total, steps, info = run_expert(env, seed=seed, use_reply=seed % 2 == 0)
+        assert info["is_success"] is True
+        assert info["verdict"] == "correct"
+        assert all(info["step_correct"]) and len(info["step_correct"]) == steps == info["num_points"]
+        assert info["points_solved"] == [True] * steps
+        assert total == pytest.approx(steps)
+        if seed < 5:
+            assert obs in space
+        assert obs.endswith("The navigation episode has ended.")
+
+
+@pytest.mark.parametrize("style", UNSEEN_STYLES)
+def test_expert_succeeds_in_unseen_styles_and_all_modes(style):
+    for mode in ("absolute", "relative", "bearing"):
+        env = VIRLEnv(style=style, rules={"action_mode": mode, "forward_points": 1})
+        for seed in range(4):
+            _, _, _, info = run_expert(env, seed=seed)
+            assert info["is_success"] and info["style"] == style and info["action_mode"] == mode
+
+
+def test_expert_succeeds_with_drops_and_dense_rails():
+    env = VIRLEnv(rules={"forward_points": 8, "drop_rate": 0.5})
+    lengths = set()
+    for seed in range(10):
+        _, _, steps, info = run_expert(env, seed=seed, options={"route": 3})
+        assert info["is_success"]
+        lengths.add(steps)
+    assert len(lengths) > 1  # random drops differ between seeds
+
+
+def test_observations_are_in_space_and_bounded():
+    # Longest possible prompt: every landmark name at the longest length of any style, three in
+    # view at every point, the densest rail, the longest action line.
+    longest_name = max(len(t.format(word=w)) for s in STYLE_NAMES for _, ts in get_style(s).naming.landmark_kinds
+                       for t in ts for w in get_style(s).naming.landmark_words)
+    points = (MAX_PATH_NODES + 2) + (MAX_PATH_NODES + 1) * 8
+    per_point = len("O_999: ") + 3 * (longest_name + len(" is on your right behind; ")) + \
+        len("You observe an intersection\n") + len("A_999: turn_direction(slightly right)\n")
+    assert 3000 + 8 * 200 + points * per_point < OBS_MAX_LENGTH
+    env = VIRLEnv(rules={"forward_points": 8})
+    for seed in range(5):
+        obs, info = env.reset(seed=seed)
+        assert obs in env.observation_space
+        obs, *_ = env.step("nonsense \u2603")
+        assert obs in env.observation_space and "[Feedback]" in obs
+        assert set(obs) <= set(OBS_CHARSET)
+
+
+def test_info_is_json_friendly_and_has_no_expected_action():
+    env = gym.make("virl_env:VIRL-v0")
+    obs, info = env.reset(seed=3)
+    assert set(info) == INFO_KEYS
+    json.dumps(info)
+    assert info["verdict"] is None and info["is_success"] is False and info["feedback"] == ""
+    assert info["messages"] == [{"role": "user", "content": obs}]
+    expert = env.unwrapped.expert_action()
+    for key, value in info.items():
+        if key not in ("messages", "instruction"):
+            assert expert not in json.dumps(value)
+    obs, r, term, trunc, info = env.step("forward(")
+    json.dumps(info)
+    assert set(info) == INFO_KEYS
+
+
+def test_wrong_attempts_feedback_and_moving_on():
+    env = gym.make("virl_env:VIRL-v0")
+    obs, info = env.reset(seed=1, options={"route": 4})
+    u = env.unwrapped
+    assert u.expert_action().startswith("turn_direction(")
+    assert info["attempts_left"] == 2
+    obs, r, term, trunc, info = env.step('{"action": "forward()"}')
+    assert (r, term, info["verdict"], info["attempts_left"], info["step_index"]) == (-1.0, False, "wrong_action", 1, 0)
+    assert "[Feedback]" in obs and "Attempts left at this point: 1." in obs
+    assert info["messages"][0]["role"] == "user" and "[Feedback]" not in info["messages"][0]["content"]
+    assert info["messages"][1:] == [{"role": "assistant", "content": '{"action": "forward()"}'},
+                                    {"role": "user", "content": info["feedback"]}]
+    expert = u.expert_action()
+    obs, r, term, trunc, info = env.step("stop()")
+    # Second failure: the point is failed and the agent is moved on (default on_exhausted).
+    assert (r, term, info["verdict"], info["step_index"], info["attempts_left"]) == (-1.0, False, "wrong_action", 1, 2)
+    assert info["points_solved"] == [False] and info["step_correct"] == [False, False]
+    assert f"the expected action there was {expert}" in obs
+    assert f"A_1: {expert}" in obs and "O_2: " in obs
+    assert len(info["messages"]) == 1
+    obs, total, steps, info = run_expert(env.unwrapped)  # fresh episode: resets
+    assert info["is_success"]
+    # Finish an episode with one failed point: not a success, but it terminates at the destination.
+    env.reset(seed=1, options={"route": 4})
+    env.step("gibberish")
+    env.step("gibberish")
+    while True:
+        obs, r, term, trunc, info = env.step(env.unwrapped.expert_action())
+        if term:
+            break
+    assert info["is_success"] is False and info["points_solved"][0] is False and all(info["points_solved"][1:])
+    assert np.mean(info["step_correct"]) < 1.0
+
+
+def test_terminate_on_exhausted_and_failed_stop():
+    env = VIRLEnv(rules={"on_exhausted": "terminate"})
+    env.reset(seed=0, options={"route": 2})
+    env.step("forward()")
+    obs, r, term, trunc, info = env.step("forward()")
+    assert term and not info["is_success"] and info["attempts_left"] == 0
+    assert "No attempts left; the episode has ended." in obs
+    with pytest.raises(RuntimeError, match="episode has ended"):
+        env.step("forward()")
+    with pytest.raises(RuntimeError, match="episode has ended"):
+        env.expert_action()
+    # Failing the stop at the destination ends the episode even when advancing.
+    env = VIRLEnv(rules={"max_attempts": 1})
+    env.reset(seed=0, options={"route": 2})
+    while env.expert_action() != "stop()":
+        env.step(env.expert_action())
+    obs, r, term, trunc, info = env.step("forward()")
+    assert term and not info["is_success"] and r == -1.0
+
+
+def test_step_guards():
+    env = VIRLEnv()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("forward()")
+    env.reset(seed=0)
+    for bad in (None, 3, b"forward()", {"action": "forward()"}, ["forward()"]):
+        with pytest.raises(TypeError, match="action must be"):
+            env.step(bad)
+    obs, r, *_ = env.step("\x00" * 100_000)
+    assert r == -1.0
+    _, _, _, info = run_expert(env, seed=0)
+    with pytest.raises(RuntimeError, match="episode has ended"):
+        env.step("stop()")
+
+
+def test_constructor_and_option_validation():
+    with pytest.raises(ValueError, match="render_mode"):
+        VIRLEnv(render_mode="human")
+    with pytest.raises(ValueError, match="city_seed"):
+        VIRLEnv(city_seed=-3)
+    with pytest.raises(TypeError, match="num_routes"):
+        VIRLEnv(num_routes="many")
+    with pytest.raises(ValueError, match="unknown city style"):
+        VIRLEnv(style="gotham")
+    with pytest.raises(TypeError, match="unknown NavigationRules fields"):
+        VIRLEnv(rules={"attempts": 3})
+    env = VIRLEnv()
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"routes": 1})
+    with pytest.raises(ValueError, match="route"):
+        env.reset(options={"route": -1})
+    with pytest.raises(TypeError, match="route"):
+        env.reset(options={"route": "1"})
+
+
+def test_route_and_city_options_replay_exactly():
+    env = VIRLEnv()
+    a, ia = env.reset(seed=0, options={"route": 12})
+    b, ib = env.reset(seed=99, options={"route": 12})
+    assert a == b and ia["route"] == ib["route"] == 12
+    c, ic = env.reset(options={"route": 12, "city_seed": 4})
+    assert ic["city_seed"] == 4 and c != a
+    d, _ = env.reset(options={"route": 13})
+    assert d != a
+    env2 = VIRLEnv(city_seed=None)
+    _, i1 = env2.reset(seed=5)
+    _, i2 = env2.reset(seed=5)
+    _, i3 = env2.reset(seed=6)
+    assert i1["city_seed"] == i2["city_seed"] != i3["city_seed"]
+    # options["rules"] replaces the base rules for one episode.
+    obs, info = env.reset(seed=0, options={"rules": {"action_mode": "relative"}})
+    assert info["action_mode"] == "relative" and "'slightly left'" in obs
+    obs, info = env.reset(seed=0)
+    assert info["action_mode"] == "absolute"
+
+
+def _rollout_digest(env_id: str, seed: int) -> str:
+    env = gym.make(f"virl_env:{env_id}")
+    h = hashlib.sha256()
+    obs, info = env.reset(seed=seed)
+    h.update(obs.encode())
+    replies = ["forward()", "stop()"]
+    for t in range(40):
+        reply = env.unwrapped.expert_reply() if t % 3 else replies[t % 2]
+        obs, r, term, trunc, info = env.step(reply)
+        h.update(f"{obs}|{r}|{term}|{trunc}|{json.dumps(info, sort_keys=True)}".encode())
+        if term or trunc:
+            obs, info = env.reset()
+            h.update(obs.encode())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_rollout(env_id):
+    assert _rollout_digest(env_id, 11) == _rollout_digest(env_id, 11)
+    assert _rollout_digest(env_id, 11) != _rollout_digest(env_id, 12)
+
+
+def test_same_seed_same_episode_across_processes():
+    code = ("import sys; sys.path.insert(0, 'tests'); from test_virl_env import _rollout_digest; "
+            "print(_rollout_digest('VIRL-v0', 11), _rollout_digest('VIRL-RuleOOD-v0', 2))")
+    outs = []
+    for hash_seed in ("1", "12345"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(REPO)})
+        assert out.returncode == 0, out.stderr
+        outs.append(out.stdout.split())
+    assert outs[0] == outs[1] == [_rollout_digest("VIRL-v0", 11), _rollout_digest("VIRL-RuleOOD-v0", 2)]
+
+
+def test_rule_ood_id_equals_relative_wrapper():
+    registered = gym.make("virl_env:VIRL-RuleOOD-v0")
+    wrapped = RelativeActions(gym.make("virl_env:VIRL-v0"))
+    for seed in range(5):
+        a, ia = registered.reset(seed=seed)
+        b, ib = wrapped.reset(seed=seed)
+        assert a == b and ia == ib
+        assert registered.unwrapped.expert_action() == wrapped.unwrapped.expert_action()
+        assert wrapped.unwrapped.active_rules.action_mode == "relative"
+        assert wrapped.unwrapped.rules.action_mode == "absolute"  # base rules untouched
+
+
+def test_instruction_is_the_same_in_both_modes():
+    a = gym.make("virl_env:VIRL-v0")
+    b = gym.make("virl_env:VIRL-RuleOOD-v0")
+    for seed in range(5):
+        _, ia = a.reset(seed=seed)
+        _, ib = b.reset(seed=seed)
+        assert ia["instruction"] == ib["instruction"]
+
+
+def test_pickle_roundtrip_mid_episode():
+    env = gym.make("virl_env:VIRL-v0")
+    env.reset(seed=4)
+    env.step(env.unwrapped.expert_reply())
+    env.step("forward(")
+    clone = pickle.loads(pickle.dumps(env))
+    for _ in range(60):
+        reply = env.unwrapped.expert_reply()
+        a = env.step(reply)
+        b = clone.step(reply)
+        assert a[0] == b[0] and a[1:4] == b[1:4] and a[4] == b[4]
+        if a[2]:
+            break
+    # One failed attempt followed by the right one still solves the point: a success.
+    assert a[2] and a[4]["is_success"] is True
+    assert a[4]["points_solved"] == [True] * len(a[4]["points_solved"])
+    assert a[4]["step_correct"].count(False) == 1
+    wrapped = pickle.loads(pickle.dumps(RelativeActions(gym.make("virl_env:VIRL-v0"))))
+    _, info = wrapped.reset(seed=0)
+    assert info["action_mode"] == "relative"
+
+
+@pytest.mark.parametrize("vector_cls", ["sync", "async"])
+def test_vector_envs_with_string_actions(vector_cls):
+    fns = [lambda: gym.make("virl_env:VIRL-v0") for _ in range(2)]
+    if vector_cls == "sync":
+        venv = gym.vector.SyncVectorEnv(fns)
+    else:
+        # shared_memory=False: Gymnasium 1.4 reads Text observations from shared memory only once,
+        # so with the default every later observation would be stale.
+        venv = gym.vector.AsyncVectorEnv(fns, shared_memory=False)
+    obs, info = venv.reset(seed=[1, 2])
+    assert len(obs) == 2 and all(isinstance(o, str) for o in obs) and obs[0] != obs[1]
+    previous = obs
+    obs, rewards, term, trunc, info = venv.step(("forward()", '{"action": "stop()"}'))
+    assert all(isinstance(o, str) for o in obs)
+    assert obs[0] != previous[0] and obs[1] != previous[1]  # fresh observations, not stale ones
+    assert rewards.dtype == np.float64 and set(rewards.tolist()) <= {1.0, -1.0}
+    assert list(info["verdict"]) and len(info["verdict"]) == 2
+    venv.close()
+
+
+def test_vector_env_matches_single_envs():
+    venv = gym.vector.AsyncVectorEnv([lambda: gym.make("virl_env:VIRL-v0") for _ in range(2)], shared_memory=False)
+    obs, _ = venv.reset(seed=[5, 6])
+    single = [gym.make("virl_env:VIRL-v0").reset(seed=s)[0] for s in (5, 6)]
+    assert list(obs) == single
+    venv.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_render_modes(env_id):
+    env = gym.make(f"virl_env:{env_id}", render_mode="rgb_array", render_size=320)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (320, 320, 3) and frame.dtype == np.uint8
+    env.step(env.unwrapped.expert_action())
+    frame2 = env.render()
+    assert not np.array_equal(frame, frame2)  # the agent moved
+    text_env = gym.make(f"virl_env:{env_id}", render_mode="ansi")
+    text_env.reset(seed=0)
+    text = text_env.render()
+    assert isinstance(text, str) and "point 1/" in text and "instruction:" in text
+    assert text_env.unwrapped.expert_action() not in text.split("instruction:")[0]
+
+
+def test_render_without_mode_warns_and_returns_none():
+    env = VIRLEnv()
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode"):
+        assert env.render() is None
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_truncation(env_id):
+    env = gym.make(f"virl_env:{env_id}", max_episode_steps=3, rules={"max_attempts": 100})
+    env.reset(seed=0)
+    results = [env.step("nonsense") for _ in range(3)]
+    assert [r[3] for r in results] == [False, False, True]
+    assert not any(r[2] for r in results)
+    assert env.spec.max_episode_steps == 3
+    assert gym.spec(env_id).max_episode_steps == virl_env.MAX_EPISODE_STEPS
+
+
+def test_default_episode_never_hits_truncation():
+    # The worst case with default rules: two failed attempts at every point of the longest rail.
+    assert (MAX_PATH_NODES + 2 + (MAX_PATH_NODES + 1) * 2) * 2 < virl_env.MAX_EPISODE_STEPS
+
+
+def test_binary_rewards():
+    env = VIRLEnv(rewards="binary")
+    env.reset(seed=0)
+    _, r1, *_ = env.step("gibberish")
+    _, r2, *_ = env.step(env.expert_action())
+    assert (r1, r2) == (0.0, 1.0)
+
+
+def test_expert_reply_is_a_valid_full_answer():
+    env = VIRLEnv()
+    env.reset(seed=8)
+    reply = json.loads(env.expert_reply())
+    assert set(reply) == {"current observation", "current instruction", "action"}
+    _, info = env.reset(seed=8)
+    assert reply["current observation"] == info["observation"]
+    assert reply["current instruction"] in info["instruction"]
+    assert reply["action"] == env.expert_action()
+
+
+def test_rules_in_constructor():
+    env = VIRLEnv(rules=NavigationRules(max_attempts=3))
+    _, info = env.reset(seed=0)
+    assert info["attempts_left"] == 3

@@ -1,0 +1,285 @@
+"""Reading a model's reply and grading it against the expected action.
+
+The reply is untrusted text. It is never evaluated: it is scanned with bounded regular expressions
+and, when it holds a JSON object, parsed with :func:`json.loads` (errors, including deep nesting,
+become a verdict). Replies longer than :data:`MAX_REPLY_CHARS` are rejected without scanning.
+
+Accepted forms (case, spacing, quotes, hyphens and underscores are normalised):
+
+* a JSON object with an ``"action"`` key, strict or relaxed (single quotes, trailing commas, code
+  fences), optionally with ``"current observation"`` and ``"current instruction"``;
+* a bare action: ``forward()``, ``stop()``, ``turn_direction(north east)``, ``Forward``, ``STOP``,
+  or a text that contains exactly one distinct action.
+
+``<think>...</think>`` blocks are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from virl_env.instructions import COMPASS_DIRECTIONS, RELATIVE_DIRECTIONS, compass_index
+from virl_env.routes import RailPoint
+from virl_env.rules import NavigationRules, RewardTable, Verdict
+
+__all__ = [
+    "MAX_REPLY_CHARS",
+    "Grade",
+    "ParsedReply",
+    "Verdict",
+    "action_arguments",
+    "expected_action",
+    "grade_reply",
+    "normalize_action",
+    "observation_problem",
+    "parse_reply",
+]
+
+MAX_REPLY_CHARS = 65_536
+"""Longer replies get the ``invalid`` verdict without being scanned."""
+
+_BEARINGS = tuple(str(45 * i) for i in range(8))
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ()_-.,'")
+
+_ACTION_RE = re.compile(r"^(?:(forward|stop)\s*(?:\(\s*\))?|turn[\s_-]*direction\s*\(\s*(.{0,60}?)\s*\))$",
+                        re.IGNORECASE | re.DOTALL)
+_ACTION_IN_TEXT_RE = re.compile(r"\b(?:forward\s*\(\s*\)|stop\s*\(\s*\)|turn[ _-]?direction\s*\([^()\n]{0,60}\))",
+                                re.IGNORECASE)
+_ACTION_KEY_RE = re.compile(r"""(?:^|[{,\s])["']?action["']?\s*:\s*(["'])(.{0,200}?)\1""", re.IGNORECASE)
+_OBS_KEY_RE = re.compile(r"""["']?current[ _]?observation["']?\s*:\s*(["'])(.{0,2000}?)\1""", re.IGNORECASE)
+_TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
+_NEGATION_RE = re.compile(r"\b(?:no|not|never|without|none|nor)\b|n't\b")
+
+
+def action_arguments(mode: str) -> tuple[str, ...]:
+    """Valid ``x`` of ``turn_direction(x)`` in an action mode."""
+    if mode == "absolute":
+        return COMPASS_DIRECTIONS
+    if mode == "relative":
+        return RELATIVE_DIRECTIONS
+    if mode == "bearing":
+        return _BEARINGS
+    raise ValueError(f"unknown action mode {mode!r}")
+
+
+def expected_action(point: RailPoint, mode: str) -> str:
+    """The expert's action at a rail point, in canonical form for ``mode``."""
+    if point.kind == "destination":
+        return "stop()"
+    if point.turn_to is None:
+        return "forward()"
+    if mode == "absolute":
+        return f"turn_direction({COMPASS_DIRECTIONS[compass_index(point.turn_to)]})"
+    if mode == "relative":
+        return f"turn_direction({point.turn_relative})"
+    if mode == "bearing":
+        return f"turn_direction({_BEARINGS[compass_index(point.turn_to)]})"
+    raise ValueError(f"unknown action mode {mode!r}")
+
+
+def _normalize_argument(arg: str) -> str:
+    arg = arg.strip().strip("\"'`").strip().lower()
+    arg = re.sub(r"[\s_-]+", " ", arg).strip()
+    if arg.replace(" ", "") in COMPASS_DIRECTIONS:
+        return arg.replace(" ", "")
+    number = re.fullmatch(r"(\d{1,3})(?:\.0+)?\s*(?:deg|degs|degree|degrees|\u00b0)?", arg)
+    if number:
+        return str(int(number.group(1)) % 360)
+    return arg
+
+
+def normalize_action(text: str) -> str | None:
+    """Canonical form of one action (``forward()``, ``stop()``, ``turn_direction(x)``) or None.
+
+    The argument is lower-cased with spaces, hyphens and underscores collapsed (``North-East`` ->
+    ``northeast``, ``slightly_left`` -> ``slightly left``, ``90 degrees`` -> ``90``); it is *not*
+    checked against an action space here.
+    """
+    t = text.strip().strip("`\"'").strip().rstrip(".;").strip()
+    m = _ACTION_RE.match(t)
+    if m is None:
+        return None
+    if m.group(1):
+        return f"{m.group(1).lower()}()"
+    arg = _normalize_argument(m.group(2))
+    if not arg:
+        return None
+    return f"turn_direction({arg})"
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """What was read from a reply.
+
+    Attributes:
+        action: Canonical action, or None.
+        observation: The reported ``current observation``, or None.
+        error: Why no action could be read (None if one was).
+    """
+
+    action: str | None
+    observation: str | None
+    error: str | None
+
+
+def _strip_think(text: str) -> str:
+    end = text.rfind("</think>")
+    if end >= 0:
+        return text[end + len("</think>"):]
+    start = text.find("<think>")
+    return text[:start] if start >= 0 else text
+
+
+def _json_object(text: str) -> dict | None:
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    candidate = text[start:end + 1]
+    for attempt in (candidate, _TRAILING_COMMA_RE.sub(r"\1", candidate)):
+        try:
+            value = json.loads(attempt)
+        except (ValueError, RecursionError):
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _find_key(obj: dict, *names: str) -> tuple[bool, object]:
+    wanted = set(names)
+    for key, value in obj.items():
+        if isinstance(key, str) and re.sub(r"[\s_]+", " ", key.strip().lower()) in wanted:
+            return True, value
+    return False, None
+
+
+def parse_reply(reply: str) -> ParsedReply:
+    """Read the action (and the reported observation, if any) from a reply.
+
+    Raises:
+        TypeError: If ``reply`` is not a string.
+    """
+    if not isinstance(reply, str):
+        raise TypeError(f"reply must be a str, got {type(reply).__name__}")
+    if len(reply) > MAX_REPLY_CHARS:
+        return ParsedReply(None, None, f"the reply is too long ({len(reply)} characters; the limit is "
+                                       f"{MAX_REPLY_CHARS})")
+    text = _strip_think(reply).strip()
+    if text.startswith("```"):
+        # Drop the opening fence line and a closing fence (plain string ops: no regex backtracking).
+        newline = text.find("\n")
+        text = text[newline + 1:] if newline >= 0 else text[3:]
+        if text.rstrip().endswith("```"):
+            text = text.rstrip()[:-3]
+        text = text.strip()
+    observation: str | None = None
+    obj = _json_object(text)
+    if obj is not None:
+        found, obs = _find_key(obj, "current observation", "observation")
+        if found and isinstance(obs, str):
+            observation = obs
+        found, value = _find_key(obj, "action")
+        if found:
+            if not isinstance(value, str):
+                return ParsedReply(None, observation, 'the "action" value must be a string such as "forward()"')
+            action = normalize_action(value)
+            if action is None:
+                return ParsedReply(None, observation, 'the "action" value is not an action of the action space')
+            return ParsedReply(action, observation, None)
+    # Relaxed JSON (single quotes, unquoted keys...): read the key-value pairs directly.
+    keyed = [m.group(2) for m in _ACTION_KEY_RE.finditer(text)]
+    if observation is None:
+        obs_match = _OBS_KEY_RE.search(text)
+        observation = obs_match.group(2) if obs_match else None
+    if keyed:
+        action = normalize_action(keyed[-1])
+        if action is None:
+            return ParsedReply(None, observation, 'the "action" value is not an action of the action space')
+        return ParsedReply(action, observation, None)
+    whole = normalize_action(text)
+    if whole is not None:
+        return ParsedReply(whole, observation, None)
+    found_actions = {normalize_action(m.group(0)) for m in _ACTION_IN_TEXT_RE.finditer(text)}
+    found_actions.discard(None)
+    if len(found_actions) == 1:
+        return ParsedReply(found_actions.pop(), observation, None)
+    if len(found_actions) > 1:
+        return ParsedReply(None, observation, "the reply names several different actions; give exactly one")
+    return ParsedReply(None, observation, 'no action found; reply with a JSON object whose "action" is one '
+                                          "action of the action space")
+
+
+def observation_problem(reported: str, point: RailPoint) -> str | None:
+    """What is wrong with a reported observation at ``point``, or None if it is consistent.
+
+    Checks two things: whether the report claims an intersection (an occurrence of "intersection"
+    not negated in its clause, e.g. "no intersection" is a negative claim) when there is one or not,
+    and whether every landmark in view is named. It does not check sides, nor flag landmarks that
+    are named but not in view.
+    """
+    text = re.sub(r"\s+", " ", reported.lower())[:4000]
+    claims = False
+    for m in re.finditer("intersection", text):
+        clause = re.split(r"[;,.!?]", text[max(0, m.start() - 60):m.start()])[-1]
+        if not _NEGATION_RE.search(clause):
+            claims = True
+            break
+    if claims and not point.at_intersection:
+        return "you are not at an intersection"
+    if point.at_intersection and not claims:
+        return "you are at an intersection"
+    missing = [name for name in point.landmarks if name.lower() not in text]
+    if missing:
+        return f"you did not report {missing[0]}, which is in view"
+    return None
+
+
+def _safe(text: str, limit: int = 60) -> str:
+    clean = "".join(c if c in _SAFE_CHARS else "?" for c in text[:limit])
+    return clean + ("..." if len(text) > limit else "")
+
+
+@dataclass(frozen=True)
+class Grade:
+    """Result of grading one reply: the verdict, its reward, a message a model can act on, and
+    the canonical action read (or None)."""
+
+    verdict: Verdict
+    reward: float
+    message: str
+    action: str | None
+
+
+def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: RewardTable) -> Grade:
+    """Grade a reply at a rail point under the active rules.
+
+    The action decides: the expected action is ``correct``. A wrong action is ``wrong_observation``
+    when ``rules.grade_observation`` is on and the reply reports a ``current observation`` that
+    :func:`observation_problem` finds wrong, else ``wrong_action``. A reply with no readable action,
+    several actions, or an action outside the active action space is ``invalid``.
+
+    Raises:
+        TypeError: If ``reply`` is not a string.
+    """
+    parsed = parse_reply(reply)
+    if parsed.action is None:
+        return Grade(Verdict.INVALID, rewards.reward(Verdict.INVALID),
+                     f"Invalid reply: {parsed.error}.", None)
+    action = parsed.action
+    if action.startswith("turn_direction("):
+        arg = action[len("turn_direction("):-1]
+        allowed = action_arguments(rules.action_mode)
+        if arg not in allowed:
+            return Grade(Verdict.INVALID, rewards.reward(Verdict.INVALID),
+                         f"Invalid action: turn_direction({_safe(arg)}) is not in the action space; x must "
+                         f"be one of {list(allowed)}.", None)
+    if action == expected_action(point, rules.action_mode):
+        return Grade(Verdict.CORRECT, rewards.reward(Verdict.CORRECT), "Correct action.", action)
+    if rules.grade_observation and parsed.observation is not None:
+        problem = observation_problem(parsed.observation, point)
+        if problem is not None:
+            return Grade(Verdict.WRONG_OBSERVATION, rewards.reward(Verdict.WRONG_OBSERVATION),
+                         f"Wrong action {action}, and your observation is wrong: {problem}.", action)
+    return Grade(Verdict.WRONG_ACTION, rewards.reward(Verdict.WRONG_ACTION),
+                 f"Wrong action: {action} is not the right action here.", action)

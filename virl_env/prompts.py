@@ -1,0 +1,110 @@
+"""The text the model reads: task description, instruction, action space, history, feedback, format.
+
+Follows the paper's text-mode prompt (Chu et al., 2025, Fig. 14). Every character emitted is in
+:data:`OBS_CHARSET` (ASCII letters, digits, punctuation, space and newline), and a prompt never
+exceeds :data:`OBS_MAX_LENGTH` characters (routes, rails and names are bounded; see the test suite).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from virl_env.checker import MAX_REPLY_CHARS, action_arguments
+
+__all__ = [
+    "ACTION_CHARSET",
+    "ACTION_MAX_LENGTH",
+    "FINISHED_TEXT",
+    "OBS_CHARSET",
+    "OBS_MAX_LENGTH",
+    "OUTPUT_FORMAT",
+    "TASK_DESCRIPTION",
+    "action_space_text",
+    "format_history",
+    "prompt_header",
+    "prompt_text",
+]
+
+OBS_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
+"""Characters a prompt may contain."""
+
+OBS_MAX_LENGTH = 100_000
+"""Upper bound on prompt length (the longest rails give well under half of it)."""
+
+ACTION_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n\t"
+"""Charset of the nominal action space (any string is accepted by ``step``)."""
+
+ACTION_MAX_LENGTH = MAX_REPLY_CHARS
+
+TASK_DESCRIPTION = (
+    "You are an expert in navigation. You will receive a sequence of instructions to follow. "
+    "You are also provided with your observation and action history in text. Your goal is to first "
+    "analyze the instruction and identify the next sentence to be executed. Then, you need to provide "
+    "the action to be taken based on the current observation and instruction."
+)
+
+OUTPUT_FORMAT = (
+    "Your response should be a valid json file in the following format:\n"
+    "{\n"
+    '  "current observation": latest observation from the observation sequence,\n'
+    '  "current instruction": analyze the full instruction and identify the sentence to be executed,\n'
+    '  "action": the action to be taken chosen from the action space\n'
+    "}"
+)
+
+
+def action_space_text(mode: str) -> str:
+    """The ``[Action space]`` lines for an action mode."""
+    args = action_arguments(mode)
+    if mode == "absolute":
+        turn = f"indicates turning to face direction x, where x is one of {list(args)}"
+    elif mode == "relative":
+        turn = (f"indicates turning relative to your current heading, where x is one of {list(args)} "
+                "(a turn of at most 45 degrees is slightly left or slightly right)")
+    else:
+        turn = (f"indicates turning to face the compass bearing x in degrees, where x is one of "
+                f"{list(args)} (0 is north, 90 is east, 180 is south, 270 is west)")
+    return (
+        '- "forward()": indicates moving forward for one step;\n'
+        f'- "turn_direction(x)": {turn};\n'
+        '- "stop()": indicates the navigation is finished.'
+    )
+
+
+def prompt_header(instruction: str, mode: str) -> str:
+    """Everything before the observation history (fixed for an episode)."""
+    return (
+        f"[Task Description]\n{TASK_DESCRIPTION}\n\n"
+        f"[Instruction]\n{instruction}\n\n"
+        f"[Action space]\n{action_space_text(mode)}\n\n"
+        "[Observations and actions sequence]\n"
+    )
+
+
+def format_history(steps: Sequence[tuple[str, str]]) -> str:
+    """``O_i``/``A_i`` lines for past (observation, action) pairs."""
+    return "".join(f"O_{i}: {obs}\nA_{i}: {act}\n" for i, (obs, act) in enumerate(steps, start=1))
+
+
+FINISHED_TEXT = "The navigation episode has ended."
+
+
+def prompt_text(header: str, history_text: str, step_number: int, observation: str,
+                feedback: str | None, finished: bool = False) -> str:
+    """The full prompt at one point; ``feedback`` (after a failed attempt) adds a section.
+
+    When ``finished`` the prompt ends after the history with :data:`FINISHED_TEXT` (no new
+    observation, no answer format).
+    """
+    if finished:
+        parts = [header, history_text]
+        if feedback:
+            parts.append(f"\n[Feedback]\n{feedback}\n")
+        parts.append(f"\n{FINISHED_TEXT}")
+        return "".join(parts)
+    parts = [header, history_text, f"O_{step_number}: {observation}\nA_{step_number}:\n"]
+    if feedback:
+        parts.append(f"\n[Feedback]\n{feedback}\n")
+    parts.append(f"\n[Output]\n{OUTPUT_FORMAT}")
+    return "".join(parts)

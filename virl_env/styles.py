@@ -1,0 +1,557 @@
+"""City styles: the layout, the naming vocabulary and the colours of a generated city.
+
+A style is data, not code: :class:`CityStyle` holds a :class:`LayoutSpec` (street network shape),
+a :class:`Naming` (street and landmark vocabularies) and a :class:`Palette` (colours for the map and,
+later, street views). ``new_york`` is the training style (the paper trains on New York routes); the
+other styles are unseen cities for the visual out-of-distribution setting.
+
+To add a style, build a :class:`CityStyle` and pass it to :func:`virl_env.city.generate_city`, or
+register it with :func:`register_style` so it can be named by a string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CityStyle",
+    "LayoutSpec",
+    "Naming",
+    "Palette",
+    "STYLES",
+    "STYLE_NAMES",
+    "TRAINING_STYLE",
+    "UNSEEN_STYLES",
+    "get_style",
+    "register_style",
+]
+
+Color = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """Shape of the street network.
+
+    Attributes:
+        kind: ``"grid"`` (lattice of straight streets, optionally jittered, rotated and with removed
+            blocks) or ``"radial"`` (concentric rings crossed by spokes).
+        rows, cols: Lattice size for ``grid`` (streets are rows and columns of nodes).
+        row_spacing, col_spacing: Metres between lattice rows / columns (``grid``).
+        spacing_variation: Relative random variation of each gap (0 = regular).
+        jitter: Standard deviation in metres of the random displacement of each node.
+        rotation: Rotation of the whole network in degrees (clockwise from north), plus a random
+            extra rotation uniformly drawn in ``[-rotation_jitter, rotation_jitter]``.
+        removal_rate: Fraction of inner street segments the generator tries to remove (only removed
+            when both ends keep at least three streets and the network stays connected).
+        rings, ring_spacing, spokes, secondary_from_ring: ``radial`` parameters (secondary spokes
+            start at that ring between the primary ones; 0 disables them).
+        stub_length: Length of the dead-end stubs that continue boundary streets.
+    """
+
+    kind: str = "grid"
+    rows: int = 8
+    cols: int = 8
+    row_spacing: float = 100.0
+    col_spacing: float = 100.0
+    spacing_variation: float = 0.0
+    jitter: float = 0.0
+    rotation: float = 0.0
+    rotation_jitter: float = 0.0
+    removal_rate: float = 0.0
+    rings: int = 5
+    ring_spacing: float = 110.0
+    spokes: int = 8
+    secondary_from_ring: int = 0
+    stub_length: float = 40.0
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Vocabularies for street and landmark names (ASCII only, so every name fits the text space).
+
+    Attributes:
+        row_pattern, col_pattern: Street-name patterns for grid rows / columns (rings / spokes in a
+            radial layout). ``{word}`` takes a word from ``street_words``; ``{ordinal}`` a number
+            such as ``23rd``.
+        first_ordinal: Number of the first ordinal street.
+        street_words: Words for street names.
+        landmark_words: Proper names used in landmark names.
+        landmark_kinds: ``(kind, templates)`` pairs; a template holds ``{word}``.
+    """
+
+    row_pattern: str
+    col_pattern: str
+    street_words: tuple[str, ...]
+    landmark_words: tuple[str, ...]
+    landmark_kinds: tuple[tuple[str, tuple[str, ...]], ...]
+    first_ordinal: int = 1
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colours (RGB) of a style for the top-down map and street views."""
+
+    background: Color = (236, 232, 224)
+    block: Color = (222, 216, 204)
+    street: Color = (255, 255, 255)
+    street_outline: Color = (190, 184, 172)
+    landmark: Color = (70, 110, 170)
+    label: Color = (30, 30, 30)
+    sky: Color = (175, 205, 235)
+    ground: Color = (120, 120, 120)
+    facades: tuple[Color, ...] = ((180, 90, 70), (200, 180, 150), (150, 150, 160))
+
+
+@dataclass(frozen=True)
+class CityStyle:
+    """A named city style: layout, naming, palette and landmark density."""
+
+    name: str
+    description: str
+    layout: LayoutSpec
+    naming: Naming
+    palette: Palette = field(default_factory=Palette)
+    landmark_density: float = 0.35
+    setback: float = 10.0
+
+
+def _kinds(*pairs: tuple[str, tuple[str, ...]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(pairs)
+
+
+_NEW_YORK = CityStyle(
+    name="new_york",
+    description="Manhattan-like grid rotated 29 degrees: long avenue blocks, short street blocks",
+    layout=LayoutSpec(kind="grid", rows=12, cols=5, row_spacing=80.0, col_spacing=260.0,
+                      rotation=29.0, stub_length=40.0),
+    naming=Naming(
+        row_pattern="W {ordinal} St",
+        col_pattern="{ordinal} Ave",
+        first_ordinal=20,
+        street_words=("Madison", "Lexington", "Park", "Columbus", "Amsterdam", "Broadway"),
+        landmark_words=("Hudson", "Empire", "Liberty", "Bowery", "Astor", "Gotham", "Brooklyn",
+                        "Madison", "Delancey", "Knickerbocker", "Chelsea", "Harlem", "Soho",
+                        "Tribeca", "Union", "Gramercy", "Battery", "Bleecker", "Carnegie",
+                        "Flatiron", "Greenwich", "Mercer", "Orchard", "Prince", "Rivington",
+                        "Stanton", "Vesey", "Waverly", "Yorkville", "Lenox", "Murray", "Tudor",
+                        "Sutton", "Pearl", "Canal", "Houston", "Spring", "Varick", "Essex", "Irving"),
+        landmark_kinds=_kinds(
+            ("cafe", ("{word} Coffee", "Cafe {word}")),
+            ("pizzeria", ("{word} Pizza", "{word} Slice")),
+            ("deli", ("{word} Deli", "{word} Bagels")),
+            ("bank", ("{word} Savings Bank", "{word} Trust")),
+            ("pharmacy", ("{word} Pharmacy", "{word} Drugs")),
+            ("hotel", ("Hotel {word}", "The {word} Hotel")),
+            ("bar", ("{word} Tavern", "{word} Ale House")),
+            ("bookstore", ("{word} Books",)),
+            ("theater", ("{word} Theater",)),
+            ("gym", ("{word} Fitness",)),
+            ("market", ("{word} Market",)),
+            ("diner", ("{word} Diner",)),
+        ),
+    ),
+    palette=Palette(background=(233, 229, 220), block=(214, 208, 196), street=(250, 250, 250),
+                    street_outline=(170, 164, 152), landmark=(200, 70, 50),
+                    facades=((150, 75, 60), (175, 160, 140), (110, 110, 120), (190, 120, 80))),
+    landmark_density=0.3,
+)
+
+_PARIS = CityStyle(
+    name="paris",
+    description="radial: boulevards in rings crossed by avenues from a central place",
+    layout=LayoutSpec(kind="radial", rings=5, ring_spacing=105.0, spokes=8, secondary_from_ring=2,
+                      jitter=4.0, rotation_jitter=20.0),
+    naming=Naming(
+        row_pattern="Boulevard {word}",
+        col_pattern="Avenue {word}",
+        street_words=("Haussmann", "Voltaire", "Rivoli", "Montaigne", "Victor Hugo", "Foch",
+                      "Saint-Michel", "Raspail", "Magenta", "Kleber", "Wagram", "Marceau",
+                      "Iena", "Friedland", "Mozart", "Niel", "Bosquet", "Suffren", "Duquesne",
+                      "Mac-Mahon", "Carnot", "Hoche", "Malesherbes", "Sebastopol"),
+        landmark_words=("Flore", "Lumiere", "Marais", "Colette", "Rosalie", "Montmartre", "Seine",
+                        "Opera", "Louvre", "Bastille", "Lilas", "Etoile", "Margaux", "Celeste",
+                        "Mirabeau", "Chantal", "Odeon", "Pigalle", "Vendome", "Tuileries",
+                        "Batignolles", "Madeleine", "Pantheon", "Trocadero", "Sorbonne",
+                        "Belleville", "Monceau", "Vaugirard", "Passy", "Auteuil"),
+        landmark_kinds=_kinds(
+            ("cafe", ("Cafe {word}", "Cafe de {word}")),
+            ("bakery", ("Boulangerie {word}",)),
+            ("pharmacy", ("Pharmacie {word}",)),
+            ("bistro", ("Bistro {word}", "Brasserie {word}")),
+            ("bookstore", ("Librairie {word}",)),
+            ("hotel", ("Hotel {word}",)),
+            ("bank", ("Banque {word}",)),
+            ("florist", ("Fleurs {word}",)),
+            ("cinema", ("Cinema {word}",)),
+            ("cheese shop", ("Fromagerie {word}",)),
+        ),
+    ),
+    palette=Palette(background=(238, 232, 215), block=(224, 214, 190), street=(252, 250, 244),
+                    street_outline=(180, 168, 140), landmark=(40, 80, 140),
+                    facades=((225, 215, 190), (210, 200, 175), (200, 190, 170))),
+)
+
+_LONDON = CityStyle(
+    name="london",
+    description="organic: irregular lattice of crooked streets with many missing blocks",
+    layout=LayoutSpec(kind="grid", rows=9, cols=9, row_spacing=105.0, col_spacing=110.0,
+                      spacing_variation=0.2, jitter=16.0, rotation_jitter=45.0, removal_rate=0.22),
+    naming=Naming(
+        row_pattern="{word} Street",
+        col_pattern="{word} Road",
+        street_words=("Baker", "Fleet", "Oxford", "Regent", "Bond", "Tooley", "Carnaby",
+                      "Kings", "Gower", "Judd", "Cleveland", "Portobello", "Abbey", "Camden",
+                      "Marylebone", "Holloway", "Caledonian", "Euston", "Goswell", "Essex",
+                      "Drury", "Jermyn", "Savile", "Wardour"),
+        landmark_words=("Crown", "Anchor", "Lion", "Swan", "Rose", "Thistle", "Oak", "Falcon",
+                        "Bishop", "Kings", "Albion", "Victoria", "Windsor", "Tudor", "Hawthorn",
+                        "Mayfair", "Camden", "Hampstead", "Islington", "Brixton", "Dalston",
+                        "Hackney", "Soho", "Chelsea", "Fulham", "Peckham", "Bermondsey",
+                        "Wapping", "Clerkenwell", "Barnsbury"),
+        landmark_kinds=_kinds(
+            ("pub", ("The {word} Arms", "The {word} Inn")),
+            ("cafe", ("{word} Cafe",)),
+            ("bank", ("{word} Bank",)),
+            ("chemist", ("{word} Chemist",)),
+            ("bookshop", ("{word} Books",)),
+            ("hotel", ("The {word} Hotel",)),
+            ("grocer", ("{word} Grocers",)),
+            ("bakery", ("{word} Bakery",)),
+            ("launderette", ("{word} Launderette",)),
+            ("post office", ("{word} Post Office",)),
+        ),
+    ),
+    palette=Palette(background=(226, 226, 222), block=(205, 200, 196), street=(245, 245, 240),
+                    street_outline=(150, 150, 150), landmark=(160, 30, 40),
+                    facades=((140, 60, 50), (120, 110, 100), (200, 195, 185))),
+)
+
+_TOKYO = CityStyle(
+    name="tokyo",
+    description="dense irregular grid of short blocks",
+    layout=LayoutSpec(kind="grid", rows=13, cols=11, row_spacing=70.0, col_spacing=80.0,
+                      spacing_variation=0.1, jitter=5.0, rotation=-10.0, rotation_jitter=10.0,
+                      removal_rate=0.12),
+    naming=Naming(
+        row_pattern="{word}-dori",
+        col_pattern="{word}-michi",
+        street_words=("Chuo", "Meiji", "Yasukuni", "Omotesando", "Aoyama", "Kototoi", "Kasuga",
+                      "Hakusan", "Sakura", "Kiyosumi", "Showa", "Eitai", "Harumi", "Shinjuku",
+                      "Gaien", "Kanda", "Ginza", "Nihonbashi", "Ueno", "Asakusa", "Akasaka",
+                      "Roppongi", "Ebisu", "Meguro", "Shibuya", "Ikebukuro"),
+        landmark_words=("Sakura", "Fuji", "Kaze", "Hoshi", "Tsuki", "Midori", "Hikari", "Sora",
+                        "Yama", "Kawa", "Momiji", "Ume", "Take", "Matsu", "Kiku", "Hana", "Umi",
+                        "Kumo", "Yuki", "Haru", "Natsu", "Aki", "Fuyu", "Asahi", "Kotobuki",
+                        "Daikoku", "Ebisu", "Tanuki", "Kitsune", "Tora"),
+        landmark_kinds=_kinds(
+            ("ramen shop", ("{word} Ramen",)),
+            ("sushi bar", ("{word} Sushi",)),
+            ("convenience store", ("{word} Mart",)),
+            ("cafe", ("Kissa {word}", "{word} Coffee")),
+            ("izakaya", ("Izakaya {word}",)),
+            ("bookstore", ("{word} Shoten",)),
+            ("pharmacy", ("{word} Drugstore",)),
+            ("hotel", ("Hotel {word}",)),
+            ("bank", ("{word} Bank",)),
+            ("bathhouse", ("{word} Sento",)),
+            ("karaoke", ("Karaoke {word}",)),
+        ),
+    ),
+    palette=Palette(background=(232, 234, 236), block=(210, 214, 220), street=(248, 248, 250),
+                    street_outline=(160, 166, 175), landmark=(210, 40, 90),
+                    facades=((200, 200, 205), (170, 175, 185), (230, 225, 215))),
+    landmark_density=0.4,
+)
+
+_BARCELONA = CityStyle(
+    name="barcelona",
+    description="square grid of equal blocks set diagonally to the compass (Eixample-like)",
+    layout=LayoutSpec(kind="grid", rows=8, cols=8, row_spacing=113.0, col_spacing=113.0,
+                      rotation=45.0),
+    naming=Naming(
+        row_pattern="Carrer de {word}",
+        col_pattern="Carrer d'{word}",
+        street_words=("Arago", "Mallorca", "Valencia", "Provenca", "Consell", "Diputacio",
+                      "Girona", "Bailen", "Balmes", "Muntaner", "Aribau", "Casanova", "Urgell",
+                      "Borrell", "Villarroel", "Enric", "Roger", "Pau Claris", "Llull", "Sicilia"),
+        landmark_words=("Gaudi", "Sagrada", "Montjuic", "Ramblas", "Gracia", "Born", "Raval",
+                        "Barceloneta", "Tibidabo", "Miro", "Picasso", "Catalunya", "Mercat",
+                        "Lluna", "Sol", "Mar", "Tapas", "Olivera", "Taronja", "Marina", "Verdaguer",
+                        "Sants", "Poblenou", "Sarria", "Pedralbes", "Horta", "Clot", "Fort",
+                        "Sitges", "Palau"),
+        landmark_kinds=_kinds(
+            ("tapas bar", ("Bar {word}", "Tapes {word}")),
+            ("bakery", ("Forn {word}",)),
+            ("pharmacy", ("Farmacia {word}",)),
+            ("restaurant", ("Restaurant {word}",)),
+            ("bookstore", ("Llibreria {word}",)),
+            ("hotel", ("Hotel {word}",)),
+            ("bank", ("Banc {word}",)),
+            ("market", ("Mercat {word}",)),
+            ("gelateria", ("Gelats {word}",)),
+            ("florist", ("Floristeria {word}",)),
+        ),
+    ),
+    palette=Palette(background=(240, 230, 210), block=(226, 206, 170), street=(250, 246, 236),
+                    street_outline=(190, 160, 120), landmark=(220, 120, 20),
+                    facades=((230, 205, 160), (215, 185, 140), (240, 225, 190))),
+)
+
+_ROME = CityStyle(
+    name="rome",
+    description="organic old town: strongly irregular lattice with many missing streets",
+    layout=LayoutSpec(kind="grid", rows=9, cols=9, row_spacing=100.0, col_spacing=100.0,
+                      spacing_variation=0.2, jitter=13.0, rotation_jitter=90.0,
+                      removal_rate=0.28),
+    naming=Naming(
+        row_pattern="Via {word}",
+        col_pattern="Vicolo {word}",
+        street_words=("del Corso", "Giulia", "Veneto", "Appia", "Nazionale", "Condotti",
+                      "Cavour", "Merulana", "Margutta", "Frattina", "Babuino", "Ripetta",
+                      "Coronari", "Governo Vecchio", "Pellegrino", "Banchi", "Monserrato",
+                      "Arenula", "Labicana", "Sistina", "Quattro Fontane", "Panisperna"),
+        landmark_words=("Romano", "Trevi", "Navona", "Aurelia", "Flavia", "Giulia", "Claudia",
+                        "Tevere", "Colosseo", "Palatino", "Trastevere", "Monti", "Testaccio",
+                        "Pantheon", "Campo", "Fiori", "Borghese", "Medici", "Farnese", "Spada",
+                        "Doria", "Sole", "Luna", "Stella", "Roma", "Vesta", "Giano", "Marte",
+                        "Minerva", "Apollo"),
+        landmark_kinds=_kinds(
+            ("trattoria", ("Trattoria {word}", "Osteria {word}")),
+            ("cafe", ("Caffe {word}", "Bar {word}")),
+            ("gelateria", ("Gelateria {word}",)),
+            ("pharmacy", ("Farmacia {word}",)),
+            ("pizzeria", ("Pizzeria {word}",)),
+            ("bookstore", ("Libreria {word}",)),
+            ("hotel", ("Albergo {word}",)),
+            ("bank", ("Banca {word}",)),
+            ("church", ("Chiesa di {word}",)),
+            ("bakery", ("Forno {word}",)),
+        ),
+    ),
+    palette=Palette(background=(238, 224, 200), block=(218, 180, 140), street=(248, 240, 225),
+                    street_outline=(170, 130, 90), landmark=(140, 60, 20),
+                    facades=((210, 140, 90), (225, 175, 110), (190, 110, 70))),
+)
+
+_AMSTERDAM = CityStyle(
+    name="amsterdam",
+    description="radial canal-ring city: many rings, many spokes",
+    layout=LayoutSpec(kind="radial", rings=6, ring_spacing=85.0, spokes=10, secondary_from_ring=3,
+                      jitter=5.0, rotation_jitter=18.0),
+    naming=Naming(
+        row_pattern="{word}gracht",
+        col_pattern="{word}straat",
+        street_words=("Heren", "Keizers", "Prinsen", "Singel", "Brouwers", "Lauriers", "Egelantiers",
+                      "Bloem", "Rozen", "Leidse", "Utrechtse", "Vijzel", "Spiegel", "Reguliers",
+                      "Haarlemmer", "Raad", "Beren", "Wolven", "Hartens", "Runstraat", "Hazen",
+                      "Looiers", "Passeerders", "Kerk"),
+        landmark_words=("Tulp", "Molen", "Gracht", "Fiets", "Kaas", "Haven", "Anker", "Zon",
+                        "Maan", "Ster", "Vos", "Beer", "Leeuw", "Zwaan", "Eend", "Rembrandt",
+                        "Vondel", "Jordaan", "Dam", "Amstel", "Oranje", "Hollandia", "Noord",
+                        "Zuid", "Oost", "West", "Pijp", "Plantage", "Zeeburg", "Sloten"),
+        landmark_kinds=_kinds(
+            ("brown cafe", ("Cafe {word}", "Proeflokaal {word}")),
+            ("bakery", ("Bakkerij {word}",)),
+            ("pharmacy", ("Apotheek {word}",)),
+            ("bike shop", ("Fietsen {word}",)),
+            ("cheese shop", ("Kaashuis {word}",)),
+            ("bookstore", ("Boekhandel {word}",)),
+            ("hotel", ("Hotel {word}",)),
+            ("bank", ("Bank {word}",)),
+            ("restaurant", ("Eetcafe {word}",)),
+            ("florist", ("Bloemen {word}",)),
+        ),
+    ),
+    palette=Palette(background=(222, 232, 236), block=(196, 170, 150), street=(246, 244, 240),
+                    street_outline=(110, 140, 160), landmark=(230, 110, 20),
+                    facades=((120, 50, 40), (90, 60, 50), (160, 90, 60))),
+)
+
+_MUMBAI = CityStyle(
+    name="mumbai",
+    description="irregular grid of wide and narrow blocks",
+    layout=LayoutSpec(kind="grid", rows=10, cols=8, row_spacing=80.0, col_spacing=120.0,
+                      spacing_variation=0.2, jitter=7.0, rotation=15.0, rotation_jitter=20.0,
+                      removal_rate=0.15),
+    naming=Naming(
+        row_pattern="{word} Marg",
+        col_pattern="{word} Road",
+        street_words=("Tilak", "Gandhi", "Nehru", "Patel", "Azad", "Tagore", "Shivaji", "Ambedkar",
+                      "Linking", "Station", "Hill", "Carter", "Turner", "Pali", "Waterfield",
+                      "Warden", "Peddar", "Napean", "Colaba", "Marine", "Lamington", "Grant"),
+        landmark_words=("Ganesh", "Lakshmi", "Saraswati", "Krishna", "Shanti", "Anand", "Royal",
+                        "Sagar", "Kamal", "Ashoka", "Gateway", "Bandra", "Juhu", "Worli", "Dadar",
+                        "Colaba", "Fort", "Matunga", "Sion", "Andheri", "Powai", "Marine",
+                        "Chowpatty", "Kala", "Moti", "Heera", "Suraj", "Chand", "Tara", "Megha"),
+        landmark_kinds=_kinds(
+            ("restaurant", ("{word} Bhavan", "{word} Dhaba")),
+            ("tea stall", ("{word} Chai",)),
+            ("sweet shop", ("{word} Sweets",)),
+            ("pharmacy", ("{word} Medicals",)),
+            ("tailor", ("{word} Tailors",)),
+            ("jeweller", ("{word} Jewellers",)),
+            ("hotel", ("Hotel {word}",)),
+            ("bank", ("{word} Cooperative Bank",)),
+            ("cinema", ("{word} Talkies",)),
+            ("grocer", ("{word} Provision Store",)),
+        ),
+    ),
+    palette=Palette(background=(240, 226, 200), block=(220, 196, 160), street=(245, 240, 230),
+                    street_outline=(160, 130, 100), landmark=(20, 140, 110),
+                    facades=((230, 190, 120), (200, 90, 80), (120, 170, 160))),
+    landmark_density=0.4,
+)
+
+_SYDNEY = CityStyle(
+    name="sydney",
+    description="grid of uneven blocks: varied spacing, a few missing segments",
+    layout=LayoutSpec(kind="grid", rows=9, cols=7, row_spacing=95.0, col_spacing=140.0,
+                      spacing_variation=0.35, jitter=3.0, rotation=-20.0, rotation_jitter=8.0,
+                      removal_rate=0.08),
+    naming=Naming(
+        row_pattern="{word} Terrace",
+        col_pattern="{word} Parade",
+        street_words=("George", "Pitt", "Elizabeth", "Macquarie", "Kent", "Sussex", "Clarence",
+                      "York", "Hunter", "Bridge", "Bathurst", "Liverpool", "Oxford", "Crown",
+                      "Bourke", "Riley", "Harris", "Pyrmont", "Glebe", "Parramatta"),
+        landmark_words=("Harbour", "Wattle", "Banksia", "Coral", "Bondi", "Manly", "Coogee",
+                        "Waratah", "Jacaranda", "Kookaburra", "Wombat", "Koala", "Southern",
+                        "Opal", "Ocean", "Surf", "Sunset", "Outback", "Eucalypt", "Boronia",
+                        "Darling", "Rocks", "Circular", "Barangaroo", "Paddington", "Newtown",
+                        "Balmain", "Mosman", "Redfern", "Ultimo"),
+        landmark_kinds=_kinds(
+            ("cafe", ("{word} Espresso", "{word} Cafe")),
+            ("pub", ("{word} Hotel",)),
+            ("bakery", ("{word} Bakehouse",)),
+            ("chemist", ("{word} Chemist",)),
+            ("surf shop", ("{word} Surf Co",)),
+            ("bookshop", ("{word} Books",)),
+            ("bank", ("{word} Bank",)),
+            ("fish shop", ("{word} Fish and Chips",)),
+            ("gallery", ("{word} Gallery",)),
+            ("bottle shop", ("{word} Cellars",)),
+        ),
+    ),
+    palette=Palette(background=(230, 238, 232), block=(200, 215, 200), street=(250, 250, 248),
+                    street_outline=(140, 160, 150), landmark=(0, 110, 170),
+                    facades=((235, 230, 220), (190, 170, 140), (120, 140, 150))),
+)
+
+_CAIRO = CityStyle(
+    name="cairo",
+    description="organic old quarter: crooked lattice with many dead ends removed",
+    layout=LayoutSpec(kind="grid", rows=10, cols=10, row_spacing=90.0, col_spacing=95.0,
+                      spacing_variation=0.2, jitter=10.0, rotation_jitter=60.0,
+                      removal_rate=0.3),
+    naming=Naming(
+        row_pattern="Sharia {word}",
+        col_pattern="Darb {word}",
+        street_words=("al-Muizz", "Qasr al-Nil", "Talaat Harb", "Mohamed Ali", "al-Azhar",
+                      "Port Said", "Ramses", "Champollion", "Sherif", "Adly", "Abdel Khalek",
+                      "Emad el-Din", "Gawhar", "Khan", "Bab Zuweila", "al-Ahmar", "Sabri Abu Alam",
+                      "Hoda Shaarawi", "Mahmoud Bassiouni", "Huda"),
+        landmark_words=("Nile", "Pharaoh", "Sphinx", "Lotus", "Oasis", "Sahara", "Nefertiti",
+                        "Horus", "Isis", "Amun", "Luxor", "Aswan", "Giza", "Khan", "Zamalek",
+                        "Garden City", "Heliopolis", "Maadi", "Fatimid", "Mamluk", "Saladin",
+                        "Citadel", "Crescent", "Palm", "Date", "Jasmine", "Papyrus", "Scarab",
+                        "Obelisk", "Delta"),
+        landmark_kinds=_kinds(
+            ("coffee house", ("Ahwa {word}", "{word} Coffee House")),
+            ("bakery", ("{word} Bakery",)),
+            ("pharmacy", ("{word} Pharmacy",)),
+            ("spice shop", ("{word} Spices",)),
+            ("restaurant", ("{word} Koshary", "{word} Grill")),
+            ("bookstore", ("{word} Bookshop",)),
+            ("hotel", ("{word} Hotel",)),
+            ("bank", ("{word} Bank",)),
+            ("perfumer", ("{word} Perfumes",)),
+            ("juice bar", ("{word} Juice",)),
+        ),
+    ),
+    palette=Palette(background=(240, 228, 200), block=(222, 200, 160), street=(246, 238, 218),
+                    street_outline=(180, 150, 100), landmark=(30, 100, 150),
+                    facades=((220, 195, 150), (200, 170, 120), (180, 150, 110))),
+)
+
+_MOSCOW = CityStyle(
+    name="moscow",
+    description="radial-concentric city with few spokes and wide rings",
+    layout=LayoutSpec(kind="radial", rings=5, ring_spacing=120.0, spokes=7, secondary_from_ring=2,
+                      jitter=6.0, rotation_jitter=25.0),
+    naming=Naming(
+        row_pattern="{word} Ring",
+        col_pattern="{word} Prospekt",
+        street_words=("Garden", "Boulevard", "Tverskoy", "Nikitsky", "Pokrovsky", "Leninsky",
+                      "Mira", "Kutuzovsky", "Arbat", "Tverskaya", "Myasnitskaya", "Pyatnitskaya",
+                      "Ordynka", "Varvarka", "Ilyinka", "Petrovka", "Neglinnaya", "Sretenka",
+                      "Pokrovka", "Lubyanka"),
+        landmark_words=("Sokol", "Zvezda", "Rossiya", "Neva", "Volga", "Berezka", "Sever",
+                        "Yug", "Vostok", "Zapad", "Kristall", "Rubin", "Almaz", "Metropol",
+                        "Arbat", "Kremlin", "Sputnik", "Salyut", "Mir", "Vesna", "Leto", "Osen",
+                        "Zima", "Raduga", "Druzhba", "Aurora", "Kosmos", "Orbita", "Polyot",
+                        "Yantar"),
+        landmark_kinds=_kinds(
+            ("cafe", ("Kafe {word}",)),
+            ("bakery", ("Bulochnaya {word}",)),
+            ("pharmacy", ("Apteka {word}",)),
+            ("restaurant", ("Restoran {word}", "Stolovaya {word}")),
+            ("bookstore", ("Knigi {word}",)),
+            ("hotel", ("Gostinitsa {word}",)),
+            ("bank", ("Bank {word}",)),
+            ("grocery", ("Gastronom {word}",)),
+            ("theater", ("Teatr {word}",)),
+            ("cinema", ("Kinoteatr {word}",)),
+        ),
+    ),
+    palette=Palette(background=(230, 228, 232), block=(206, 196, 200), street=(248, 246, 246),
+                    street_outline=(150, 140, 150), landmark=(180, 20, 30),
+                    facades=((200, 170, 120), (170, 60, 50), (220, 220, 210))),
+)
+
+STYLES: dict[str, CityStyle] = {
+    s.name: s
+    for s in (_NEW_YORK, _PARIS, _LONDON, _TOKYO, _BARCELONA, _ROME, _AMSTERDAM, _MUMBAI,
+              _SYDNEY, _CAIRO, _MOSCOW)
+}
+"""Built-in styles by name."""
+
+#: Fixed order of the built-in styles; a style's index in it seeds its cities, so never reorder.
+STYLE_NAMES: tuple[str, ...] = tuple(STYLES)
+
+TRAINING_STYLE = "new_york"
+"""The in-distribution style (the paper trains on New York routes)."""
+
+UNSEEN_STYLES: tuple[str, ...] = tuple(name for name in STYLE_NAMES if name != TRAINING_STYLE)
+"""Styles held out for the visual out-of-distribution setting."""
+
+
+def register_style(style: CityStyle) -> None:
+    """Make ``style`` available by name (e.g. ``gym.make("VIRL-v0", style=style.name)``).
+
+    Raises:
+        TypeError: If ``style`` is not a :class:`CityStyle`.
+        ValueError: If the name is taken by a built-in style.
+    """
+    if not isinstance(style, CityStyle):
+        raise TypeError(f"style must be a CityStyle, got {type(style).__name__}")
+    if style.name in STYLE_NAMES:
+        raise ValueError(f"style name {style.name!r} is a built-in style; choose another name")
+    STYLES[style.name] = style
+
+
+def get_style(style: str | CityStyle) -> CityStyle:
+    """Return the :class:`CityStyle` for a name (or the style itself).
+
+    Raises:
+        ValueError: If the name is unknown (the message lists the known names).
+        TypeError: If ``style`` is neither a string nor a :class:`CityStyle`.
+    """
+    if isinstance(style, CityStyle):
+        return style
+    if not isinstance(style, str):
+        raise TypeError(f"style must be a style name or a CityStyle, got {type(style).__name__}")
+    try:
+        return STYLES[style]
+    except KeyError:
+        raise ValueError(f"unknown city style {style!r}; known styles: {sorted(STYLES)}") from None
