@@ -212,6 +212,8 @@ def extract_formula(reply: str) -> Extraction:
         if not formula:
             return Extraction(None, "key", "the formula field is empty")
         return Extraction(formula, "key")
+    if "\\" in text:
+        text = _replace_latex(text)  # "8 \\div 3" must read as one run of arithmetic
     candidate = None
     for match in _RUN_RE.finditer(text):
         run = match.group()
@@ -240,11 +242,16 @@ _ALLOWED = "0123456789+-*/() \t"
 _INTEGER_RE = re.compile(r"\s*\d+\s*")
 
 
+def _replace_latex(text: str) -> str:
+    for latex, sign in _LATEX_SIGNS:
+        text = text.replace(latex, sign)
+    return text
+
+
 def _normalise(formula: str) -> str:
     text = formula.translate(_UNICODE_SIGNS)
     if "\\" in text:
-        for latex, sign in _LATEX_SIGNS:
-            text = text.replace(latex, sign)
+        text = _replace_latex(text)
     if "=" in text:
         # "expr = 24", "24 = expr", "expr == 24": keep the side that is not just the claimed result.
         sides = [side for side in text.split("=") if side.strip()]

@@ -26,16 +26,20 @@ from .rules import FACE_RANKS, OPERATORS, Rules
 __all__ = ["RuleWrapper", "FaceCardValues", "AceValue", "TargetPoints", "RequireFaceCard", "AllowedOperators"]
 
 
-class RuleWrapper(gym.Wrapper):
+class RuleWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Base class for rule variants: subclasses implement :meth:`transform_rules`.
 
     On construction the wrapper registers its transform with the underlying
     :class:`~gpoints_env.env.GeneralPointsEnv`, which applies it to the rules at the start of every episode
-    (observation and action spaces are unchanged: rules change the text, not its type).
+    (observation and action spaces are unchanged: rules change the text, not its type). A subclass that takes
+    arguments should record them with ``gym.utils.RecordConstructorArgs.__init__(self, name=value, ...)`` before
+    calling ``super().__init__(env)``, so ``env.spec`` can recreate it (as the built-ins do).
     """
 
     def __init__(self, env: gym.Env):
-        super().__init__(env)
+        if not hasattr(self, "_saved_kwargs"):
+            gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
         base = env.unwrapped
         if not hasattr(base, "add_rule_transform"):
             raise TypeError(f"{type(self).__name__} wraps GeneralPoints environments, got {type(base).__name__}")
@@ -58,6 +62,7 @@ class FaceCardValues(RuleWrapper):
     def __init__(self, env: gym.Env, jack: int = 11, queen: int = 12, king: int = 13):
         self.face_values = tuple(_check_value(n, v) for n, v in zip(FACE_RANKS, (jack, queen, king)))
         Rules(face_values=self.face_values)  # validates the range before the env ever resets
+        gym.utils.RecordConstructorArgs.__init__(self, jack=jack, queen=queen, king=king)
         super().__init__(env)
 
     def transform_rules(self, rules: Rules) -> Rules:
@@ -70,6 +75,7 @@ class AceValue(RuleWrapper):
     def __init__(self, env: gym.Env, value: int = 11):
         self.value = _check_value("value", value)
         Rules(ace_value=value)
+        gym.utils.RecordConstructorArgs.__init__(self, value=value)
         super().__init__(env)
 
     def transform_rules(self, rules: Rules) -> Rules:
@@ -82,6 +88,7 @@ class TargetPoints(RuleWrapper):
     def __init__(self, env: gym.Env, target: int):
         self.target = _check_value("target", target)
         Rules(target=target)
+        gym.utils.RecordConstructorArgs.__init__(self, target=target)
         super().__init__(env)
 
     def transform_rules(self, rules: Rules) -> Rules:
@@ -103,6 +110,7 @@ class AllowedOperators(RuleWrapper):
             raise TypeError(f"operators must be a str such as '+-*', got {operators!r}")
         Rules(operators=operators)
         self.operators = "".join(op for op in OPERATORS if op in operators)
+        gym.utils.RecordConstructorArgs.__init__(self, operators=operators)
         super().__init__(env)
 
     def transform_rules(self, rules: Rules) -> Rules:

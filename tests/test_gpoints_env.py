@@ -1,0 +1,257 @@
+"""The GeneralPoints environments, parametrised over every registered id."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import gpoints_env
+from gpoints_env import GeneralPointsEnv, Verdict, make_vec
+
+ENV_IDS = list(gpoints_env.ENV_IDS)
+REQUIRED_INFO = {"cards", "numbers", "target", "verdict", "feedback", "attempts_left", "is_success", "messages"}
+
+
+def scripted_rollout(env_id: str, seed: int, episodes: int = 3) -> list:
+    """A deterministic rollout: wrong answers, garbage, then the witness; everything observable is recorded."""
+    env = gym.make(env_id)
+    record = []
+    obs, info = env.reset(seed=seed)
+    for episode in range(episodes):
+        if episode:
+            obs, info = env.reset()
+        record.append([obs, info["cards"], info["numbers"]])
+        for reply in ("(1+2)*3-4", "\u00e9\u00e9 garbage \x00", env.unwrapped.solution()):
+            obs, reward, terminated, truncated, info = env.step(reply)
+            record.append([obs, reward, terminated, truncated, str(info["verdict"]), info["feedback"]])
+            if terminated:
+                break
+    return record
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_check_env_passes_without_warnings(env_id):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make(env_id, render_mode="ansi")
+        check_env(env.unwrapped)
+        check_env(env.unwrapped, skip_render_check=False)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_reset_observation_and_info(env_id):
+    env = gym.make(env_id)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert REQUIRED_INFO <= set(info)
+    assert "solution" not in info  # only with reveal_solution=True
+    rules = env.unwrapped.active_rules
+    assert info["numbers"] == rules.values(info["cards"]) and info["target"] == 24
+    assert info["verdict"] is None and info["feedback"] is None and info["attempts_left"] == 5
+    assert info["is_success"] is False
+    assert info["messages"] == [{"role": "user", "content": obs}]
+    # The prompt is self-contained: task, values of A/J/Q/K under the rule, target, the cards, the format.
+    jack, queen, king = rules.face_values
+    for words in ("24", "A counts as 1", f"J counts as {jack}", f"Q counts as {queen}", f"K counts as {king}",
+                  ", ".join(info["cards"]), '"formula"', "exactly once"):
+        assert words in obs
+
+
+def test_rule_ood_deals_face_cards_with_their_values():
+    env = gym.make("GeneralPoints-RuleOOD-v0")
+    env.reset(seed=0)
+    for _ in range(300):
+        _, info = env.reset()
+        assert any(rank in "JQK" for rank in info["cards"])
+        values = dict(zip(info["cards"], info["numbers"]))
+        assert all(values[r] == v for r, v in {"J": 11, "Q": 12, "K": 13}.items() if r in values)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_multi_turn_episode(env_id):
+    env = gym.make(env_id, max_attempts=3)
+    obs0, info = env.reset(seed=5)
+    obs, reward, terminated, truncated, info = env.step('{"formula": "(1+2)*3-4"}')
+    assert (reward, terminated, truncated) == (-2.0, False, False)
+    assert info["verdict"] is Verdict.WRONG_NUMBERS and info["attempts_left"] == 2
+    assert obs.startswith(obs0) and "[Feedback]" in obs and "2 attempts left" in obs
+    obs, reward, terminated, _, info = env.step("no idea")
+    assert (reward, terminated, info["verdict"]) == (-3.0, False, Verdict.NO_FORMULA) and "1 attempt left" in obs
+    solution = env.unwrapped.solution()
+    obs, reward, terminated, truncated, info = env.step(f"<think>hmm</think> {solution} = 24")
+    assert (reward, terminated, truncated, info["is_success"]) == (5.0, True, False, True)
+    assert info["verdict"] is Verdict.CORRECT and info["attempts_left"] == 0
+    roles = [m["role"] for m in info["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert info["messages"][-1]["content"] == f"<think>hmm</think> {solution} = 24"  # raw replies are kept
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(solution)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_running_out_of_attempts_terminates_without_success(env_id):
+    env = gym.make(env_id)
+    env.reset(seed=1)
+    for attempt in range(5):
+        _, reward, terminated, truncated, info = env.step("(1+2)*3-4")
+        assert terminated == (attempt == 4) and not truncated
+    assert info["attempts_left"] == 0 and not info["is_success"]
+    with pytest.raises(RuntimeError, match="episode is over"):
+        env.step("(1+2)*3-4")
+
+
+def test_step_before_reset_and_non_string_actions():
+    env = GeneralPointsEnv()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("1+2")
+    env.reset(seed=0)
+    for bad in (None, 24, b"1+2", ["1+2"], {"formula": "1+2"}):
+        with pytest.raises(TypeError, match="str"):
+            env.step(bad)
+    assert env.attempts_left == 5  # rejected actions use no attempt
+    env.step(np.str_("1+2"))  # numpy strings are strings (vector envs produce them)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_random_and_hostile_actions_never_raise_and_stay_in_the_space(env_id):
+    env = gym.make(env_id, max_attempts=1000)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    hostile = ["9" * 100_000, "(" * 10_000, '{"formula": ' + "[" * 10_000, "\ud800" * 10, "\u00e9" * 5000, ""]
+    for action in [env.action_space.sample() for _ in range(50)] + hostile:
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert env.observation_space.contains(obs), obs[-200:]
+        assert isinstance(reward, float) and not terminated
+
+
+def test_fixed_hand_option():
+    env = gym.make("GeneralPoints-v0")
+    _, info = env.reset(seed=0, options={"cards": ["8", "3", "8", "3"]})
+    assert info["cards"] == ["8", "3", "8", "3"] and info["numbers"] == [8, 3, 8, 3]
+    assert "8, 3, 8, 3" in info["messages"][0]["content"]
+    _, reward, terminated, _, _ = env.step('{"formula": "8/(3-8/3)"}')
+    assert reward == 5 and terminated
+    _, info = env.reset(options={"cards": ["K", "Q", "3", "A"]})
+    assert info["numbers"] == [10, 10, 3, 1]
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"card": ["8", "3", "8", "3"]})
+    with pytest.raises(ValueError, match="cannot make 24"):
+        env.reset(options={"cards": ["A", "A", "A", "A"]})
+    ood = gym.make("GeneralPoints-RuleOOD-v0")
+    _, info = ood.reset(options={"cards": ["K", "Q", "3", "A"]})
+    assert info["numbers"] == [13, 12, 3, 1]
+
+
+def test_reveal_solution():
+    env = gym.make("GeneralPoints-RuleOOD-v0", reveal_solution=True)
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        assert gpoints_env.check_answer(info["solution"], info["numbers"]).is_correct
+        _, _, _, _, info = env.step("1+1")
+        assert "solution" in info
+
+
+def test_constructor_arguments():
+    env = gym.make("GeneralPoints-v0", target=10, ace_value=11, max_attempts=2, rewards="binary")
+    obs, info = env.reset(seed=0)
+    assert info["target"] == 10 and "evaluates to exactly 10" in obs and "A counts as 11" in obs
+    _, reward, _, _, _ = env.step("nothing")
+    assert reward == 0.0
+    for bad in ({"max_attempts": 0}, {"target": "24"}, {"rewards": "nice"}, {"render_mode": "human"},
+                {"suit_colour": "blue"}):
+        with pytest.raises(ValueError):
+            GeneralPointsEnv(**bad)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_episodes_in_this_process(env_id):
+    assert scripted_rollout(env_id, 11) == scripted_rollout(env_id, 11)
+    assert scripted_rollout(env_id, 11) != scripted_rollout(env_id, 12)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_episodes_across_processes(env_id, tmp_path):
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from test_gpoints_env import scripted_rollout; "
+        "print(json.dumps(scripted_rollout(sys.argv[2], 11)))"
+    )
+    here = os.path.dirname(__file__)
+    outputs = []
+    for hash_seed in ("1", "2"):  # set iteration order differs between these processes
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", code, here, env_id], capture_output=True, text=True, env=env,
+                             cwd=tmp_path, check=True)
+        outputs.append(json.loads(out.stdout))
+    mine = json.loads(json.dumps(scripted_rollout(env_id, 11)))
+    assert outputs[0] == outputs[1] == mine
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_pickle_mid_episode(env_id):
+    env = gym.make(env_id)
+    env.reset(seed=3)
+    env.step("(1+2)*3-4")
+    clone = pickle.loads(pickle.dumps(env))
+    for e in (env, clone):
+        e.step("1+1")
+    a = env.step(env.unwrapped.solution())
+    b = clone.step(clone.unwrapped.solution())
+    assert a[:4] == b[:4] and a[4]["messages"] == b[4]["messages"]
+    assert env.reset()[0] == clone.reset()[0]  # the generator state was pickled too
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vector_envs_with_string_actions(env_id, mode):
+    envs = make_vec(env_id, num_envs=2, vectorization_mode=mode)
+    try:
+        obs, info = envs.reset(seed=[1, 2])
+        assert len(obs) == 2 and all("[Cards]" in o for o in obs)
+        assert list(info["numbers"][0]) != [] and ", ".join(info["cards"][1]) in obs[1]
+        obs, reward, terminated, truncated, info = envs.step(("(1+2)*3-4", "no formula"))
+        assert list(reward) == [-2.0, -3.0]
+        assert all("[Feedback]" in o for o in obs)  # real, fresh observations (not a stale shared buffer)
+        assert [str(v) for v in info["verdict"]] == ["wrong_numbers", "no_formula"]
+    finally:
+        envs.close()
+
+
+def test_make_vec_async_defaults_to_no_shared_memory():
+    """Gymnasium 1.4's shared-memory AsyncVectorEnv returns stale Text observations; make_vec avoids it."""
+    envs = make_vec("GeneralPoints-v0", 2)
+    try:
+        assert isinstance(envs, gym.vector.AsyncVectorEnv) and envs.shared_memory is False
+    finally:
+        envs.close()
+    sync = make_vec("GeneralPoints-v0", 2, vectorization_mode="sync", target=10)
+    _, info = sync.reset(seed=0)
+    assert list(info["target"]) == [10, 10]
+    sync.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_make_with_module_prefix_in_a_fresh_interpreter(env_id, tmp_path):
+    code = (
+        "import gymnasium as gym; env = gym.make('gpoints_env:%s'); obs, info = env.reset(seed=0); "
+        "print(info['target'], len(info['cards']))" % env_id
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["24", "4"]
+
+
+def test_render_ansi():
+    env = gym.make("GeneralPoints-RuleOOD-v0", render_mode="ansi")
+    env.reset(seed=0)
+    env.step("1+1")
+    text = env.render()
+    assert "target 24" in text and "J=11 Q=12 K=13" in text and "wrong_numbers" in text
+    assert GeneralPointsEnv().render() is None  # no render_mode: nothing to render
