@@ -1,4 +1,4 @@
-"""Speed of the GeneralPoints text environment: resets/s, graded steps/s, checker calls/s.
+"""Speed of the GeneralPoints environments: resets/s, graded steps/s, image resets/s, checker calls/s.
 
 Usage::
 
@@ -18,7 +18,7 @@ from typing import Callable
 
 import gymnasium as gym
 
-import gpoints_env
+import gpoints_env  # noqa: F401  (registers the environments)
 from gpoints_env.checker import check_answer
 
 
@@ -74,6 +74,22 @@ def bench_env(env_id: str, episodes: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def bench_image_resets(env_id: str, resolution: int, resets: int, repeats: int) -> float:
+    """Resets per second of an image-mode env: deal, draw the four cards, build the observation."""
+    env = gym.make(env_id, resolution=resolution)
+    env.reset(seed=0)
+
+    @timed
+    def run() -> int:
+        for _ in range(resets):
+            env.reset()
+        return resets
+
+    rate = median_rate(run, repeats)
+    env.close()
+    return rate
+
+
 def bench_checker(repeats: int, calls: int = 20000) -> dict[str, float]:
     cases = {
         "correct JSON": '{"formula": "8/(3-8/3)"}',
@@ -102,8 +118,11 @@ def main() -> None:
     print(f"Python {platform.python_version()} on {platform.machine()}, gymnasium {gym.__version__}, "
           f"median of {args.repeats} repeats")
     rows = []
-    for env_id in gpoints_env.ENV_IDS:
+    for env_id in ("GeneralPoints-v0", "GeneralPoints-RuleOOD-v0"):
         rows += [(env_id, k, v) for k, v in bench_env(env_id, args.episodes, args.repeats).items()]
+    for resolution, resets in ((512, 500), (1200, 100)):
+        rate = bench_image_resets("GeneralPoints-VL-v0", resolution, resets, args.repeats)
+        rows.append(("GeneralPoints-VL-v0", f"reset+render/s at {resolution} px", rate))
     rows += [("checker", k, v) for k, v in bench_checker(args.repeats).items()]
     width = max(len(f"{a}  {b}") for a, b, _ in rows)
     for env_id, what, rate in rows:

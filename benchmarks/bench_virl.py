@@ -1,9 +1,11 @@
-"""Speed of the V-IRL text environment: resets, graded steps, city generation per style.
+"""Speed of the V-IRL environments: resets, graded steps, city generation per style, and the image
+mode (street-view grids rendered per step).
 
 Run from the repository root::
 
     python benchmarks/bench_virl.py            # full run
     python benchmarks/bench_virl.py --quick    # fewer repeats
+    python benchmarks/bench_virl.py --vl-only  # only the image-mode figures
 
 Prints the median over several repeats of each figure. Nothing is asserted: these are figures for
 the README, measured on whatever machine runs the script.
@@ -19,6 +21,7 @@ import gymnasium as gym
 
 from virl_env import routes as routes_module
 from virl_env.city import generate_city, get_city
+from virl_env.streetview import clear_view_cache
 from virl_env.styles import STYLE_NAMES
 
 
@@ -73,6 +76,41 @@ def bench_steps(n: int, env_id: str = "virl_env:VIRL-v0") -> tuple[int, float]:
     return n, spent
 
 
+def bench_vl_steps(n: int, env_id: str = "virl_env:VIRL-VL-v0", view_size: int = 256,
+                   uncached: bool = True) -> tuple[int, float]:
+    """Graded image-mode steps with expert replies: every step moves to a new point, so the four
+    views are rendered (with ``uncached`` the grid cache is emptied first, so nothing is reused
+    from an earlier episode). Only step() is timed; the city scene is built before timing."""
+    env = gym.make(env_id, view_size=view_size)
+    env.reset(seed=0)
+    spent, done = 0.0, 0
+    while done < n:
+        reply = env.unwrapped.expert_reply()
+        if uncached:
+            clear_view_cache()
+        t = time.perf_counter()
+        _, _, terminated, truncated, _ = env.step(reply)
+        spent += time.perf_counter() - t
+        done += 1
+        if terminated or truncated:
+            env.reset()
+    return n, spent
+
+
+def bench_vl_failed_attempts(n: int) -> tuple[int, float]:
+    """Wrong replies at the same point: the grid of the point is reused, nothing is rendered."""
+    env = gym.make("virl_env:VIRL-VL-v0", rules={"max_attempts": 100})
+    env.reset(seed=0)
+    spent = 0.0
+    for i in range(n):
+        if i % 90 == 0:
+            env.reset(seed=i)
+        t = time.perf_counter()
+        env.step("gibberish")
+        spent += time.perf_counter() - t
+    return n, spent
+
+
 def bench_city_generation(style: str, repeats: int) -> float:
     times = []
     for r in range(repeats):
@@ -85,9 +123,22 @@ def bench_city_generation(style: str, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--vl-only", action="store_true", help="only the image-mode figures")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     get_city("new_york", 0)  # the cached training city
+    vl = [
+        ("VIRL-VL-v0 graded step, new point, 4 views rendered uncached, 256 px", lambda: bench_vl_steps(300)),
+        ("VIRL-VL-VisualOOD-v0 graded step, uncached, 256 px (9 styles)",
+         lambda: bench_vl_steps(300, "virl_env:VIRL-VL-VisualOOD-v0")),
+        ("VIRL-VL-v0 graded step, uncached, 512 px", lambda: bench_vl_steps(100, view_size=512)),
+        ("VIRL-VL-v0 graded step, uncached, 1200 px (paper size)", lambda: bench_vl_steps(20, view_size=1200)),
+        ("VIRL-VL-v0 failed attempt at the same point (cached grid)", lambda: bench_vl_failed_attempts(2000)),
+    ]
+    for label, fn in vl:
+        print(f"{label:<72}: {_median_rate(fn, repeats):8,.0f} /s")
+    if args.vl_only:
+        return
 
     warm = _median_rate(lambda: bench_resets_warm(5000), repeats)
     offset = [0]

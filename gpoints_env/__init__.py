@@ -8,6 +8,9 @@ id                                rules
 ================================  =========================================================================
 ``GeneralPoints-v0``              paper in-distribution: J/Q/K count 10, target 24, 5 attempts
 ``GeneralPoints-RuleOOD-v0``      paper rule OOD: J/Q/K count 11/12/13, every hand holds a face card
+``GeneralPoints-VL-v0``           image mode, in distribution: J/Q/K count 10, black suits
+``GeneralPoints-VL-RuleOOD-v0``   image mode, rule OOD: J/Q/K count 11/12/13, a face card, black suits
+``GeneralPoints-VL-VisualOOD-v0`` image mode, visual OOD: J/Q/K count 10, red suits
 ================================  =========================================================================
 """
 
@@ -18,6 +21,7 @@ from gymnasium.envs.registration import register, registry
 from .cards import DECK, SUITS, Card, NoSolvableHandError, deal_hand, hand_from_ranks
 from .checker import (
     BINARY_REWARDS,
+    grade_reply,
     PAPER_REWARDS,
     CheckResult,
     FormulaError,
@@ -29,10 +33,27 @@ from .checker import (
     parse_formula,
 )
 from .env import GeneralPointsEnv
+from .render import render_hand
 from .rules import ID_RULES, RANKS, RULE_OOD_RULES, Rules
+from .style import DEFAULT_STYLE, CardStyle
 from .solver import canonical_form, find_solution, is_solvable, solvable_rank_hands, solve
 from .vector import make_vec
-from .wrappers import AceValue, AllowedOperators, FaceCardValues, RequireFaceCard, RuleWrapper, TargetPoints
+from .wrappers import (
+    AceValue,
+    AllowedOperators,
+    CardColours,
+    DealSuits,
+    FaceCardValues,
+    GaussianBlur,
+    ImageNoise,
+    Jitter,
+    RequireFaceCard,
+    Resolution,
+    RuleWrapper,
+    StyleWrapper,
+    SuitColours,
+    TargetPoints,
+)
 
 __version__ = "0.1.0"
 
@@ -55,6 +76,10 @@ __all__ = [
     "CheckResult",
     "FormulaError",
     "check_answer",
+    "grade_reply",
+    "CardStyle",
+    "DEFAULT_STYLE",
+    "render_hand",
     "extract_formula",
     "parse_formula",
     "formula_to_sympy",
@@ -70,16 +95,29 @@ __all__ = [
     "TargetPoints",
     "RequireFaceCard",
     "AllowedOperators",
+    "DealSuits",
+    "StyleWrapper",
+    "SuitColours",
+    "CardColours",
+    "Jitter",
+    "Resolution",
+    "GaussianBlur",
+    "ImageNoise",
     "ENV_IDS",
 ]
 
 _ENTRY_POINT = "gpoints_env.env:GeneralPointsEnv"
 _RULE_OOD = {"face_values": RULE_OOD_RULES.face_values, "require_face_card": True}
 
+_IMAGE = {"observation_mode": "image"}
+
 #: Every environment id this package registers, with its keyword arguments.
 ENV_IDS: dict[str, dict] = {
     "GeneralPoints-v0": {},
     "GeneralPoints-RuleOOD-v0": _RULE_OOD,
+    "GeneralPoints-VL-v0": {**_IMAGE, "suit_colour": "black"},
+    "GeneralPoints-VL-RuleOOD-v0": {**_IMAGE, **_RULE_OOD, "suit_colour": "black"},
+    "GeneralPoints-VL-VisualOOD-v0": {**_IMAGE, "suit_colour": "red"},
 }
 
 for _env_id, _kwargs in ENV_IDS.items():

@@ -1,5 +1,8 @@
 """Grade a model's free-text answer to a GeneralPoints hand: extract, parse, check, reward, explain.
 
+:func:`grade_reply` is the entry point the environment uses (cards, rules, and in image mode the reported
+cards); :func:`check_answer` grades the formula alone against a list of numbers.
+
 Nothing here evaluates text as code. A reply goes through three stages, each linear in its length:
 
 1. :func:`extract_formula` finds the formula in the raw reply: the value of a ``formula`` key (strict or relaxed
@@ -12,21 +15,22 @@ Nothing here evaluates text as code. A reply goes through three stages, each lin
    target, and returns one :class:`Verdict`, its reward from a :class:`RewardTable`, and feedback a model can
    act on.
 
-Verdicts are tried most specific first: no formula, illegal formula, wrong numbers, division by zero, wrong
-value, correct.
+Verdicts are tried most specific first: no formula, illegal formula, (image mode) wrong cards, wrong numbers,
+division by zero, wrong value, correct.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from .rules import OPERATORS
+from .recognition import cards_match, read_reported_cards
+from .replies import find_key_value, key_pattern, strip_thinking
+from .rules import OPERATORS, Rules
 
 __all__ = [
     "Verdict",
@@ -42,6 +46,7 @@ __all__ = [
     "extract_formula",
     "parse_formula",
     "check_answer",
+    "grade_reply",
     "formula_to_sympy",
     "build_expression",
     "format_number",
@@ -62,6 +67,7 @@ class Verdict(str, Enum):
     WRONG_VALUE = "wrong_value"  #: uses exactly the cards, but the value is not the target
     DIVISION_BY_ZERO = "division_by_zero"  #: uses exactly the cards, but divides by zero
     WRONG_NUMBERS = "wrong_numbers"  #: parses, but the numbers used are not the cards (missing, reused, extra)
+    WRONG_CARDS = "wrong_cards"  #: image mode: the reported cards are not the cards in the image
     ILLEGAL_FORMULA = "illegal_formula"  #: a formula was found but is not a legal expression
     NO_FORMULA = "no_formula"  #: no formula could be found in the reply
 
@@ -72,13 +78,14 @@ class Verdict(str, Enum):
 @dataclass(frozen=True)
 class RewardTable:
     """Reward per verdict. The defaults are the paper's values (correct +5, wrong value -1, wrong numbers -2,
-    illegal or unparseable formula -3); a division by zero counts as an illegal formula, as in the paper's
-    checker, which failed to evaluate it."""
+    misread cards -1.5 in image mode, illegal or unparseable formula -3); a division by zero counts as an
+    illegal formula, as in the paper's checker, which failed to evaluate it."""
 
     correct: float = 5.0
     wrong_value: float = -1.0
     division_by_zero: float = -3.0
     wrong_numbers: float = -2.0
+    wrong_cards: float = -1.5
     illegal_formula: float = -3.0
     no_formula: float = -3.0
 
@@ -89,7 +96,7 @@ class RewardTable:
 PAPER_REWARDS = RewardTable()
 #: 1 for a correct answer, 0 otherwise (e.g. for GRPO-style training).
 BINARY_REWARDS = RewardTable(correct=1.0, wrong_value=0.0, division_by_zero=0.0, wrong_numbers=0.0,
-                             illegal_formula=0.0, no_formula=0.0)
+                             wrong_cards=0.0, illegal_formula=0.0, no_formula=0.0)
 REWARD_SCHEMES: dict[str, RewardTable] = {"paper": PAPER_REWARDS, "binary": BINARY_REWARDS}
 
 
@@ -132,8 +139,6 @@ class Extraction:
     illegal: bool = False
 
 
-_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
-_JSON_DECODER = json.JSONDecoder()
 _JSON_KIND = {list: "a list", dict: "an object", bool: "a boolean", int: "a number", float: "a number",
               type(None): "null"}
 # Characters that may occur in an arithmetic run of free text (the tokenizer later rejects what is illegal).
@@ -145,59 +150,7 @@ _EDGE_JUNK = " \t\r\n*_`$"
 _TRAILING_JUNK = _EDGE_JUNK + ".,;:}\"'"
 
 
-def _key_pattern(key: str) -> re.Pattern[str]:
-    return re.compile(r"""(["'`]?)\b""" + re.escape(key) + r"""\1\s*[:=]""", re.IGNORECASE)
-
-
-_FORMULA_KEY = _key_pattern("formula")
-
-
-def strip_thinking(reply: str) -> str:
-    """The part of a reply after its reasoning: text after the last ``</think>`` (templates may put the opening
-    tag in the prompt), or before an unclosed ``<think>`` (the model never finished thinking)."""
-    close = reply.rfind(_THINK_CLOSE)
-    if close >= 0:
-        return reply[close + len(_THINK_CLOSE):]
-    opening = reply.find(_THINK_OPEN)
-    return reply if opening < 0 else reply[:opening]
-
-
-def _rest_of_line(text: str, start: int) -> str:
-    end = text.find("\n", start)
-    return text[start:] if end < 0 else text[start:end]
-
-
-def find_key_value(text: str, pattern: re.Pattern[str]) -> tuple[bool, Any, bool]:
-    """Read the value of the last ``key: value`` that ``pattern`` matches, JSON or relaxed.
-
-    Returns ``(found, value, is_json)``: a JSON value (any type) when one parses cleanly, else the raw text of
-    the value up to the end of the line or the closing quote.
-    """
-    last = None
-    for last in pattern.finditer(text):
-        pass
-    if last is None:
-        return False, None, False
-    pos = last.end()
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    if pos >= len(text):
-        return True, "", False
-    quote = text[pos]
-    if quote in "[{\"0123456789-tfn":
-        try:
-            value, end = _JSON_DECODER.raw_decode(text, pos)
-        except (ValueError, RecursionError):
-            pass
-        else:
-            after = text[end:end + 64].lstrip(" \t\r")
-            # A JSON value only counts when it ends where a JSON value would (not "8*3" read as the number 8).
-            if isinstance(value, str) or not after or after[0] in ",}]\n":
-                return True, value, True
-    if quote in "'`\"":
-        close = text.find(quote, pos + 1)
-        return True, (text[pos + 1:close] if close >= 0 else _rest_of_line(text, pos + 1)), False
-    return True, _rest_of_line(text, pos), False
+_FORMULA_KEY = key_pattern("formula")
 
 
 def extract_formula(reply: str) -> Extraction:
@@ -458,6 +411,8 @@ class CheckResult:
     formula: str | None = None  #: the normalised formula that was graded, if one was found and legal
     value: Fraction | None = None  #: its exact value
     numbers_used: tuple[int, ...] | None = None
+    #: image mode: whether the reported cards were right; ``None`` when not checked or no cards were reported
+    recognized: bool | None = None
 
     @property
     def is_correct(self) -> bool:
@@ -546,3 +501,53 @@ def check_answer(
             **common,
         )
     return result(Verdict.CORRECT, f"Correct: {shown} = {target}.", value=parsed.value, **common)
+
+
+def _shown_item(item: str) -> str:
+    # Only letters, digits and spaces of what the model wrote are echoed (keeps feedback in the charset).
+    kept = "".join(ch for ch in item if ch.isascii() and (ch.isalnum() or ch == " "))[:12]
+    return kept or "?"
+
+
+def grade_reply(
+    reply: object,
+    ranks: Sequence[str],
+    rules: Rules,
+    rewards: RewardTable = PAPER_REWARDS,
+    check_cards: bool = False,
+) -> CheckResult:
+    """Grade a raw reply to a dealt hand under ``rules``: the formula, and in image mode the reported cards.
+
+    With ``check_cards=True`` the reply's ``cards`` field (if any) is compared with ``ranks`` (see
+    :mod:`gpoints_env.recognition`) and reported as ``result.recognized``. Cards that were misread give
+    :attr:`Verdict.WRONG_CARDS`, which ranks after a missing or illegal formula and before every arithmetic
+    verdict: an answer built on misread cards is not a success even if its formula happens to fit. A reply
+    without a ``cards`` field is graded on its formula alone (``recognized`` is ``None``).
+
+    Args:
+        reply: the model's raw reply.
+        ranks: the dealt rank labels, e.g. ``["8", "3", "8", "3"]``.
+        rules: the active rules (card values, target, operators).
+        rewards: the reward per verdict.
+        check_cards: check the reported cards (image mode).
+
+    Returns:
+        A :class:`CheckResult`; never raises for any ``reply``.
+    """
+    result = check_answer(reply, rules.values(ranks), rules.target, rules.operators, rewards)
+    if not check_cards or not isinstance(reply, str):
+        return result
+    reported, items = read_reported_cards(reply)
+    if not reported:
+        return result
+    recognized = items is not None and cards_match(items, ranks, rules)
+    if recognized or result.verdict in (Verdict.NO_FORMULA, Verdict.ILLEGAL_FORMULA):
+        return replace(result, recognized=recognized)
+    if items is None:
+        feedback = (f'The "cards" field must list the {len(ranks)} ranks you see in the image, '
+                    'such as ["A", "7", "10", "K"].')
+    else:
+        feedback = (f"The cards you reported ({', '.join(_shown_item(i) for i in items)}) are not the cards "
+                    "in the image. Look at the image again and report the rank of each card.")
+    return CheckResult(Verdict.WRONG_CARDS, rewards[Verdict.WRONG_CARDS], feedback, result.formula, result.value,
+                       result.numbers_used, recognized=False)

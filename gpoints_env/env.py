@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 
-from .cards import Card, SUIT_SYMBOLS, deal_hand, hand_from_ranks
-from .checker import CheckResult, RewardTable, check_answer, reward_table
+from .cards import SUIT_SYMBOLS, Card, deal_hand, hand_from_ranks
+from .checker import CheckResult, RewardTable, grade_reply, reward_table
 from .prompts import MAX_OBSERVATION_CHARS, OBSERVATION_CHARSET, build_prompt, feedback_message
+from .render import render_hand
 from .rules import OPERATORS, Rules
 from .solver import find_solution
+from .style import DEFAULT_STYLE, CardStyle
 
 __all__ = ["GeneralPointsEnv", "REPLY_CHARSET", "MAX_SAMPLED_REPLY_CHARS"]
 
@@ -21,9 +24,12 @@ REPLY_CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n\t\u00d7\u00f7\u221
 MAX_SAMPLED_REPLY_CHARS = 4096
 
 RuleTransform = Callable[[Rules], Rules]
+StyleTransform = Callable[[CardStyle], CardStyle]
+Observation = Union[str, dict[str, Any]]
+OBSERVATION_MODES = ("text", "image")
 
 
-class GeneralPointsEnv(gym.Env[str, str]):
+class GeneralPointsEnv(gym.Env[Observation, str]):
     """Make the target number from four playing cards, answering in free text, with several attempts.
 
     ## Description
@@ -33,9 +39,15 @@ class GeneralPointsEnv(gym.Env[str, str]):
     ``eval``), and a wrong answer earns feedback and another attempt.
 
     ## Observation
-    ``spaces.Text`` (printable ASCII and newlines, at most 8,192 characters): a self-contained prompt with the
-    task, the card values under the active rules (A, J, Q, K), the target, the cards and the answer format.
-    After a failed attempt it also holds ``[Feedback]``: what was wrong and how many attempts remain.
+    Text mode (``observation_mode="text"``): ``spaces.Text`` (printable ASCII and newlines, at most 8,192
+    characters), a self-contained prompt with the task, the card values under the active rules (A, J, Q, K),
+    the target, the cards and the answer format. After a failed attempt it also holds ``[Feedback]``: what
+    was wrong and how many attempts remain.
+
+    Image mode (``observation_mode="image"``): ``Dict(image=Box(0, 255, (R, R, 3), uint8), text=Text)``. The
+    image shows the four cards in a row on a card table (``R = style.resolution``, 512 by default; 1,200 is
+    the paper's size); it is drawn once per reset and returned unchanged on every step. The text is the same
+    prompt without the card list, asking for the cards seen (``"cards"``) as well as the formula.
 
     ## Action
     The model's raw reply, any ``str``: a JSON object with a ``formula`` field (strict or relaxed) or a bare
@@ -45,8 +57,9 @@ class GeneralPointsEnv(gym.Env[str, str]):
     ## Rewards
     One verdict per attempt (:class:`~gpoints_env.checker.Verdict`), rewarded by a
     :class:`~gpoints_env.checker.RewardTable`. The default (``rewards="paper"``): correct +5, wrong value -1,
-    wrong numbers (a card missing, reused, or a number not on the cards) -2, illegal formula, division by zero
-    or no formula -3. ``rewards="binary"`` gives 1 for correct and 0 otherwise.
+    wrong numbers (a card missing, reused, or a number not on the cards) -2, misread cards (image mode) -1.5,
+    illegal formula, division by zero or no formula -3. ``rewards="binary"`` gives 1 for correct and 0
+    otherwise.
 
     ## Episode end
     ``terminated`` is true after a correct answer or when ``max_attempts`` answers have been graded. The env
@@ -56,28 +69,33 @@ class GeneralPointsEnv(gym.Env[str, str]):
     ## Info
     ``cards`` (rank labels), ``suits``, ``numbers`` (values under the active rules), ``target``, ``verdict``
     (``None`` after reset), ``feedback``, ``formula`` (the graded formula, normalised, or ``None``), ``value``
-    (its exact value as text, or ``None``), ``attempts_left``, ``is_success``, ``messages`` (the conversation as
-    chat messages: the prompt, each reply and each feedback) and, only with ``reveal_solution=True``,
-    ``solution``: one witness formula.
+    (its exact value as text, or ``None``), ``recognized`` (image mode: whether the reply's ``cards`` were the
+    dealt ranks; ``None`` when it reported none, and always in text mode), ``attempts_left``, ``is_success``,
+    ``messages`` (the conversation as chat messages: the prompt, each reply and each feedback) and, only with
+    ``reveal_solution=True``, ``solution``: one witness formula.
 
     ## Arguments
     ```python
     env = gym.make("GeneralPoints-v0", target=24, face_values=(10, 10, 10), ace_value=1, hand_size=4,
                    operators="+-*/", suit_colour="any", require_face_card=False, max_attempts=5,
-                   rewards="paper", reveal_solution=False, render_mode=None)
+                   rewards="paper", reveal_solution=False, observation_mode="text", style=None,
+                   resolution=None, render_mode=None)
     obs, info = env.reset(seed=0)                                # a random solvable hand
     obs, info = env.reset(options={"cards": ["8", "3", "8", "3"]})  # a fixed hand (rank labels)
     ```
     The rule arguments build the env's base :class:`~gpoints_env.rules.Rules` (``env.unwrapped.rules``);
-    ``reset(options={"rules": Rules(...)})`` plays one episode under other rules.
+    ``reset(options={"rules": Rules(...)})`` plays one episode under other rules. ``style`` is a
+    :class:`~gpoints_env.style.CardStyle` (``env.unwrapped.style``); ``resolution`` overrides its size.
+    ``render_mode="rgb_array"`` returns the card picture (drawn on demand in text mode), ``"ansi"`` a summary.
 
     ## Variants
-    ``GeneralPoints-RuleOOD-v0``: J/Q/K count 11/12/13 and every hand holds a face card. Rule-variant wrappers
-    (:mod:`gpoints_env.wrappers`) transform the rules on each reset; the rules in force are
-    ``env.unwrapped.active_rules``.
+    ``GeneralPoints-RuleOOD-v0``: J/Q/K count 11/12/13 and every hand holds a face card.
+    ``GeneralPoints-VL-v0`` / ``-VL-RuleOOD-v0``: image mode, black suits. ``GeneralPoints-VL-VisualOOD-v0``:
+    image mode, red suits. Rule wrappers and style wrappers (:mod:`gpoints_env.wrappers`) transform the rules
+    and the look on each reset; those in force are ``env.unwrapped.active_rules`` and ``active_style``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
 
     def __init__(
         self,
@@ -92,6 +110,9 @@ class GeneralPointsEnv(gym.Env[str, str]):
         max_attempts: int = 5,
         rewards: str | RewardTable | dict[str, float] = "paper",
         reveal_solution: bool = False,
+        observation_mode: str = "text",
+        style: CardStyle | None = None,
+        resolution: int | None = None,
         render_mode: str | None = None,
     ):
         self.rules = Rules(
@@ -107,18 +128,25 @@ class GeneralPointsEnv(gym.Env[str, str]):
             raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if observation_mode not in OBSERVATION_MODES:
+            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, got {observation_mode!r}")
+        if style is not None and not isinstance(style, CardStyle):
+            raise TypeError(f"style must be a gpoints_env.CardStyle, got {type(style).__name__}")
         self.max_attempts = max_attempts
         self.reward_table = reward_table(rewards)
         self.reveal_solution = bool(reveal_solution)
         self.render_mode = render_mode
-        self.observation_space = spaces.Text(
-            max_length=MAX_OBSERVATION_CHARS, min_length=0, charset=OBSERVATION_CHARSET
-        )
+        self.observation_mode = observation_mode
         self.action_space = spaces.Text(max_length=MAX_SAMPLED_REPLY_CHARS, min_length=0, charset=REPLY_CHARSET)
         self._rule_transforms: list[RuleTransform] = []
+        self._style_transforms: list[StyleTransform] = []
+        style = DEFAULT_STYLE if style is None else style
+        self.set_style(style if resolution is None else style.replace(resolution=resolution))
         # Episode state, set by reset().
         self.active_rules: Rules | None = None
+        self.active_style: CardStyle | None = None
         self.hand: list[Card] = []
+        self._image: np.ndarray | None = None
         self._numbers: list[int] = []
         self._prompt = ""
         self._observation = ""
@@ -137,6 +165,42 @@ class GeneralPointsEnv(gym.Env[str, str]):
         if not callable(transform):
             raise TypeError(f"a rule transform must be callable, got {transform!r}")
         self._rule_transforms.append(transform)
+
+    def add_style_transform(self, transform: StyleTransform) -> None:
+        """Apply ``transform`` to the card style on every reset, after those added before it.
+
+        Style-variant wrappers call this once when they are built (see :class:`~gpoints_env.wrappers.StyleWrapper`).
+        A transform must keep the resolution, which fixes the observation space; see :meth:`set_style`.
+        """
+        if not callable(transform):
+            raise TypeError(f"a style transform must be callable, got {transform!r}")
+        self._style_transforms.append(transform)
+
+    def set_style(self, style: CardStyle) -> None:
+        """Replace the base card style, rebuilding the observation space for its resolution."""
+        if not isinstance(style, CardStyle):
+            raise TypeError(f"style must be a gpoints_env.CardStyle, got {type(style).__name__}")
+        self.style = style
+        text = spaces.Text(max_length=MAX_OBSERVATION_CHARS, min_length=0, charset=OBSERVATION_CHARSET)
+        if self.observation_mode == "text":
+            self.observation_space = text
+        else:
+            size = style.resolution
+            image = spaces.Box(0, 255, shape=(size, size, 3), dtype=np.uint8)
+            self.observation_space = spaces.Dict({"image": image, "text": text})
+
+    def _resolve_style(self) -> CardStyle:
+        style = self.style
+        for transform in self._style_transforms:
+            style = transform(style)
+            if not isinstance(style, CardStyle):
+                raise TypeError(f"style transform {transform!r} returned {type(style).__name__}, expected CardStyle")
+        if style.resolution != self.style.resolution:
+            raise ValueError(
+                f"style transform changed the resolution from {self.style.resolution} to {style.resolution}; the "
+                "observation space is fixed, so change it with the Resolution wrapper or the resolution argument"
+            )
+        return style
 
     def _resolve_rules(self, options: dict[str, Any]) -> Rules:
         rules = options.get("rules", self.rules)
@@ -162,14 +226,18 @@ class GeneralPointsEnv(gym.Env[str, str]):
         else:
             self.hand = deal_hand(rules, self.np_random)
         self.active_rules = rules
+        self.active_style = self._resolve_style()
         ranks = [card.rank for card in self.hand]
         self._numbers = rules.values(ranks)
-        self._prompt = self._observation = build_prompt(rules, ranks)
+        image_mode = self.observation_mode == "image"
+        # Text mode never draws (render("rgb_array") draws on demand); image mode draws once per episode.
+        self._image = render_hand(self.hand, self.active_style, self.np_random) if image_mode else None
+        self._prompt = self._observation = build_prompt(rules, None if image_mode else ranks)
         self._messages = [{"role": "user", "content": self._prompt}]
         self._attempts_used = 0
         self._last = None
         self._done = False
-        return self._observation, self._get_info()
+        return self._get_obs(), self._get_info()
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if not isinstance(action, str):
@@ -179,8 +247,8 @@ class GeneralPointsEnv(gym.Env[str, str]):
                 "this episode is over (it was never reset, or it ended with a correct answer or no attempts left); "
                 "call reset() to start a new one"
             )
-        rules = self.active_rules
-        result = check_answer(action, self._numbers, rules.target, rules.operators, self.reward_table)
+        result = grade_reply(action, [card.rank for card in self.hand], self.active_rules, self.reward_table,
+                             check_cards=self.observation_mode == "image")
         self._attempts_used += 1
         self._last = result
         self._messages.append({"role": "assistant", "content": action})
@@ -190,9 +258,15 @@ class GeneralPointsEnv(gym.Env[str, str]):
         if not terminated:
             self._messages.append({"role": "user", "content": feedback})
         self._done = terminated
-        return self._observation, result.reward, terminated, False, self._get_info()
+        return self._get_obs(), result.reward, terminated, False, self._get_info()
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode == "rgb_array":
+            if self.active_rules is None:
+                return None
+            if self._image is None:  # text mode: draw only when asked
+                self._image = render_hand(self.hand, self.active_style, None)
+            return self._image
         if self.render_mode != "ansi":
             return None
         if self.active_rules is None:
@@ -222,6 +296,12 @@ class GeneralPointsEnv(gym.Env[str, str]):
         rules = self.active_rules
         return find_solution(self._numbers, rules.target, rules.operators)
 
+    def _get_obs(self) -> Observation:
+        if self.observation_mode == "text":
+            return self._observation
+        # A copy each time: callers keep observations, and must not alter the episode's picture by editing one.
+        return {"image": self._image.copy(), "text": self._observation}
+
     def _get_info(self) -> dict[str, Any]:
         last = self._last
         info: dict[str, Any] = {
@@ -233,6 +313,7 @@ class GeneralPointsEnv(gym.Env[str, str]):
             "feedback": None if last is None else last.feedback,
             "formula": None if last is None else last.formula,
             "value": None if last is None or last.value is None else str(last.value),
+            "recognized": None if last is None else last.recognized,
             "attempts_left": self.attempts_left,
             "is_success": last is not None and last.is_correct,
             "messages": [dict(m) for m in self._messages],

@@ -12,21 +12,29 @@ from typing import Sequence
 
 from .rules import Rules
 
-__all__ = ["OBSERVATION_CHARSET", "MAX_OBSERVATION_CHARS", "ANSWER_EXAMPLE", "build_prompt", "feedback_message"]
+__all__ = [
+    "OBSERVATION_CHARSET",
+    "MAX_OBSERVATION_CHARS",
+    "ANSWER_EXAMPLE",
+    "IMAGE_ANSWER_EXAMPLE",
+    "build_prompt",
+    "feedback_message",
+]
 
 #: Characters an observation may contain: printable ASCII and newline.
 OBSERVATION_CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n"
 #: Upper bound on an observation's length (a prompt is about 1,000 characters, feedback at most about 1,500).
 MAX_OBSERVATION_CHARS = 8192
 ANSWER_EXAMPLE = '{"formula": "(1+2)*3-4"}'
+IMAGE_ANSWER_EXAMPLE = '{"cards": ["A", "7", "10", "K"], "formula": "(1+2)*3-4"}'
 
 def _count_word(n: int) -> str:
     return ("one", "two", "three", "four", "five")[n - 1] if 1 <= n <= 5 else str(n)
 
 
 @lru_cache(maxsize=256)
-def _prompt_parts(rules: Rules) -> tuple[str, str]:
-    """The parts of the prompt before and after the card list; they depend on the rules only."""
+def _prompt_parts(rules: Rules, image: bool) -> tuple[str, str]:
+    """The parts of the prompt before and after the card list; they depend on the rules and mode only."""
     jack, queen, king = rules.face_values
     n = rules.hand_size
     ops = " ".join(rules.operators)
@@ -36,7 +44,8 @@ def _prompt_parts(rules: Rules) -> tuple[str, str]:
         f"You are an expert player of the card game {game}.\n"
         "\n"
         "[Task]\n"
-        f"Write a formula that uses the numbers on the {_count_word(n)} cards below and evaluates to exactly "
+        f"Write a formula that uses the numbers on the {_count_word(n)} cards "
+        f"{'in the image' if image else 'below'} and evaluates to exactly "
         f"{rules.target}. Each card must be used exactly once and no other numbers may appear. "
         f"Allowed operators: {ops} and parentheses ( ).{division} "
         "No powers, no unary minus, no joining digits together.\n"
@@ -47,13 +56,15 @@ def _prompt_parts(rules: Rules) -> tuple[str, str]:
         "\n"
         "[Cards]\n"
     )
-    tail = (
-        "\n\n"
-        "[Answer format]\n"
-        'Reply with a JSON object whose "formula" field holds your formula, for example:\n'
-        f"{ANSWER_EXAMPLE}"
-    )
-    return head, tail
+    if image:
+        answer = (
+            'Reply with a JSON object whose "cards" field lists the rank of each card you see, from left to right '
+            '(A, 2 to 10, J, Q, K), and whose "formula" field holds your formula, for example:\n'
+            f"{IMAGE_ANSWER_EXAMPLE}"
+        )
+    else:
+        answer = f'Reply with a JSON object whose "formula" field holds your formula, for example:\n{ANSWER_EXAMPLE}'
+    return head, f"\n\n[Answer format]\n{answer}"
 
 
 def build_prompt(rules: Rules, cards: Sequence[str] | None) -> str:
@@ -63,7 +74,7 @@ def build_prompt(rules: Rules, cards: Sequence[str] | None) -> str:
         rules: the active rules.
         cards: the rank labels to list, or ``None`` when the cards are shown in an image instead.
     """
-    head, tail = _prompt_parts(rules)
+    head, tail = _prompt_parts(rules, cards is None)
     if cards is None:
         listing = f"The {_count_word(rules.hand_size)} cards are shown in the image."
     else:

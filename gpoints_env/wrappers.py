@@ -1,4 +1,4 @@
-"""Rule variants as wrappers.
+"""Rule and visual variants as wrappers.
 
 A rule variant changes the game, not its interface: it maps the env's :class:`~gpoints_env.rules.Rules` to new
 rules, which the environment reads on every ``reset``. Subclass :class:`RuleWrapper` and implement one method::
@@ -13,6 +13,11 @@ rules, which the environment reads on every ``reset``. Subclass :class:`RuleWrap
 
 Wrappers stack; the innermost applies first. ``transform_rules`` may draw from ``self.np_random`` (the env's
 seeded generator) to vary the rules per episode.
+
+A visual variant changes the look: subclass :class:`StyleWrapper` and implement ``transform_style(style)``
+on the :class:`~gpoints_env.style.CardStyle` (suit colours, card and table colours, jitter, font...).
+The picture's size fixes the observation space, so it changes only through :class:`Resolution`. Variants
+of the pixels themselves are ordinary observation wrappers (:class:`GaussianBlur`, :class:`ImageNoise`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,28 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
+from PIL import Image, ImageFilter
 
-from .rules import FACE_RANKS, OPERATORS, Rules
+from .rules import FACE_RANKS, OPERATORS, SUIT_COLOURS, Rules
+from .style import CardStyle
 
-__all__ = ["RuleWrapper", "FaceCardValues", "AceValue", "TargetPoints", "RequireFaceCard", "AllowedOperators"]
+__all__ = [
+    "RuleWrapper",
+    "FaceCardValues",
+    "AceValue",
+    "TargetPoints",
+    "RequireFaceCard",
+    "AllowedOperators",
+    "DealSuits",
+    "StyleWrapper",
+    "SuitColours",
+    "CardColours",
+    "Jitter",
+    "Resolution",
+    "GaussianBlur",
+    "ImageNoise",
+]
 
 
 class RuleWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -115,3 +138,143 @@ class AllowedOperators(RuleWrapper):
 
     def transform_rules(self, rules: Rules) -> Rules:
         return rules.replace(operators=self.operators)
+
+
+class DealSuits(RuleWrapper):
+    """Deal only from the ``"black"`` or ``"red"`` suits (or ``"any"``). The paper's visual OOD test deals red
+    suits to a model trained on black ones: ``DealSuits(gym.make("GeneralPoints-VL-v0"), "red")`` is
+    ``GeneralPoints-VL-VisualOOD-v0``."""
+
+    def __init__(self, env: gym.Env, colour: str):
+        if colour not in SUIT_COLOURS:
+            raise ValueError(f"colour must be one of {sorted(SUIT_COLOURS)}, got {colour!r}")
+        self.colour = colour
+        gym.utils.RecordConstructorArgs.__init__(self, colour=colour)
+        super().__init__(env)
+
+    def transform_rules(self, rules: Rules) -> Rules:
+        return rules.replace(suit_colour=self.colour)
+
+
+# ---- visual variants -----------------------------------------------------------------------------------------
+
+
+class StyleWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Base class for visual variants: subclasses implement :meth:`transform_style`.
+
+    Like :class:`RuleWrapper`, the wrapper registers its transform with the underlying
+    :class:`~gpoints_env.env.GeneralPointsEnv`, which applies it to the card style at every reset (so a
+    transform may draw from ``self.np_random`` to vary the look per episode). It must keep the resolution.
+    """
+
+    def __init__(self, env: gym.Env):
+        if not hasattr(self, "_saved_kwargs"):
+            gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        base = env.unwrapped
+        if not hasattr(base, "add_style_transform"):
+            raise TypeError(f"{type(self).__name__} wraps GeneralPoints environments, got {type(base).__name__}")
+        base.add_style_transform(self.transform_style)
+
+    def transform_style(self, style: CardStyle) -> CardStyle:
+        """Return the style for the next episode, given the style so far. Must return a :class:`CardStyle`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement transform_style(style)")
+
+
+class SuitColours(StyleWrapper):
+    """Ink colours of the suits: one ``colour`` for all, and/or per suit (``hearts=(0, 90, 200)``)."""
+
+    def __init__(self, env: gym.Env, colour: Any = None, **per_suit: Any):
+        CardStyle().with_suit_colours(colour, **per_suit)  # validates names and colours now
+        self.colour, self.per_suit = colour, per_suit
+        gym.utils.RecordConstructorArgs.__init__(self, colour=colour, **per_suit)
+        super().__init__(env)
+
+    def transform_style(self, style: CardStyle) -> CardStyle:
+        return style.with_suit_colours(self.colour, **self.per_suit)
+
+
+class CardColours(StyleWrapper):
+    """Colours of the card stock, its edge and the table (``background``); ``None`` keeps a colour."""
+
+    def __init__(self, env: gym.Env, card_face: Any = None, card_edge: Any = None, background: Any = None):
+        self.changes = {k: v for k, v in
+                        {"card_face": card_face, "card_edge": card_edge, "background": background}.items()
+                        if v is not None}
+        CardStyle(**self.changes)  # validates now
+        gym.utils.RecordConstructorArgs.__init__(self, card_face=card_face, card_edge=card_edge,
+                                                 background=background)
+        super().__init__(env)
+
+    def transform_style(self, style: CardStyle) -> CardStyle:
+        return style.replace(**self.changes)
+
+
+class Jitter(StyleWrapper):
+    """Rotate each card by up to ``degrees`` and shift it by up to ``offset`` card widths, drawn per episode
+    from the env's generator."""
+
+    def __init__(self, env: gym.Env, degrees: float = 6.0, offset: float = 0.05):
+        CardStyle(jitter_degrees=degrees, jitter_offset=offset)  # validates now
+        self.degrees, self.offset = degrees, offset
+        gym.utils.RecordConstructorArgs.__init__(self, degrees=degrees, offset=offset)
+        super().__init__(env)
+
+    def transform_style(self, style: CardStyle) -> CardStyle:
+        return style.replace(jitter_degrees=self.degrees, jitter_offset=self.offset)
+
+
+class Resolution(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Draw the picture at ``resolution`` x ``resolution`` pixels (1,200 is the paper's size). Rebuilds the
+    observation space, which is why it sets the base style instead of transforming it per episode."""
+
+    def __init__(self, env: gym.Env, resolution: int):
+        base = env.unwrapped
+        if not hasattr(base, "set_style"):
+            raise TypeError(f"Resolution wraps GeneralPoints environments, got {type(base).__name__}")
+        new_style = base.style.replace(resolution=resolution)  # validates
+        gym.utils.RecordConstructorArgs.__init__(self, resolution=resolution)
+        gym.Wrapper.__init__(self, env)
+        base.set_style(new_style)
+
+
+class GaussianBlur(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Blur the image observation with a Gaussian of ``radius`` pixels (an example of a pixel-level variant)."""
+
+    def __init__(self, env: gym.Env, radius: float = 2.0):
+        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0 < radius <= 50:
+            raise ValueError(f"radius must be a number in (0, 50], got {radius!r}")
+        if not isinstance(env.observation_space, gym.spaces.Dict) or "image" not in env.observation_space.spaces:
+            raise TypeError("GaussianBlur needs an image observation (an image-mode GeneralPoints env)")
+        self.radius = float(radius)
+        gym.utils.RecordConstructorArgs.__init__(self, radius=radius)
+        gym.ObservationWrapper.__init__(self, env)
+
+    def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
+        blurred = Image.fromarray(observation["image"]).filter(ImageFilter.GaussianBlur(self.radius))
+        return {**observation, "image": np.asarray(blurred).copy()}
+
+
+class ImageNoise(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Add Gaussian pixel noise of standard deviation ``sigma`` (0-255 scale), drawn from the env's generator
+    once per episode, so all observations of one episode show the same noisy picture."""
+
+    def __init__(self, env: gym.Env, sigma: float = 12.0):
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma <= 128:
+            raise ValueError(f"sigma must be a number in (0, 128], got {sigma!r}")
+        if not isinstance(env.observation_space, gym.spaces.Dict) or "image" not in env.observation_space.spaces:
+            raise TypeError("ImageNoise needs an image observation (an image-mode GeneralPoints env)")
+        self.sigma = float(sigma)
+        self._noise: np.ndarray | None = None
+        gym.utils.RecordConstructorArgs.__init__(self, sigma=sigma)
+        gym.ObservationWrapper.__init__(self, env)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        shape = obs["image"].shape
+        self._noise = self.np_random.normal(0.0, self.sigma, size=shape).astype(np.float32)
+        return self.observation(obs), info
+
+    def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
+        noisy = np.clip(observation["image"].astype(np.float32) + self._noise, 0, 255).astype(np.uint8)
+        return {**observation, "image": noisy}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -18,7 +19,21 @@ import gpoints_env
 from gpoints_env import GeneralPointsEnv, Verdict, make_vec
 
 ENV_IDS = list(gpoints_env.ENV_IDS)
-REQUIRED_INFO = {"cards", "numbers", "target", "verdict", "feedback", "attempts_left", "is_success", "messages"}
+TEXT_IDS = [i for i in ENV_IDS if "-VL-" not in i]
+IMAGE_IDS = [i for i in ENV_IDS if "-VL-" in i]
+REQUIRED_INFO = {"cards", "numbers", "target", "verdict", "feedback", "attempts_left", "is_success", "messages",
+                 "recognized"}
+
+
+def text_of(obs) -> str:
+    return obs["text"] if isinstance(obs, dict) else obs
+
+
+def fingerprint(obs) -> list:
+    """A JSON-friendly, comparable digest of an observation (the image by its hash)."""
+    if isinstance(obs, dict):
+        return [obs["text"], hashlib.sha256(obs["image"].tobytes()).hexdigest(), list(obs["image"].shape)]
+    return [obs]
 
 
 def scripted_rollout(env_id: str, seed: int, episodes: int = 3) -> list:
@@ -29,10 +44,10 @@ def scripted_rollout(env_id: str, seed: int, episodes: int = 3) -> list:
     for episode in range(episodes):
         if episode:
             obs, info = env.reset()
-        record.append([obs, info["cards"], info["numbers"]])
+        record.append([fingerprint(obs), info["cards"], info["numbers"], info["suits"]])
         for reply in ("(1+2)*3-4", "\u00e9\u00e9 garbage \x00", env.unwrapped.solution()):
             obs, reward, terminated, truncated, info = env.step(reply)
-            record.append([obs, reward, terminated, truncated, str(info["verdict"]), info["feedback"]])
+            record.append([fingerprint(obs), reward, terminated, truncated, str(info["verdict"]), info["feedback"]])
             if terminated:
                 break
     return record
@@ -42,12 +57,12 @@ def scripted_rollout(env_id: str, seed: int, episodes: int = 3) -> list:
 def test_check_env_passes_without_warnings(env_id):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        env = gym.make(env_id, render_mode="ansi")
-        check_env(env.unwrapped)
-        check_env(env.unwrapped, skip_render_check=False)
+        check_env(gym.make(env_id).unwrapped)
+        for mode in ("ansi", "rgb_array"):
+            check_env(gym.make(env_id, render_mode=mode).unwrapped, skip_render_check=False)
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("env_id", TEXT_IDS)
 def test_reset_observation_and_info(env_id):
     env = gym.make(env_id)
     obs, info = env.reset(seed=0)
@@ -80,12 +95,15 @@ def test_rule_ood_deals_face_cards_with_their_values():
 def test_multi_turn_episode(env_id):
     env = gym.make(env_id, max_attempts=3)
     obs0, info = env.reset(seed=5)
+    obs0 = text_of(obs0)
     obs, reward, terminated, truncated, info = env.step('{"formula": "(1+2)*3-4"}')
+    obs = text_of(obs)
     assert (reward, terminated, truncated) == (-2.0, False, False)
     assert info["verdict"] is Verdict.WRONG_NUMBERS and info["attempts_left"] == 2
     assert obs.startswith(obs0) and "[Feedback]" in obs and "2 attempts left" in obs
     obs, reward, terminated, _, info = env.step("no idea")
-    assert (reward, terminated, info["verdict"]) == (-3.0, False, Verdict.NO_FORMULA) and "1 attempt left" in obs
+    assert (reward, terminated, info["verdict"]) == (-3.0, False, Verdict.NO_FORMULA)
+    assert "1 attempt left" in text_of(obs)
     solution = env.unwrapped.solution()
     obs, reward, terminated, truncated, info = env.step(f"<think>hmm</think> {solution} = 24")
     assert (reward, terminated, truncated, info["is_success"]) == (5.0, True, False, True)
@@ -129,7 +147,7 @@ def test_random_and_hostile_actions_never_raise_and_stay_in_the_space(env_id):
     hostile = ["9" * 100_000, "(" * 10_000, '{"formula": ' + "[" * 10_000, "\ud800" * 10, "\u00e9" * 5000, ""]
     for action in [env.action_space.sample() for _ in range(50)] + hostile:
         obs, reward, terminated, truncated, info = env.step(action)
-        assert env.observation_space.contains(obs), obs[-200:]
+        assert env.observation_space.contains(obs), text_of(obs)[-200:]
         assert isinstance(reward, float) and not terminated
 
 
@@ -205,8 +223,8 @@ def test_pickle_mid_episode(env_id):
         e.step("1+1")
     a = env.step(env.unwrapped.solution())
     b = clone.step(clone.unwrapped.solution())
-    assert a[:4] == b[:4] and a[4]["messages"] == b[4]["messages"]
-    assert env.reset()[0] == clone.reset()[0]  # the generator state was pickled too
+    assert fingerprint(a[0]) == fingerprint(b[0]) and a[1:4] == b[1:4] and a[4]["messages"] == b[4]["messages"]
+    assert fingerprint(env.reset()[0]) == fingerprint(clone.reset()[0])  # the generator state was pickled too
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -215,11 +233,17 @@ def test_vector_envs_with_string_actions(env_id, mode):
     envs = make_vec(env_id, num_envs=2, vectorization_mode=mode)
     try:
         obs, info = envs.reset(seed=[1, 2])
-        assert len(obs) == 2 and all("[Cards]" in o for o in obs)
-        assert list(info["numbers"][0]) != [] and ", ".join(info["cards"][1]) in obs[1]
+        texts = obs["text"] if isinstance(obs, dict) else obs
+        assert len(texts) == 2 and all("[Cards]" in o for o in texts)
+        if isinstance(obs, dict):
+            assert obs["image"].shape[0] == 2 and obs["image"].dtype == np.uint8
+            assert not np.array_equal(obs["image"][0], obs["image"][1])  # two different hands
+        else:
+            assert ", ".join(info["cards"][1]) in texts[1]
         obs, reward, terminated, truncated, info = envs.step(("(1+2)*3-4", "no formula"))
         assert list(reward) == [-2.0, -3.0]
-        assert all("[Feedback]" in o for o in obs)  # real, fresh observations (not a stale shared buffer)
+        texts = obs["text"] if isinstance(obs, dict) else obs
+        assert all("[Feedback]" in o for o in texts)  # real, fresh observations (not a stale shared buffer)
         assert [str(v) for v in info["verdict"]] == ["wrong_numbers", "no_formula"]
     finally:
         envs.close()

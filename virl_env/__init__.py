@@ -1,4 +1,5 @@
-"""V-IRL navigation environments (text mode) after "SFT Memorizes, RL Generalizes" (Chu et al., 2025).
+"""V-IRL navigation environments (text and image mode) after "SFT Memorizes, RL Generalizes"
+(Chu et al., 2025).
 
 ``gym.make("virl_env:VIRL-v0")`` works without importing this package first.
 
@@ -7,6 +8,12 @@ Registered ids:
 * ``VIRL-v0``: absolute turn actions (compass words), New-York-like training city (in distribution).
 * ``VIRL-RuleOOD-v0``: relative turn actions (left, right, slightly left, slightly right): the
   paper's rule out-of-distribution setting.
+* ``VIRL-VL-v0``, ``VIRL-VL-RuleOOD-v0``: the same with a 2x2 grid of street views.
+* ``VIRL-VL-VisualOOD-v0``: street views of cities in unseen styles, a fixed benchmark of 18 routes
+  (2 in each of 9 cities).
+
+Every id also plays the paper authors' released routes: ``gym.make(id, dataset_dir=DIR)``
+(see :mod:`virl_env.data`).
 """
 
 from __future__ import annotations
@@ -15,34 +22,56 @@ import gymnasium
 
 from virl_env.checker import Grade, ParsedReply, expected_action, grade_reply, parse_reply
 from virl_env.city import City, Landmark, generate_city, get_city
-from virl_env.env import VIRLEnv
+from virl_env.data import DatasetError, RouteDataset
+from virl_env.env import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES, VIRLEnv, VIRLVisionEnv
 from virl_env.routes import RailPoint, Route, build_rail, get_route, plan_route
 from virl_env.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
-from virl_env.styles import STYLE_NAMES, STYLES, TRAINING_STYLE, UNSEEN_STYLES, CityStyle, get_style
-from virl_env.wrappers import BearingActions, DenseRail, RelativeActions, RuleWrapper
+from virl_env.styles import (
+    STYLE_NAMES,
+    STYLES,
+    TRAINING_STYLE,
+    UNSEEN_STYLES,
+    CityStyle,
+    StreetLook,
+    get_style,
+    register_style,
+)
+from virl_env.wrappers import BearingActions, CityLook, DenseRail, Fog, NightCity, RelativeActions, RuleWrapper, StyleWrapper
 
 __all__ = [
+    "ALL_ENV_IDS",
     "BearingActions",
     "City",
+    "CityLook",
     "CityStyle",
+    "DatasetError",
     "DenseRail",
     "ENV_IDS",
+    "Fog",
     "Grade",
     "Landmark",
     "MAX_EPISODE_STEPS",
     "NavigationRules",
+    "NightCity",
     "ParsedReply",
     "REWARD_TABLES",
     "RailPoint",
     "RelativeActions",
     "RewardTable",
     "Route",
+    "RouteDataset",
     "RuleWrapper",
     "STYLES",
     "STYLE_NAMES",
+    "StreetLook",
+    "StyleWrapper",
     "TRAINING_STYLE",
     "UNSEEN_STYLES",
     "VIRLEnv",
+    "VIRLVisionEnv",
+    "VISUAL_OOD_ROUTES",
+    "VISUAL_OOD_STYLES",
+    "VL_ENV_IDS",
     "Verdict",
     "build_rail",
     "expected_action",
@@ -54,20 +83,30 @@ __all__ = [
     "grade_reply",
     "parse_reply",
     "plan_route",
+    "register_style",
 ]
 
 MAX_EPISODE_STEPS = 400
 """Truncation limit of the registered ids (default rules end every episode well before it)."""
 
 ENV_IDS: tuple[str, ...] = ("VIRL-v0", "VIRL-RuleOOD-v0")
-"""Ids registered by this package."""
+"""Text-mode ids registered by this package (observations are ``str``)."""
+
+VL_ENV_IDS: tuple[str, ...] = ("VIRL-VL-v0", "VIRL-VL-RuleOOD-v0", "VIRL-VL-VisualOOD-v0")
+"""Image-mode ids (observations are ``{"image": uint8 array, "text": str}``)."""
+
+ALL_ENV_IDS: tuple[str, ...] = ENV_IDS + VL_ENV_IDS
+"""Every id registered by this package."""
 
 _REGISTRATIONS = {
-    "VIRL-v0": {},
-    "VIRL-RuleOOD-v0": {"rules": {"action_mode": "relative"}},
+    "VIRL-v0": ("VIRLEnv", {}),
+    "VIRL-RuleOOD-v0": ("VIRLEnv", {"rules": {"action_mode": "relative"}}),
+    "VIRL-VL-v0": ("VIRLVisionEnv", {}),
+    "VIRL-VL-RuleOOD-v0": ("VIRLVisionEnv", {"rules": {"action_mode": "relative"}}),
+    "VIRL-VL-VisualOOD-v0": ("VIRLVisionEnv", {"benchmark": "visual_ood"}),
 }
 
-for _env_id, _kwargs in _REGISTRATIONS.items():
+for _env_id, (_cls, _kwargs) in _REGISTRATIONS.items():
     if _env_id not in gymnasium.registry:
-        gymnasium.register(id=_env_id, entry_point="virl_env.env:VIRLEnv", kwargs=_kwargs,
+        gymnasium.register(id=_env_id, entry_point=f"virl_env.env:{_cls}", kwargs=_kwargs,
                            max_episode_steps=MAX_EPISODE_STEPS)

@@ -16,11 +16,14 @@ __all__ = [
     "ACTION_CHARSET",
     "ACTION_MAX_LENGTH",
     "FINISHED_TEXT",
+    "IMAGE_LAYOUT_TEXT",
+    "TASK_DESCRIPTION_VL",
     "OBS_CHARSET",
     "OBS_MAX_LENGTH",
     "OUTPUT_FORMAT",
     "TASK_DESCRIPTION",
     "action_space_text",
+    "image_observation_text",
     "format_history",
     "prompt_header",
     "prompt_text",
@@ -43,6 +46,21 @@ TASK_DESCRIPTION = (
     "analyze the instruction and identify the next sentence to be executed. Then, you need to provide "
     "the action to be taken based on the current observation and instruction."
 )
+
+TASK_DESCRIPTION_VL = (
+    "You are an expert in navigation. You will receive a sequence of instructions to follow while "
+    "observing your surrounding street views. You are also provided with your observation and action "
+    "history in text. Your goal is to first analyze the instruction and identify the next sentence to be "
+    "executed. Then, you need to provide the action to be taken based on the current observation and "
+    "instruction."
+)
+"""Task description of the image mode (after the paper's vision-language prompt)."""
+
+IMAGE_LAYOUT_TEXT = (
+    "The image is a 2x2 grid of street views taken at your current position: top row front, right; "
+    "bottom row back, left (front is the direction you are facing)."
+)
+"""How the prompt states the order of the four views (the order they are drawn in)."""
 
 OUTPUT_FORMAT = (
     "Your response should be a valid json file in the following format:\n"
@@ -72,14 +90,30 @@ def action_space_text(mode: str) -> str:
     )
 
 
-def prompt_header(instruction: str, mode: str) -> str:
-    """Everything before the observation history (fixed for an episode)."""
+def prompt_header(instruction: str, mode: str, image: bool = False) -> str:
+    """Everything before the observation history (fixed for an episode); ``image`` adds the
+    image-mode task description and the layout of the street-view grid."""
+    if image:
+        return (
+            f"[Task Description]\n{TASK_DESCRIPTION_VL}\n\n"
+            f"[Instruction]\n{instruction}\n\n"
+            f"[Action space]\n{action_space_text(mode)}\n\n"
+            f"[Current observation]\n{IMAGE_LAYOUT_TEXT}\n\n"
+            "[Observations and actions sequence]\n"
+        )
     return (
         f"[Task Description]\n{TASK_DESCRIPTION}\n\n"
         f"[Instruction]\n{instruction}\n\n"
         f"[Action space]\n{action_space_text(mode)}\n\n"
         "[Observations and actions sequence]\n"
     )
+
+
+def image_observation_text(at_intersection: bool) -> str:
+    """The current-observation line in image mode: the views are in the image, the intersection
+    flag is stated in text (as in the paper's image mode)."""
+    text = "You observe an image of 4 views (front, right / back, left)"
+    return text + "; You observe an intersection" if at_intersection else text
 
 
 def format_history(steps: Sequence[tuple[str, str]]) -> str:

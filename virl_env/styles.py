@@ -1,8 +1,9 @@
 """City styles: the layout, the naming vocabulary and the colours of a generated city.
 
 A style is data, not code: :class:`CityStyle` holds a :class:`LayoutSpec` (street network shape),
-a :class:`Naming` (street and landmark vocabularies) and a :class:`Palette` (colours for the map and,
-later, street views). ``new_york`` is the training style (the paper trains on New York routes); the
+a :class:`Naming` (street and landmark vocabularies), a :class:`Palette` (colours of the top-down map)
+and a :class:`StreetLook` (everything about how the street views look: sky and time of day, road
+and markings, facades, windows, building heights, signs). ``new_york`` is the training style (the paper trains on New York routes); the
 other styles are unseen cities for the visual out-of-distribution setting.
 
 To add a style, build a :class:`CityStyle` and pass it to :func:`virl_env.city.generate_city`, or
@@ -11,6 +12,7 @@ register it with :func:`register_style` so it can be named by a string.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "Naming",
     "Palette",
     "STYLES",
+    "StreetLook",
     "STYLE_NAMES",
     "TRAINING_STYLE",
     "UNSEEN_STYLES",
@@ -103,9 +106,107 @@ class Palette:
     facades: tuple[Color, ...] = ((180, 90, 70), (200, 180, 150), (150, 150, 160))
 
 
+WINDOW_STYLES: tuple[str, ...] = ("grid", "tall", "bands", "pairs", "glass")
+SIGN_SHAPES: tuple[str, ...] = ("board", "rounded", "awning", "neon", "banner")
+MARKING_STYLES: tuple[str, ...] = ("dashed", "double", "solid", "none")
+
+
+@dataclass(frozen=True)
+class StreetLook:
+    """How the street views of a style look (all colours RGB). Only appearance: changing a look
+    never changes the city, the routes or the task.
+
+    Attributes:
+        time_of_day: A label (``"day"``, ``"dusk"``, ``"night"``, ``"overcast"``, ...) for captions.
+        sky_top, sky_horizon: Sky gradient colours.
+        haze, haze_distance: Colour that distant things fade to, and the distance in metres at
+            which they are 63% faded (large = clear air).
+        light: Brightness multiplier of facades and ground (1 = full daylight).
+        sun_azimuth: Compass bearing the light comes from (facades facing it are brighter).
+        ground, road, curb: Colours of the pavement (sidewalks, plazas), the roadway and the curb.
+        road_half_width: Half the roadway width in metres (sidewalks run from there to the facades).
+        marking, marking_style: Road centre-line colour and style (:data:`MARKING_STYLES`).
+        crosswalks: Whether zebra crossings are painted at intersections.
+        facades: Facade colours buildings draw from.
+        trim: Colour of window frames, cornices and doors.
+        window, window_lit, lit_fraction: Glass colour, lit-window colour and the fraction of
+            windows that are lit (night scenes).
+        window_style: One of :data:`WINDOW_STYLES`.
+        floors: ``(min, max)`` storeys of a building; ``floor_height`` metres per storey.
+        building_width: ``(min, max)`` facade width of one building in metres.
+        sign_shape: One of :data:`SIGN_SHAPES`.
+        sign_colors: Sign board colours (each landmark gets one, by kind).
+        sign_text: Sign lettering colour; ``sign_border``: board outline colour.
+        sign_case: ``"upper"`` or ``"title"`` lettering.
+        sign_scale: Size of the signs relative to the default (1.0).
+    """
+
+    time_of_day: str = "day"
+    sky_top: Color = (96, 150, 215)
+    sky_horizon: Color = (200, 222, 240)
+    haze: Color = (205, 215, 225)
+    haze_distance: float = 260.0
+    light: float = 1.0
+    sun_azimuth: float = 135.0
+    ground: Color = (170, 168, 162)
+    road: Color = (78, 80, 84)
+    curb: Color = (200, 198, 190)
+    road_half_width: float = 5.5
+    marking: Color = (240, 240, 235)
+    marking_style: str = "dashed"
+    crosswalks: bool = True
+    facades: tuple[Color, ...] = ((150, 75, 60), (175, 160, 140), (110, 110, 120))
+    trim: Color = (60, 55, 50)
+    window: Color = (70, 90, 110)
+    window_lit: Color = (255, 214, 120)
+    lit_fraction: float = 0.0
+    window_style: str = "grid"
+    floors: tuple[int, int] = (3, 6)
+    floor_height: float = 3.2
+    building_width: tuple[float, float] = (10.0, 22.0)
+    sign_shape: str = "board"
+    sign_colors: tuple[Color, ...] = ((200, 40, 40), (30, 90, 170), (20, 120, 60))
+    sign_text: Color = (255, 255, 255)
+    sign_border: Color = (30, 30, 30)
+    sign_case: str = "title"
+    sign_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.window_style not in WINDOW_STYLES:
+            raise ValueError(f"window_style must be one of {WINDOW_STYLES}, got {self.window_style!r}")
+        if self.sign_shape not in SIGN_SHAPES:
+            raise ValueError(f"sign_shape must be one of {SIGN_SHAPES}, got {self.sign_shape!r}")
+        if self.marking_style not in MARKING_STYLES:
+            raise ValueError(f"marking_style must be one of {MARKING_STYLES}, got {self.marking_style!r}")
+        if self.sign_case not in ("upper", "title"):
+            raise ValueError(f"sign_case must be 'upper' or 'title', got {self.sign_case!r}")
+        if not self.facades or not self.sign_colors:
+            raise ValueError("facades and sign_colors need at least one colour each")
+        lo, hi = self.floors
+        if not 1 <= lo <= hi <= 40:
+            raise ValueError(f"floors must be (min, max) with 1 <= min <= max <= 40, got {self.floors}")
+        wlo, whi = self.building_width
+        if not 4.0 <= wlo <= whi <= 80.0:
+            raise ValueError(f"building_width must be (min, max) in [4, 80] m, got {self.building_width}")
+        for name in ("haze_distance", "floor_height", "road_half_width", "light", "sign_scale"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0 or value != value or value == float("inf"):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not 0.0 <= self.lit_fraction <= 1.0:
+            raise ValueError(f"lit_fraction must be in [0, 1], got {self.lit_fraction}")
+
+    def replace(self, **changes: object) -> StreetLook:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class CityStyle:
-    """A named city style: layout, naming, palette and landmark density."""
+    """A named city style: layout, naming, palette, street look and landmark density.
+
+    Two styles with the same name, layout, naming, landmark density and setback generate the same
+    city (same streets, landmarks and routes); ``palette`` and ``look`` change only how it looks.
+    """
 
     name: str
     description: str
@@ -114,6 +215,11 @@ class CityStyle:
     palette: Palette = field(default_factory=Palette)
     landmark_density: float = 0.35
     setback: float = 10.0
+    look: StreetLook = field(default_factory=StreetLook)
+
+    def replace(self, **changes: object) -> CityStyle:
+        """A copy with some fields changed, e.g. ``style.replace(look=night_look)``."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def _kinds(*pairs: tuple[str, tuple[str, ...]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -509,8 +615,113 @@ _MOSCOW = CityStyle(
                     facades=((200, 170, 120), (170, 60, 50), (220, 220, 210))),
 )
 
+_LOOKS: dict[str, StreetLook] = {
+    # Training city: clear day, brick and brownstone, tall blocks, double yellow line, bold boards.
+    "new_york": StreetLook(
+        time_of_day="day", sky_top=(70, 130, 210), sky_horizon=(190, 215, 240), haze=(200, 212, 228),
+        haze_distance=280.0, light=1.0, sun_azimuth=150.0, ground=(168, 166, 160), road=(62, 64, 68),
+        curb=(190, 188, 182), road_half_width=6.0, marking=(235, 190, 40), marking_style="double",
+        facades=((150, 75, 60), (175, 160, 140), (110, 110, 120), (190, 120, 80), (125, 70, 55)),
+        trim=(55, 45, 40), window=(60, 75, 95), window_style="grid", floors=(5, 14),
+        building_width=(12.0, 24.0), sign_shape="board",
+        sign_colors=((190, 30, 35), (25, 70, 150), (15, 110, 60), (25, 25, 25), (120, 30, 110)),
+        sign_text=(255, 255, 255), sign_border=(20, 20, 20), sign_case="upper"),
+    "paris": StreetLook(
+        time_of_day="morning", sky_top=(130, 170, 220), sky_horizon=(225, 232, 240), haze=(220, 225, 232),
+        haze_distance=240.0, light=0.98, sun_azimuth=110.0, ground=(196, 190, 176), road=(92, 94, 100),
+        curb=(215, 210, 198), road_half_width=6.0, marking=(245, 245, 245), marking_style="dashed",
+        facades=((228, 218, 192), (214, 203, 178), (203, 192, 170)), trim=(90, 95, 105),
+        window=(80, 92, 110), window_style="tall", floors=(5, 7), floor_height=3.4,
+        building_width=(14.0, 22.0), sign_shape="awning",
+        sign_colors=((25, 70, 50), (110, 25, 40), (30, 40, 80)), sign_text=(235, 205, 125),
+        sign_border=(40, 35, 30), sign_case="title"),
+    "london": StreetLook(
+        time_of_day="overcast", sky_top=(168, 173, 180), sky_horizon=(214, 216, 220), haze=(200, 202, 206),
+        haze_distance=140.0, light=0.88, sun_azimuth=200.0, ground=(160, 160, 158), road=(70, 72, 76),
+        curb=(185, 185, 182), road_half_width=5.0, marking=(235, 235, 235), marking_style="dashed",
+        facades=((232, 228, 218), (240, 236, 226), (140, 60, 50), (222, 218, 206)), trim=(40, 40, 44),
+        window=(45, 50, 58), window_style="pairs", floors=(3, 5), floor_height=3.3,
+        building_width=(8.0, 14.0), sign_shape="board",
+        sign_colors=((22, 22, 22), (25, 55, 38), (85, 20, 30)), sign_text=(228, 192, 92),
+        sign_border=(200, 170, 80), sign_case="upper"),
+    "tokyo": StreetLook(
+        time_of_day="night", sky_top=(8, 10, 28), sky_horizon=(48, 40, 82), haze=(40, 36, 70),
+        haze_distance=200.0, light=0.42, sun_azimuth=0.0, ground=(82, 80, 88), road=(38, 38, 44),
+        curb=(110, 110, 118), road_half_width=4.5, marking=(230, 230, 230), marking_style="solid",
+        facades=((200, 200, 205), (170, 175, 185), (230, 225, 215), (150, 160, 175)), trim=(60, 60, 70),
+        window=(30, 34, 50), window_lit=(255, 236, 190), lit_fraction=0.65, window_style="bands",
+        floors=(4, 10), floor_height=3.0, building_width=(7.0, 13.0), sign_shape="neon",
+        sign_colors=((255, 60, 160), (60, 220, 255), (255, 230, 60), (120, 255, 120)),
+        sign_text=(255, 255, 255), sign_border=(18, 16, 26), sign_case="title"),
+    "barcelona": StreetLook(
+        time_of_day="noon", sky_top=(30, 105, 215), sky_horizon=(170, 205, 240), haze=(200, 215, 235),
+        haze_distance=320.0, light=1.0, sun_azimuth=180.0, ground=(205, 190, 160), road=(96, 96, 98),
+        curb=(225, 215, 195), road_half_width=6.5, marking=(245, 245, 240), marking_style="dashed",
+        facades=((232, 206, 160), (216, 184, 138), (242, 226, 190), (205, 170, 130)), trim=(120, 80, 50),
+        window=(70, 60, 55), window_style="tall", floors=(5, 7), floor_height=3.5,
+        building_width=(12.0, 20.0), sign_shape="rounded",
+        sign_colors=((230, 110, 20), (0, 130, 130), (200, 40, 60)), sign_text=(255, 255, 255),
+        sign_border=(255, 250, 240), sign_case="title"),
+    "rome": StreetLook(
+        time_of_day="dusk", sky_top=(70, 62, 125), sky_horizon=(250, 168, 108), haze=(236, 170, 130),
+        haze_distance=200.0, light=0.82, sun_azimuth=260.0, ground=(160, 140, 120), road=(104, 94, 84),
+        curb=(180, 165, 145), road_half_width=4.0, marking=(230, 230, 230), marking_style="none",
+        crosswalks=False, facades=((210, 140, 90), (225, 175, 110), (190, 110, 70), (200, 160, 100)),
+        trim=(110, 70, 40), window=(60, 45, 35), window_lit=(255, 200, 120), lit_fraction=0.25,
+        window_style="pairs", floors=(3, 5), floor_height=3.6, building_width=(9.0, 16.0),
+        sign_shape="awning", sign_colors=((120, 20, 25), (30, 80, 40), (40, 40, 90)),
+        sign_text=(250, 235, 200), sign_border=(60, 30, 20), sign_case="title"),
+    "amsterdam": StreetLook(
+        time_of_day="bright cloud", sky_top=(115, 155, 200), sky_horizon=(212, 222, 232), haze=(205, 214, 224),
+        haze_distance=220.0, light=0.92, sun_azimuth=160.0, ground=(150, 120, 110), road=(140, 82, 72),
+        curb=(190, 185, 178), road_half_width=4.0, marking=(240, 240, 240), marking_style="none",
+        facades=((118, 48, 38), (88, 58, 48), (160, 88, 58), (60, 45, 40)), trim=(238, 238, 232),
+        window=(35, 40, 45), window_style="tall", floors=(4, 5), floor_height=3.1,
+        building_width=(6.0, 9.0), sign_shape="banner",
+        sign_colors=((235, 110, 20), (20, 70, 150), (240, 240, 235)), sign_text=(20, 20, 20),
+        sign_border=(20, 20, 20), sign_case="title"),
+    "mumbai": StreetLook(
+        time_of_day="hazy afternoon", sky_top=(180, 172, 150), sky_horizon=(232, 218, 184),
+        haze=(222, 206, 170), haze_distance=130.0, light=0.95, sun_azimuth=220.0, ground=(176, 160, 132),
+        road=(96, 90, 84), curb=(210, 200, 60), road_half_width=5.5, marking=(240, 200, 40),
+        marking_style="solid", facades=((232, 190, 120), (205, 92, 82), (118, 172, 160), (238, 236, 224),
+                                        (150, 120, 190)),
+        trim=(80, 70, 60), window=(50, 60, 65), window_style="grid", floors=(2, 5), floor_height=3.0,
+        building_width=(7.0, 14.0), sign_shape="banner",
+        sign_colors=((250, 210, 20), (220, 40, 40), (30, 150, 70)), sign_text=(25, 25, 25),
+        sign_border=(25, 25, 25), sign_case="upper", sign_scale=1.1),
+    "sydney": StreetLook(
+        time_of_day="clear day", sky_top=(10, 100, 225), sky_horizon=(140, 195, 245), haze=(180, 210, 240),
+        haze_distance=400.0, light=1.0, sun_azimuth=0.0, ground=(212, 208, 198), road=(58, 60, 64),
+        curb=(235, 232, 225), road_half_width=6.5, marking=(250, 250, 250), marking_style="dashed",
+        facades=((236, 232, 222), (192, 172, 140), (120, 142, 152), (200, 205, 210)), trim=(70, 80, 90),
+        window=(40, 90, 120), window_style="glass", floors=(6, 16), floor_height=3.6,
+        building_width=(16.0, 28.0), sign_shape="rounded",
+        sign_colors=((0, 110, 170), (250, 175, 0), (0, 150, 120)), sign_text=(255, 255, 255),
+        sign_border=(255, 255, 255), sign_case="title"),
+    "cairo": StreetLook(
+        time_of_day="dusty afternoon", sky_top=(196, 178, 140), sky_horizon=(236, 220, 186),
+        haze=(228, 206, 160), haze_distance=110.0, light=0.95, sun_azimuth=240.0, ground=(200, 182, 145),
+        road=(132, 122, 102), curb=(214, 198, 160), road_half_width=5.0, marking=(230, 230, 230),
+        marking_style="none", crosswalks=False,
+        facades=((222, 196, 150), (202, 172, 122), (182, 152, 112), (214, 190, 160)), trim=(120, 90, 60),
+        window=(80, 65, 50), window_style="pairs", floors=(3, 7), floor_height=3.1,
+        building_width=(8.0, 15.0), sign_shape="board",
+        sign_colors=((20, 110, 60), (20, 80, 150), (180, 40, 30)), sign_text=(255, 255, 255),
+        sign_border=(240, 230, 200), sign_case="upper"),
+    "moscow": StreetLook(
+        time_of_day="winter day", sky_top=(165, 176, 192), sky_horizon=(226, 229, 234), haze=(222, 226, 232),
+        haze_distance=180.0, light=0.9, sun_azimuth=190.0, ground=(236, 239, 243), road=(118, 120, 124),
+        curb=(250, 250, 252), road_half_width=7.0, marking=(245, 245, 245), marking_style="solid",
+        facades=((202, 170, 118), (172, 62, 52), (222, 222, 212), (150, 160, 140)), trim=(245, 245, 240),
+        window=(55, 65, 80), window_style="grid", floors=(5, 9), floor_height=3.4,
+        building_width=(18.0, 30.0), sign_shape="board",
+        sign_colors=((200, 20, 30), (20, 60, 140), (240, 240, 240)), sign_text=(255, 255, 255),
+        sign_border=(30, 30, 30), sign_case="upper"),
+}
+
 STYLES: dict[str, CityStyle] = {
-    s.name: s
+    s.name: s.replace(look=_LOOKS[s.name])
     for s in (_NEW_YORK, _PARIS, _LONDON, _TOKYO, _BARCELONA, _ROME, _AMSTERDAM, _MUMBAI,
               _SYDNEY, _CAIRO, _MOSCOW)
 }

@@ -1,0 +1,32 @@
+"""Benchmark any agent on the paper's settings (GeneralPoints and V-IRL, in and out of distribution).
+
+    from sftrl_eval import evaluate, report
+    summary = evaluate(my_agent, "GP-L-RuleOOD", out_dir="runs/my_agent")   # 234 episodes, resumable
+    report(["runs/my_agent", "runs/baseline"], markdown_path="report.md", png_path="report.png")
+
+or from the command line: ``python -m sftrl_eval run --agent my_module:my_agent --settings GP-L,GP-L-RuleOOD``.
+"""
+
+from __future__ import annotations
+
+from .harness import UNPARSEABLE_VERDICTS, aevaluate, evaluate, load_records, public_info, summarize
+from .report import collect_summaries, draw_chart, markdown_table, paper_table, report
+from .settings import SEED_LIST_VERSION, SETTINGS, Setting, get_setting
+
+__all__ = [
+    "evaluate",
+    "aevaluate",
+    "summarize",
+    "load_records",
+    "public_info",
+    "UNPARSEABLE_VERDICTS",
+    "report",
+    "collect_summaries",
+    "markdown_table",
+    "paper_table",
+    "draw_chart",
+    "SETTINGS",
+    "Setting",
+    "get_setting",
+    "SEED_LIST_VERSION",
+]

@@ -1,0 +1,164 @@
+"""Reports: a Markdown table and a PNG chart comparing agents across settings.
+
+Inputs are summaries (from :func:`~sftrl_eval.harness.evaluate`) or result directories, whose ``*.jsonl``
+files are summarised afresh, so a report can be made at any time, even from an interrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .harness import load_records, summarize
+from .settings import SETTINGS
+
+__all__ = ["collect_summaries", "markdown_table", "paper_table", "draw_chart", "report"]
+
+_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+            (227, 119, 194), (127, 127, 127)]
+
+
+def collect_summaries(sources: Iterable[dict[str, Any] | str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """Summaries from summary dicts and/or result directories (every ``<setting>.jsonl`` inside)."""
+    out = []
+    for source in sources:
+        if isinstance(source, dict):
+            out.append(source)
+            continue
+        directory = Path(source)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory} is not a results directory")
+        for path in sorted(directory.glob("*.jsonl")):
+            records = load_records(path)
+            if records and path.stem in SETTINGS:
+                agents = {r["agent"] for r in records}
+                for agent in sorted(agents):
+                    mine = sorted((r for r in records if r["agent"] == agent), key=lambda r: r["index"])
+                    out.append(summarize(mine, path.stem, agent))
+    return out
+
+
+def _pct(value: float | None, stderr: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}" + (f" ± {100 * stderr:.1f}" if stderr is not None else "")
+
+
+def markdown_table(summaries: list[dict[str, Any]]) -> str:
+    """One row per (agent, setting) with every statistic."""
+    lines = [
+        "| agent | setting | episodes | success % | per-step acc. % | recognition % | replies/episode | unparseable % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = list(SETTINGS)
+    for s in sorted(summaries, key=lambda s: (s["agent"], order.index(s["setting"]))):
+        attempts = "-" if s["mean_attempts"] is None else f"{s['mean_attempts']:.2f}"
+        lines.append(
+            f"| {s['agent']} | {s['setting']} | {s['episodes']} | {_pct(s['success_rate'], s['success_stderr'])} | "
+            f"{_pct(s['per_step_accuracy'], s.get('per_step_stderr'))} | {_pct(s['recognition_accuracy'])} | "
+            f"{attempts} | {_pct(s['unparseable_rate'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def paper_table(summaries: list[dict[str, Any]]) -> str:
+    """The paper's layout: one row per agent, one column per setting: success %, and for V-IRL also the
+    per-step accuracy in parentheses (the paper reports per-step accuracy for its rule-OOD V-IRL results and
+    route success for the visual-OOD ones)."""
+    settings = [name for name in SETTINGS if any(s["setting"] == name for s in summaries)]
+    agents = sorted({s["agent"] for s in summaries})
+    lookup = {(s["agent"], s["setting"]): s for s in summaries}
+    lines = ["| agent | " + " | ".join(settings) + " |", "|---|" + "---:|" * len(settings)]
+    for agent in agents:
+        cells = []
+        for name in settings:
+            s = lookup.get((agent, name))
+            if s is None:
+                cells.append("-")
+            elif s["per_step_accuracy"] is not None:
+                cells.append(f"{_pct(s['success_rate'])} ({_pct(s['per_step_accuracy'])})")
+            else:
+                cells.append(_pct(s["success_rate"]))
+        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def draw_chart(summaries: list[dict[str, Any]], path: str | os.PathLike[str] | None = None) -> Image.Image:
+    """Grouped bars of success rate (with ±1 standard error) per setting, one colour per agent."""
+    settings = [name for name in SETTINGS if any(s["setting"] == name for s in summaries)]
+    agents = sorted({s["agent"] for s in summaries})
+    lookup = {(s["agent"], s["setting"]): s for s in summaries}
+    bar_w = 20
+    group_w = max(84, 24 + (bar_w + 2) * len(agents))  # wide enough for a label such as "VisualOOD"
+    left, top, plot_h = 70, 60, 320
+    title, small, tiny = _font(20), _font(14), _font(12)
+    heading = "Success rate by setting (error bars: \u00b11 standard error)"
+    title_w = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(heading, font=title)
+    width = int(max(left + group_w * len(settings) + 30, left + title_w + 30))
+    height = top + plot_h + 80 + 22 * ((len(agents) + 2) // 3)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 18), heading, fill="black", font=title)
+    base = top + plot_h
+    for tick in range(0, 101, 20):
+        y = base - plot_h * tick / 100
+        draw.line([(left, y), (width - 20, y)], fill=(225, 225, 225))
+        draw.text((left - 8, y), f"{tick}%", fill=(80, 80, 80), font=small, anchor="rm")
+    draw.line([(left, top), (left, base), (width - 20, base)], fill="black", width=2)
+    for g, name in enumerate(settings):
+        x0 = left + g * group_w + (group_w - len(agents) * (bar_w + 2)) / 2
+        for a, agent in enumerate(agents):
+            s = lookup.get((agent, name))
+            if s is None or s["success_rate"] is None:
+                continue
+            x = x0 + a * (bar_w + 2)
+            y = base - plot_h * s["success_rate"]
+            draw.rectangle([x, y, x + bar_w, base], fill=_PALETTE[a % len(_PALETTE)])
+            se = s["success_stderr"] or 0.0
+            lo, hi = base - plot_h * max(s["success_rate"] - se, 0), base - plot_h * min(s["success_rate"] + se, 1)
+            mid = x + bar_w / 2
+            draw.line([(mid, lo), (mid, hi)], fill="black", width=1)
+            draw.line([(mid - 4, hi), (mid + 4, hi)], fill="black")
+            draw.line([(mid - 4, lo), (mid + 4, lo)], fill="black")
+        label_x = x0 + (len(agents) * (bar_w + 2)) / 2
+        for line_no, part in enumerate(name.replace("-RuleOOD", "\nRuleOOD").replace("-VisualOOD", "\nVisualOOD").split("\n")):
+            draw.text((label_x, base + 8 + 15 * line_no), part, fill="black", font=tiny, anchor="ma")
+    for a, agent in enumerate(agents):
+        x = left + (a % 3) * 200
+        y = base + 50 + 22 * (a // 3)
+        draw.rectangle([x, y, x + 14, y + 14], fill=_PALETTE[a % len(_PALETTE)])
+        draw.text((x + 20, y + 7), agent, fill="black", font=small, anchor="lm")
+    if path is not None:
+        image.save(path)
+    return image
+
+
+def report(
+    sources: Iterable[dict[str, Any] | str | os.PathLike[str]],
+    markdown_path: str | os.PathLike[str] | None = None,
+    png_path: str | os.PathLike[str] | None = None,
+) -> str:
+    """Write the Markdown report (both tables) and the PNG chart; return the Markdown."""
+    summaries = collect_summaries(sources)
+    if not summaries:
+        raise ValueError("no results to report")
+    text = (
+        "## Paper-style table\n\nSuccess % per setting; V-IRL cells also give the per-step accuracy % in "
+        "parentheses.\n\n" + paper_table(summaries) + "\n## All statistics\n\n" + markdown_table(summaries)
+    )
+    if markdown_path is not None:
+        Path(markdown_path).write_text(text)
+    if png_path is not None:
+        draw_chart(summaries, png_path)
+    return text
