@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -128,27 +128,40 @@ class _ResultsFile:
 # ---- playing episodes ----------------------------------------------------------------------------------------
 
 
-def _finish_step(steps: list, reply: Any, started: float, reward: float, info: dict[str, Any]) -> None:
-    steps.append({
-        "reply": reply if isinstance(reply, str) else repr(reply),
-        "verdict": None if info.get("verdict") is None else str(info["verdict"]),
-        "reward": float(reward),
-        "recognized": info.get("recognized"),
-        "agent_seconds": round(started, 6),
-    })
-
-
-def _record(setting: Setting, agent: str, index: int, steps: list, info: dict[str, Any], seconds: float) -> dict:
+def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) -> Generator:
+    """One episode as a generator: it yields ``(observation, info)`` for each decision, is sent the reply,
+    and returns the episode record. Sync and async drivers share it, so both play exactly the same way."""
+    start = time.perf_counter()
+    obs, info = env.reset(seed=setting.seed(index), options=setting.reset_options(index))
+    if hasattr(agent, "begin_episode"):
+        agent.begin_episode(env)
+    steps: list[dict[str, Any]] = []
+    done = False
+    while not done:
+        asked = time.perf_counter()
+        reply = yield obs, public_info(info, setting)
+        thinking = time.perf_counter() - asked
+        if not isinstance(reply, str):
+            raise TypeError(f"the agent must return the reply as a str, got {type(reply).__name__}")
+        obs, reward, terminated, truncated, info = env.step(reply)
+        steps.append({
+            "reply": reply,
+            "verdict": None if info.get("verdict") is None else str(info["verdict"]),
+            "reward": float(reward),
+            "recognized": info.get("recognized"),
+            "agent_seconds": round(thinking, 6),
+        })
+        done = terminated or truncated
     record = {
         "setting": setting.name,
-        "agent": agent,
+        "agent": name,
         "index": index,
         "seed": setting.seed(index),
         "seed_list_version": SEED_LIST_VERSION,
         "success": bool(info.get("is_success")),
         "return": sum(s["reward"] for s in steps),
         "replies": len(steps),
-        "seconds": round(seconds, 6),
+        "seconds": round(time.perf_counter() - start, 6),
         "steps": steps,
     }
     if "step_correct" in info:
@@ -156,44 +169,24 @@ def _record(setting: Setting, agent: str, index: int, steps: list, info: dict[st
     return record
 
 
-def _check_reply(reply: Any) -> str:
-    if not isinstance(reply, str):
-        raise TypeError(f"the agent must return the reply as a str, got {type(reply).__name__}")
-    return reply
-
-
-def _play(env: gym.Env, agent: Callable, setting: Setting, name: str, index: int) -> dict[str, Any]:
-    start = time.perf_counter()
-    obs, info = env.reset(seed=setting.seed(index), options=setting.reset_options(index))
-    if hasattr(agent, "begin_episode"):
-        agent.begin_episode(env)
-    steps: list[dict[str, Any]] = []
-    done = False
-    while not done:
-        t = time.perf_counter()
-        reply = _check_reply(agent(obs, public_info(info, setting)))
-        thinking = time.perf_counter() - t
-        obs, reward, terminated, truncated, info = env.step(reply)
-        _finish_step(steps, reply, thinking, reward, info)
-        done = terminated or truncated
-    return _record(setting, name, index, steps, info, time.perf_counter() - start)
+def _play(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) -> dict[str, Any]:
+    episode = _episode(env, agent, setting, name, index)
+    try:
+        request = next(episode)
+        while True:
+            request = episode.send(agent(*request))
+    except StopIteration as finished:
+        return finished.value
 
 
 async def _play_async(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) -> dict[str, Any]:
-    start = time.perf_counter()
-    obs, info = env.reset(seed=setting.seed(index), options=setting.reset_options(index))
-    if hasattr(agent, "begin_episode"):
-        agent.begin_episode(env)
-    steps: list[dict[str, Any]] = []
-    done = False
-    while not done:
-        t = time.perf_counter()
-        reply = _check_reply(await agent.acall(obs, public_info(info, setting)))
-        thinking = time.perf_counter() - t
-        obs, reward, terminated, truncated, info = env.step(reply)
-        _finish_step(steps, reply, thinking, reward, info)
-        done = terminated or truncated
-    return _record(setting, name, index, steps, info, time.perf_counter() - start)
+    episode = _episode(env, agent, setting, name, index)
+    try:
+        request = next(episode)
+        while True:
+            request = episode.send(await agent.acall(*request))
+    except StopIteration as finished:
+        return finished.value
 
 
 class _Progress:
@@ -221,6 +214,13 @@ class _Progress:
         if self.tty and self.done == self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def _keep(record: dict[str, Any], done: dict[int, dict], results: _ResultsFile | None, bar: _Progress) -> None:
+    done[record["index"]] = record
+    if results:
+        results.append(record)  # on disk before the next episode starts
+    bar.update(record["success"])
 
 
 def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs):
@@ -275,11 +275,7 @@ def evaluate(
     env = gym.make(setting.env_id, **kwargs)
     try:
         for index in todo:
-            record = _play(env, agent, setting, name, index)
-            done[index] = record
-            if results:
-                results.append(record)
-            bar.update(record["success"])
+            _keep(_play(env, agent, setting, name, index), done, results, bar)
     finally:
         env.close()
         if results:
@@ -321,10 +317,7 @@ async def aevaluate(
                 record = await _play_async(env, agent, setting, name, index)
             finally:
                 free.append(env)
-            done[index] = record
-            if results:
-                results.append(record)
-            bar.update(record["success"])
+            _keep(record, done, results, bar)
 
     try:
         await asyncio.gather(*(one(i) for i in todo))
