@@ -1,12 +1,16 @@
-"""Draw the V-IRL map picture used in the README: ``assets/virl_map.png``.
+"""Draw the V-IRL pictures used in the README.
 
 Run from the repository root::
 
     python examples/make_virl_assets.py
 
-Picks a route of the New-York-like training city with three or more legs, walks the expert a third
-of the way along it, and saves the top-down map (streets, landmarks, the route with its rail
-points, the named landmarks of the instruction, and the agent as an orange arrow).
+* ``assets/virl_map.png``: a route of the New-York-like training city with three or more legs, the
+  expert a third of the way along it: the top-down map (streets, landmarks, the route with its rail
+  points, the named landmarks of the instruction, and the agent as an orange arrow).
+* ``assets/virl_vl_new_york.png``: the image observation of ``VIRL-VL-v0`` (default 256-pixel views)
+  at an intersection where the instruction names a landmark: front, right / back, left.
+* ``assets/virl_vl_unseen.png``: the same kind of observation in six unseen styles of the visual-OOD
+  benchmark (``VIRL-VL-VisualOOD-v0``), each captioned with its style and time of day.
 """
 
 from __future__ import annotations
@@ -15,9 +19,60 @@ import math
 from pathlib import Path
 
 import gymnasium as gym
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
-OUT = Path(__file__).resolve().parents[1] / "assets" / "virl_map.png"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+OUT = ASSETS / "virl_map.png"
+UNSEEN_SHOWN = ("paris", "london", "tokyo", "rome", "mumbai", "moscow")
+
+
+def _named_intersection(env, options: dict) -> tuple[dict, dict]:
+    """Walk the expert to the first intersection where a landmark named in the instruction has a
+    sign in the front or right view; returns that observation and info."""
+    obs, info = env.reset(options=options)
+    best = (obs, info)
+    while True:
+        point = env.unwrapped.rail[env.unwrapped.point_index]
+        named = [n for n in point.landmarks if n in info["instruction"]]
+        views = {s.view for s in env.unwrapped.visible_signs() if s.name in named}
+        if point.at_intersection and views & {0, 1}:
+            return obs, info
+        if point.landmarks and best[1]["observation"] == "No landmarks nearby":
+            best = (obs, info)
+        obs, _, terminated, _, info = env.step(env.unwrapped.expert_reply())
+        if terminated:
+            return best
+
+
+def make_vl_pictures() -> None:
+    env = gym.make("virl_env:VIRL-VL-v0")
+    for k in range(40):
+        obs, info = _named_intersection(env, {"route": k})
+        if "intersection" in info["observation"] and info["observation"] != "No landmarks nearby":
+            break
+    Image.fromarray(obs["image"]).save(ASSETS / "virl_vl_new_york.png", optimize=True)
+    print(f"saved {ASSETS / 'virl_vl_new_york.png'} (route {info['route']}: {info['observation']})")
+
+    bench = gym.make("virl_env:VIRL-VL-VisualOOD-v0")
+    from virl_env import VISUAL_OOD_ROUTES
+
+    tiles = []
+    for style in UNSEEN_SHOWN:
+        k = next(i for i, (s, _, _) in enumerate(VISUAL_OOD_ROUTES) if s == style)
+        obs, info = _named_intersection(bench, {"route": k})
+        look = bench.unwrapped.city.style.look
+        tiles.append((obs["image"], f"{style} ({look.time_of_day}), benchmark route {k}"))
+    side = tiles[0][0].shape[0]
+    caption = 26
+    sheet = Image.new("RGB", (3 * side + 2 * 12, 2 * (side + caption) + 12), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=16)
+    for i, (image, label) in enumerate(tiles):
+        x, y = (i % 3) * (side + 12), (i // 3) * (side + caption + 12)
+        draw.text((x + 4, y + 4), label, fill=(20, 20, 20), font=font)
+        sheet.paste(Image.fromarray(image), (x, y + caption))
+    sheet.save(ASSETS / "virl_vl_unseen.png", optimize=True)
+    print(f"saved {ASSETS / 'virl_vl_unseen.png'}")
 
 
 def main() -> None:
@@ -42,6 +97,7 @@ def main() -> None:
     Image.fromarray(frame).save(OUT, optimize=True)
     print(f"saved {OUT} (route {route_index})")
     print(env.unwrapped.route.instruction)
+    make_vl_pictures()
 
 
 if __name__ == "__main__":

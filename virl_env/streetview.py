@@ -329,6 +329,14 @@ def _background(look: StreetLook, size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
+def _background_strip(look: StreetLook, size: int, views: int) -> np.ndarray:
+    """:func:`_background` repeated for ``views`` views side by side (read-only)."""
+    strip = np.tile(_background(look, size), (1, views, 1))
+    strip.setflags(write=False)
+    return strip
+
+
+@lru_cache(maxsize=32)
 def _ground_palette(scene: _Scene, size: int) -> np.ndarray:
     """Ground polygon colours per image row below the horizon, faded into the haze by the row's
     distance: ``(rows * (K + 1),)`` uint32 RGBA words, row-major (index 0 unused)."""
@@ -594,12 +602,15 @@ def _sign_sprite(name: str, kind_color: tuple[int, int, int], look: StreetLook, 
         draw.rectangle([0, 0, bw - 1, bh - 1], fill=kind_color + (255,), outline=look.sign_border + (255,),
                        width=border)
     if shape == "awning":
+        # A striped canopy under the board, slanting out toward the street.
         stripes = max(4, bw // max(4, px))
+        top = bh + max(1, extra // 6)
+        dark = _scale(kind_color, 0.75)
         for i in range(stripes):
             x0, x1 = i * bw / stripes, (i + 1) * bw / stripes
-            color = kind_color if i % 2 == 0 else (245, 242, 235)
-            draw.polygon([(x0, bh), (x1, bh), (x1 - (x1 - x0) * 0.1, bh + extra), (x0 + (x1 - x0) * 0.1, bh + extra)],
-                         fill=color + (255,))
+            color = dark if i % 2 == 0 else (238, 234, 226)
+            draw.polygon([(x0, top), (x1, top), (x1, bh + extra - 1), (x0, bh + extra - 1)], fill=color + (255,))
+        draw.line([(0, bh + extra - 1), (bw - 1, bh + extra - 1)], fill=dark + (255,), width=max(1, extra // 6))
     elif shape == "banner":
         teeth = max(3, bw // max(6, 2 * px))
         pts = [(0, bh - 1)]
@@ -681,14 +692,13 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
     focal = (size / 2) / math.tan(math.radians(FOV / 2))
     near_walls, near_signs = _near_sets(scene, ox, oy)
     ground = _ground_subset(scene, ox, oy)
-    background = _background(look, size)
     first = size // 2
     ground_palette = _ground_palette(scene, size)
     row_offset = (np.arange(size - first, dtype=np.int32) * len(scene.gpal32))[:, None]
     n = len(offsets)
     width = n * size
     # The views side by side in one RGBA strip, so that every per-pixel pass runs once per point.
-    strip = np.tile(background, (1, n, 1))
+    strip = _background_strip(look, size, n).copy()
     strip32 = strip.view(np.uint32).reshape(size, width)
     index = np.empty((size - first, width), dtype=np.uint8)
     frames = []
