@@ -36,6 +36,7 @@ from .env import GeneralPointsEnv
 from .render import render_hand
 from .rules import ID_RULES, RANKS, RULE_OOD_RULES, Rules
 from .style import DEFAULT_STYLE, CardStyle
+from .numeric import FormulaBuilder, FormulaTokens, formula_to_tokens
 from .solver import canonical_form, find_solution, is_solvable, solvable_rank_hands, solve
 from .vector import make_vec
 from .wrappers import (
@@ -103,6 +104,9 @@ __all__ = [
     "Resolution",
     "GaussianBlur",
     "ImageNoise",
+    "FormulaTokens",
+    "FormulaBuilder",
+    "formula_to_tokens",
     "ENV_IDS",
 ]
 

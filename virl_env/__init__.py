@@ -25,6 +25,7 @@ from virl_env.city import City, Landmark, generate_city, get_city
 from virl_env.data import DatasetError, RouteDataset
 from virl_env.env import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES, VIRLEnv, VIRLVisionEnv
 from virl_env.routes import RailPoint, Route, build_rail, get_route, plan_route
+from virl_env.numeric import DiscreteNavigation, encode_navigation_state, navigation_actions
 from virl_env.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
 from virl_env.styles import (
     STYLE_NAMES,
@@ -46,6 +47,7 @@ __all__ = [
     "CityStyle",
     "DatasetError",
     "DenseRail",
+    "DiscreteNavigation",
     "ENV_IDS",
     "Fog",
     "Grade",
@@ -74,6 +76,8 @@ __all__ = [
     "VL_ENV_IDS",
     "Verdict",
     "build_rail",
+    "encode_navigation_state",
+    "navigation_actions",
     "expected_action",
     "generate_city",
     "get_city",
