@@ -223,7 +223,7 @@ def _keep(record: dict[str, Any], done: dict[int, dict], results: _ResultsFile |
     bar.update(record["success"])
 
 
-def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs):
+def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress):
     setting = get_setting(setting)
     n = setting.episodes if episodes is None else episodes
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -235,7 +235,10 @@ def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs):
     meta = {"setting": setting.name, "env_id": setting.env_id, "env_kwargs": kwargs, "agent": name,
             "seed_list_version": SEED_LIST_VERSION}
     results = _ResultsFile(out_dir, meta, resume) if out_dir is not None else None
-    return setting, n, name, kwargs, results
+    done = dict(results.records) if results else {}
+    todo = [i for i in range(n) if i not in done]
+    bar = _Progress(f"{setting.name} {name}", n, n - len(todo), progress)
+    return setting, n, name, kwargs, results, done, todo, bar
 
 
 def evaluate(
@@ -268,10 +271,8 @@ def evaluate(
     if concurrency > 1 and hasattr(agent, "acall"):
         return asyncio.run(aevaluate(agent, setting, episodes, out_dir, agent_name, resume, progress, concurrency,
                                      env_kwargs))
-    setting, n, name, kwargs, results = _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs)
-    done = dict(results.records) if results else {}
-    todo = [i for i in range(n) if i not in done]
-    bar = _Progress(f"{setting.name} {name}", n, n - len(todo), progress)
+    setting, n, name, kwargs, results, done, todo, bar = _prepare(
+        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress)
     env = gym.make(setting.env_id, **kwargs)
     try:
         for index in todo:
@@ -302,10 +303,8 @@ async def aevaluate(
         raise TypeError("aevaluate needs an agent with an async acall(observation, info) method")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
-    setting, n, name, kwargs, results = _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs)
-    done = dict(results.records) if results else {}
-    todo = [i for i in range(n) if i not in done]
-    bar = _Progress(f"{setting.name} {name}", n, n - len(todo), progress)
+    setting, n, name, kwargs, results, done, todo, bar = _prepare(
+        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress)
     pool = [gym.make(setting.env_id, **kwargs) for _ in range(min(concurrency, max(len(todo), 1)))]
     free = list(pool)
     slots = asyncio.Semaphore(len(pool))
