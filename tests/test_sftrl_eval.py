@@ -60,12 +60,13 @@ def test_seed_lists_are_stable():
     assert out.stdout.strip() == str(hands)
 
 
-@pytest.mark.parametrize("name", FAST_SETTINGS)
+@pytest.mark.parametrize("name", list(SETTINGS))
 def test_oracle_scores_100_percent(name):
-    summary = evaluate(OracleAgent(), name, episodes=12, progress=False)
-    assert summary["success_rate"] == 1.0 and summary["episodes"] == 12
+    episodes = 12 if name in FAST_SETTINGS else 2  # street views take longer to draw
+    summary = evaluate(OracleAgent(), name, episodes=episodes, progress=False)
+    assert summary["success_rate"] == 1.0 and summary["episodes"] == episodes
     assert summary["unparseable_rate"] == 0.0
-    if get_setting(name).image:
+    if get_setting(name).image and get_setting(name).game == "gp":  # V-IRL replies report no cards
         assert summary["recognition_accuracy"] == 1.0
     if get_setting(name).game == "virl":
         assert summary["per_step_accuracy"] == 1.0
