@@ -329,29 +329,32 @@ def _background(look: StreetLook, size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _background_strip(look: StreetLook, size: int, views: int) -> np.ndarray:
-    """:func:`_background` repeated for ``views`` views side by side (read-only)."""
-    strip = np.tile(_background(look, size), (1, views, 1))
-    strip.setflags(write=False)
-    return strip
+def _background_words(look: StreetLook, size: int) -> np.ndarray:
+    """:func:`_background` as one RGBA uint32 word per row, ``(size, 1)`` (every column of the
+    background is the same, so a strip of any width is filled by broadcasting)."""
+    words = _background(look, size)[:, :1].copy().view(np.uint32).reshape(size, 1)
+    words.setflags(write=False)
+    return words
 
 
 @lru_cache(maxsize=32)
 def _ground_palette(scene: _Scene, size: int) -> np.ndarray:
     """Ground polygon colours per image row below the horizon, faded into the haze by the row's
-    distance: ``(rows * (K + 1),)`` uint32 RGBA words, row-major (index 0 unused)."""
+    distance: ``(K + 1, rows, 1)`` uint32 RGBA words, one column of row colours per palette index.
+    Index 0 ("no polygon") is the row's bare background pavement."""
     look = scene.look
     f = (size / 2) / math.tan(math.radians(FOV / 2))
     y = np.arange(size // 2, size, dtype=np.float64) + 0.5
     dist = f * EYE_HEIGHT / np.maximum(y - size / 2, 1e-6)
-    fog = (1 - np.exp(-dist / look.haze_distance))[:, None, None]
-    colors = scene.gpal32.view(np.uint8).reshape(-1, 4)[None, :, :3].astype(np.float64)
+    fog = (1 - np.exp(-dist / look.haze_distance))[None, :, None]
+    colors = scene.gpal32.view(np.uint8).reshape(-1, 4)[:, None, :3].astype(np.float64)
     faded = colors * (1 - fog) + np.asarray(look.haze, dtype=np.float64) * fog
-    table = np.full((len(y), len(scene.gpal32), 4), 255, dtype=np.uint8)
+    table = np.full((len(scene.gpal32), len(y), 4), 255, dtype=np.uint8)
     table[..., :3] = np.clip(faded + 0.5, 0, 255)
-    out = table.view(np.uint32).reshape(-1).copy()
-    out.setflags(write=False)
-    return out
+    words = table.view(np.uint32)   # (K + 1, rows, 1)
+    words[0] = _background_words(look, size)[size // 2:]
+    words.setflags(write=False)
+    return words
 
 
 # ---- drawing -----------------------------------------------------------------------------------
@@ -365,72 +368,80 @@ class SignPlacement:
     box: tuple[int, int, int, int]
 
 
-def _clip_near(f: np.ndarray, r: np.ndarray) -> tuple[list[float], list[float]]:
-    """Sutherland-Hodgman clip of a ground polygon (camera coords) against ``f >= NEAR``."""
-    out_f: list[float] = []
-    out_r: list[float] = []
-    n = len(f)
-    for i in range(n):
-        f0, r0, f1, r1 = f[i], r[i], f[(i + 1) % n], r[(i + 1) % n]
-        in0, in1 = f0 >= NEAR, f1 >= NEAR
-        if in0:
-            out_f.append(f0)
-            out_r.append(r0)
-        if in0 != in1:
-            s = (NEAR - f0) / (f1 - f0)
-            out_f.append(NEAR)
-            out_r.append(r0 + s * (r1 - r0))
-    return out_f, out_r
-
-
-def _ground_subset(scene: _Scene, ox: float, oy: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """The ground polygons worth drawing from a point: vertices and first-vertex offsets."""
+def _ground_subset(scene: _Scene, ox: float, oy: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """The ground polygons worth drawing from a point: vertices, first-vertex offsets, the index of
+    each vertex's successor around its polygon, and the polygons' palette indices."""
     gd = np.hypot(scene.gcenter[:, 0] - ox, scene.gcenter[:, 1] - oy) - scene.gradius
     sub = np.flatnonzero(gd <= scene.greach)
     if len(sub) == 0:
-        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), []
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
     ends = np.append(scene.gstart[1:], len(scene.gverts))
     lens = ends[sub] - scene.gstart[sub]
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     # Ragged arange: the vertex indices of the kept polygons, in order.
-    idx = np.repeat(scene.gstart[sub] - starts, lens) + np.arange(int(lens.sum()))
-    return scene.gverts[idx], starts, scene.gindex[sub].tolist()
+    total = int(lens.sum())
+    idx = np.repeat(scene.gstart[sub] - starts, lens) + np.arange(total)
+    succ = np.arange(1, total + 1)
+    succ[starts + lens - 1] = starts
+    return scene.gverts[idx], starts, succ, scene.gindex[sub].tolist()
 
 
-def _draw_ground(img: Image.Image, ground: tuple[np.ndarray, np.ndarray, list[int]],
-                 ox: float, oy: float, fwd: tuple[float, float], right: tuple[float, float], size: int,
-                 focal: float, top: int) -> None:
-    """Draw the ground polygons' palette indices into ``img``, an ``L`` image of the rows from
-    ``top`` down (ground never rises above the horizon)."""
-    v, starts, colors = ground
+def _draw_ground(index: np.ndarray, ground: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]],
+                 ox: float, oy: float, frames: Sequence[tuple[tuple[float, float], tuple[float, float]]],
+                 size: int, focal: float, top: int) -> None:
+    """Draw the ground polygons' palette indices into ``index``, the image rows from ``top`` down
+    (ground never rises above the horizon) of the views with the given ``(forward, right)`` frames,
+    side by side. The projection and clipping of every view is computed in one batch; Pillow then
+    rasterises each view's polygons into an ``L`` image of its own."""
+    v, starts, succ, colors = ground
+    rows = size - top
     if len(starts) == 0:
+        index[...] = 0
         return
-    draw = ImageDraw.Draw(img)
     half = size / 2
+    fx, fy = (np.asarray([fr[0][i] for fr in frames])[:, None] for i in (0, 1))
+    rx, ry = (np.asarray([fr[1][i] for fr in frames])[:, None] for i in (0, 1))
     dx, dy = v[:, 0] - ox, v[:, 1] - oy
-    f_all = dx * fwd[0] + dy * fwd[1]
-    r_all = dx * right[0] + dy * right[1]
-    fmax = np.maximum.reduceat(f_all, starts)
-    fmin = np.minimum.reduceat(f_all, starts)
+    f_all = dx * fx + dy * fy          # (views, vertices)
+    r_all = dx * rx + dy * ry
+    fmax = np.maximum.reduceat(f_all, starts, axis=1)
     # Cheap frustum test: skip polygons entirely behind, or entirely outside the 45-degree wedge.
-    rmin = np.minimum.reduceat(r_all - f_all, starts)
-    rmax = np.maximum.reduceat(r_all + f_all, starts)
+    rmin = np.minimum.reduceat(r_all - f_all, starts, axis=1)
+    rmax = np.maximum.reduceat(r_all + f_all, starts, axis=1)
     keep = (fmax >= NEAR) & (rmax >= 0) & (rmin <= 0)
-    ends = np.append(starts[1:], len(v))
-    yk = focal * EYE_HEIGHT
-    ytop = half - top
-    xs_all = half + focal * r_all / np.maximum(f_all, NEAR)
-    ys_all = ytop + yk / np.maximum(f_all, NEAR)
-    for i in np.flatnonzero(keep).tolist():
-        s, e = starts[i], ends[i]
-        if fmin[i] < NEAR:
-            fl, rl = _clip_near(f_all[s:e].tolist(), r_all[s:e].tolist())
-            if len(fl) < 3:
-                continue
-            f, r = np.asarray(fl), np.asarray(rl)
-            draw.polygon(list(zip((half + focal * r / f).tolist(), (ytop + yk / f).tolist())), fill=colors[i])
-        else:
-            draw.polygon(list(zip(xs_all[s:e].tolist(), ys_all[s:e].tolist())), fill=colors[i])
+    # Sutherland-Hodgman clip against the near plane f >= NEAR, for all polygons at once: the edge
+    # from each vertex to its successor emits the vertex if it is in front, then the crossing
+    # point if the edge crosses the plane (a polygon wholly in front comes out unchanged). Same
+    # arithmetic, in the same order, as clipping one polygon at a time, so identical pixels.
+    f_next, r_next = f_all[:, succ], r_all[:, succ]
+    front = f_all >= NEAR
+    crosses = front != front[:, succ]
+    with np.errstate(divide="ignore", invalid="ignore"):  # edges that do not cross are dropped
+        r_cross = r_all + (NEAR - f_all) / (f_next - f_all) * (r_next - r_all)
+    emit = np.stack([front, crosses], axis=2).ravel()
+    f_out = np.stack([f_all, np.full_like(f_all, NEAR)], axis=2).ravel()[emit]
+    r_out = np.stack([r_all, r_cross], axis=2).ravel()[emit]
+    counts = np.add.reduceat(front.astype(np.int64) + crosses, starts, axis=1)
+    # Interleaved x, y coordinates of every output vertex, as one flat list to slice per polygon.
+    xy = np.empty(2 * len(f_out))
+    xy[0::2] = half + focal * r_out / f_out
+    xy[1::2] = (half - top) + focal * EYE_HEIGHT / f_out
+    flat = xy.tolist()
+    ends = np.cumsum(2 * counts.ravel())
+    begins = (ends - 2 * counts.ravel()).tolist()
+    ends = ends.tolist()
+    drawn = keep & (counts >= 3)
+    npoly = len(starts)
+    for view in range(len(frames)):
+        img = Image.new("L", (size, rows), 0)
+        # The core drawing call of ImageDraw.polygon(xy, fill=c) without its per-call ink parsing
+        # (the ink of an "L" image is the pixel value itself): a hundred-odd polygons per view.
+        draw = ImageDraw.Draw(img).draw
+        base = view * npoly
+        for i in np.flatnonzero(drawn[view]).tolist():
+            draw.draw_polygon(flat[begins[base + i]:ends[base + i]], colors[i], 1)
+        index[:, view * size:(view + 1) * size] = np.frombuffer(img.tobytes(), dtype=np.uint8).reshape(rows, size)
 
 
 def _cast_walls(scene: _Scene, near_walls: np.ndarray, ox: float, oy: float, fwd: tuple[float, float],
@@ -538,36 +549,50 @@ def _paint_walls(out: np.ndarray, scene: _Scene, depth: np.ndarray, wall: np.nda
     r0, r1 = int(top[hit].min()), int(bottom[hit].max())
     if r1 <= r0:
         return
+    # Height above the street of each pixel of the band, in texture steps (float32, in place).
     rows = (half - (np.arange(r0, r1, dtype=np.float32) + 0.5))[:, None]
-    zq = (rows * (d * _Z_STEPS / focal).astype(np.float32)[None, :] + np.float32(EYE_HEIGHT * _Z_STEPS))
-    zi = zq.astype(np.int32)
-    hq = (height * _Z_STEPS).astype(np.float32)[None, :]
-    inwall = (zq >= 0) & (zq <= hq)
-    np.clip(zi, 0, int(_Z_MAX * _Z_STEPS) - 1, out=zi)
+    zq = rows * (d * _Z_STEPS / focal).astype(np.float32)[None, :]
+    zq += np.float32(EYE_HEIGHT * _Z_STEPS)
+    hq = (height * _Z_STEPS).astype(np.float32)
+    inwall = zq >= 0
+    inwall &= zq <= hq
+    # Texture row per pixel. Only pixels inside a wall (0 <= zq <= hq) are ever shown, and there
+    # truncation is the floor; elsewhere any value will do, as long as the lookups stay in bounds
+    # (mode="clip", which is also cheaper than the default bounds check).
+    zn = int(_Z_MAX * _Z_STEPS)
+    zi = zq.astype(np.intp)
+    if float(hq.max()) >= zn:  # a building taller than the texture table: clamp to its top row
+        np.minimum(zi, zn - 1, out=zi)
     bay = scene.wbay[wall]
     uf = (along / bay) % 1.0
     shop = scene.wshop[wall]
-    coltype = (_window_columns(look.window_style, uf).astype(np.int32) + 2 * shop
+    coltype = (_window_columns(look.window_style, uf).astype(np.intp) + 2 * shop
                + 4 * (shop & ((uf % 0.5) >= 0.04)))
-    zn = int(_Z_MAX * _Z_STEPS)
-    cls = np.take(_facade_lut(look).ravel(), zi + (coltype * zn)[None, :])
-    cls[zq >= hq - 0.7 * _Z_STEPS] = _TRIM
+    lit_code = None
     if look.lit_fraction > 0:
-        # Which windows are lit: a fixed integer hash of (building, bay, storey).
+        # Which windows are lit: a fixed integer hash of (building, bay, storey) (its low 10 bits
+        # do not depend on the integer width).
         bay_index = np.floor(along / bay).astype(np.int32)
-        floor_index = (zi // np.int32(round(look.floor_height * _Z_STEPS))).astype(np.int32)
         column_code = (bay_index * np.int32(7919)) ^ (scene.wseed[wall] & 0xFFFFF).astype(np.int32)
-        code = (column_code[None, :] ^ (floor_index * np.int32(104729))) & np.int32(1023)
-        cls[(cls == _GLASS) & (code < int(look.lit_fraction * 1024))] = _LIT
+        lit_code = zi // round(look.floor_height * _Z_STEPS)
+        lit_code *= 104729
+        lit_code ^= column_code[None, :]
+        lit_code &= 1023
+    zi += (coltype * zn)[None, :]
+    cls = np.take(_facade_lut(look).ravel(), zi, mode="clip")
+    np.copyto(cls, _TRIM, where=zq >= (hq - 0.7 * _Z_STEPS)[None, :])
+    if lit_code is not None:
+        lit = lit_code < int(look.lit_fraction * 1024)
+        lit &= cls == _GLASS
+        np.copyto(cls, _LIT, where=lit)
     # Colours per column: the facade palette faded into the haze by distance, as RGBA words.
     fog = (1 - np.exp(-d / look.haze_distance)).astype(np.float32)[:, None, None]
     pal = scene.wpalette[wall] * (1 - fog) + np.asarray(look.haze, dtype=np.float32) * fog   # (W, 6, 3)
     pal4 = np.full((ncols, 6, 4), 255, dtype=np.uint8)
     pal4[..., :3] = np.clip(pal, 0, 255)
-    colored = np.take(pal4.view(np.uint32).ravel(), cls.astype(np.int32) + (np.arange(ncols, dtype=np.int32) * 6)[None, :])
-    band = out[r0:r1]
-    # Branch-free select: band + (colored - band) * inwall, in wrapping uint32 arithmetic.
-    band += (colored - band) * inwall.view(np.uint8)
+    index = np.add(cls, (np.arange(ncols, dtype=np.intp) * 6)[None, :], out=zi)
+    colored = np.take(pal4.view(np.uint32).ravel(), index, mode="clip")
+    np.copyto(out[r0:r1], colored, where=inwall)
 
 
 @lru_cache(maxsize=512)
@@ -686,7 +711,9 @@ def _near_sets(scene: _Scene, ox: float, oy: float) -> tuple[np.ndarray, list[in
 
 
 def _render(city: City, look: StreetLook, position: tuple[float, float], heading: float, size: int,
-            offsets: Sequence[float]) -> tuple[list[np.ndarray], list[SignPlacement]]:
+            offsets: Sequence[float]) -> tuple[np.ndarray, list[SignPlacement]]:
+    """The views side by side: an ``(size, len(offsets) * size, 4)`` uint8 RGBA strip (alpha is
+    meaningless; :func:`_copy_rgb` takes the colours out) and where the signs were drawn."""
     scene = _scene(city, look)
     ox, oy = float(position[0]), float(position[1])
     focal = (size / 2) / math.tan(math.radians(FOV / 2))
@@ -694,25 +721,23 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
     ground = _ground_subset(scene, ox, oy)
     first = size // 2
     ground_palette = _ground_palette(scene, size)
-    row_offset = (np.arange(size - first, dtype=np.int32) * len(scene.gpal32))[:, None]
     n = len(offsets)
     width = n * size
     # The views side by side in one RGBA strip, so that every per-pixel pass runs once per point.
-    strip = _background_strip(look, size, n).copy()
-    strip32 = strip.view(np.uint32).reshape(size, width)
-    index = np.empty((size - first, width), dtype=np.uint8)
+    strip32 = np.empty((size, width), dtype=np.uint32)
+    strip32[:first] = _background_words(look, size)[:first]
     frames = []
-    for view, offset in enumerate(offsets):
+    for offset in offsets:
         h = math.radians(heading + offset)
-        fwd = (math.sin(h), math.cos(h))
-        right = (math.cos(h), -math.sin(h))
-        frames.append((fwd, right))
-        index_img = Image.new("L", (size, size - first), 0)
-        _draw_ground(index_img, ground, ox, oy, fwd, right, size, focal, first)
-        index[:, view * size:(view + 1) * size] = np.asarray(index_img)
+        frames.append(((math.sin(h), math.cos(h)), (math.cos(h), -math.sin(h))))   # forward, right
+    index = np.empty((size - first, width), dtype=np.uint8)
+    _draw_ground(index, ground, ox, oy, frames, size, focal, first)
+    # The lower half: the row's colour of each palette index (0 is the bare pavement). A masked
+    # copy per colour is cheaper than a gather with a per-row index (a handful of colours).
     lower = strip32[first:]
-    # Branch-free select of the hazed polygon colour where a polygon was drawn.
-    lower += (np.take(ground_palette, index + row_offset) - lower) * (index != 0).view(np.uint8)
+    lower[...] = ground_palette[0]
+    for k in range(1, len(ground_palette)):
+        np.copyto(lower, ground_palette[k], where=index == k)
     depth = np.empty(width)
     wall = np.empty(width, dtype=np.int64)
     along = np.empty(width)
@@ -720,14 +745,21 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
         cols = slice(view * size, (view + 1) * size)
         depth[cols], wall[cols], along[cols] = _cast_walls(scene, near_walls, ox, oy, fwd, right, size, focal)
     _paint_walls(strip32, scene, depth, wall, along, size, focal)
+    strip = strip32.view(np.uint8).reshape(size, width, 4)
     placements: list[SignPlacement] = []
     for view, (fwd, right) in enumerate(frames):
         cols = slice(view * size, (view + 1) * size)
         _draw_signs(strip[:, cols, :3], scene, city, near_signs, ox, oy, fwd, right, size, focal, depth[cols],
                     wall[cols], view, placements)
-    # Pillow drops the alpha channel far faster than a strided numpy copy.
-    rgb = np.asarray(Image.fromarray(strip, "RGBA").convert("RGB"))
-    return [rgb[:, v * size:(v + 1) * size] for v in range(n)], placements
+    return strip, placements
+
+
+def _copy_rgb(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy the colour channels of an RGBA ``src`` into the RGB ``dst`` of the same height and
+    width. One strided copy per channel: several times faster than a single ``[..., :3]`` copy
+    (numpy loops over the short last axis) or a Pillow conversion (fresh image buffers each time)."""
+    for c in range(3):
+        dst[..., c] = src[..., c]
 
 
 def render_view(city: City, position: tuple[float, float], heading: float, size: int = 256,
@@ -745,8 +777,10 @@ def render_view(city: City, position: tuple[float, float], heading: float, size:
         ``(size, size, 3)`` ``uint8`` array.
     """
     _check_size(size)
-    views, _ = _render(city, look or city.style.look, position, float(heading), int(size), (0.0,))
-    return np.ascontiguousarray(views[0][..., :3])
+    strip, _ = _render(city, look or city.style.look, position, float(heading), int(size), (0.0,))
+    view = np.empty((size, size, 3), dtype=np.uint8)
+    _copy_rgb(view, strip)
+    return view
 
 
 def compose_grid(views: Sequence[np.ndarray]) -> np.ndarray:
@@ -823,8 +857,15 @@ def render_grid(city: City, position: tuple[float, float], heading: float, size:
     hit = _GRIDS.get(key)
     if hit is not None:
         return hit
-    views, placements = _render(city, look, position, float(heading), int(size), VIEW_OFFSETS)
-    grid = compose_grid(views)
+    strip, placements = _render(city, look, position, float(heading), int(size), VIEW_OFFSETS)
+    # compose_grid's layout, copying the colours straight from the RGBA strip into the grid.
+    size = int(size)
+    sep = separator_width(size)
+    grid = np.zeros((grid_size(size),) * 2 + (3,), dtype=np.uint8)
+    for i in range(len(VIEW_OFFSETS)):
+        r, c = divmod(i, 2)
+        _copy_rgb(grid[r * (size + sep):r * (size + sep) + size, c * (size + sep):c * (size + sep) + size],
+                  strip[:, i * size:(i + 1) * size])
     grid.setflags(write=False)
     value = (grid, tuple(placements))
     _GRIDS.put(key, value)
