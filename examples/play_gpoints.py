@@ -3,44 +3,26 @@
     python examples/play_gpoints.py [--episodes 5] [--seed 0] [--quiet]
 
 An agent is any callable ``(observation, info) -> reply``: the same interface a language model gets. The
-oracle answers with the exact solver; the random agent writes a random well-formed formula over the cards,
-so it exercises the feedback loop (wrong values, retries) and is rarely right.
+agents come from ``examples/agents.py``: the oracle answers with the exact solver; the random agent writes a
+random well-formed formula over the cards, so it exercises the feedback loop (wrong values, retries) and is
+rarely right.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import gymnasium as gym
-import numpy as np
 
 import gpoints_env  # noqa: F401  (registers the environments)
-from gpoints_env import find_solution
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from agents import OracleAgent, RandomAgent  # noqa: E402
 
 Agent = Callable[[str, dict[str, Any]], str]
-
-
-def oracle_agent(observation: str, info: dict[str, Any]) -> str:
-    """Answers with a witness from the exact solver, using only what a model is told (the card values)."""
-    formula = find_solution(info["numbers"], info["target"])
-    return json.dumps({"formula": formula})
-
-
-class RandomAgent:
-    """A random formula over the card values: random order, random operators, random bracketing."""
-
-    def __init__(self, seed: int):
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, observation: str, info: dict[str, Any]) -> str:
-        terms = [str(n) for n in self.rng.permutation(info["numbers"])]
-        while len(terms) > 1:
-            i = int(self.rng.integers(len(terms) - 1))
-            op = "+-*/"[int(self.rng.integers(4))]
-            terms[i : i + 2] = [f"({terms[i]}{op}{terms[i + 1]})"]
-        return json.dumps({"formula": terms[0][1:-1] if terms[0].startswith("(") else terms[0]})
 
 
 def play(env_id: str, agent: Agent, episodes: int, seed: int, verbose: bool) -> float:
@@ -49,6 +31,8 @@ def play(env_id: str, agent: Agent, episodes: int, seed: int, verbose: bool) -> 
     wins = 0
     for episode in range(episodes):
         obs, info = env.reset(seed=seed + episode)
+        if hasattr(agent, "begin_episode"):  # the oracle reads the hand from the env
+            agent.begin_episode(env)
         if verbose:
             print(f"  episode {episode}: cards {' '.join(info['cards'])} -> numbers {info['numbers']}")
         terminated = False
@@ -70,8 +54,8 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
-    for env_id in gpoints_env.ENV_IDS:
-        for name, agent in (("oracle", oracle_agent), ("random", RandomAgent(args.seed))):
+    for env_id in ("GeneralPoints-v0", "GeneralPoints-RuleOOD-v0"):
+        for name, agent in (("oracle", OracleAgent()), ("random", RandomAgent(args.seed))):
             if not args.quiet:
                 print(f"\n{env_id} with the {name} agent")
             rate = play(env_id, agent, args.episodes, args.seed, verbose=not args.quiet)
