@@ -49,6 +49,7 @@ __all__ = [
     "grade_reply",
     "formula_to_sympy",
     "build_expression",
+    "tokenize_formula",
     "format_number",
     "MAX_FORMULA_CHARS",
     "MAX_NESTING",
@@ -337,7 +338,12 @@ def _exact(op: str, a: Fraction | int | None, b: Fraction | int | None) -> Fract
     return a / b
 
 
-def _tokens_of(formula: str, operators: str) -> list[str]:
+def tokenize_formula(formula: str, operators: str = OPERATORS) -> list[str]:
+    """The tokens of a formula (integers, operators, parentheses) after normalising signs and ``= 24``.
+
+    Raises:
+        FormulaError: a character or operator the game does not allow, or a formula over the length limit.
+    """
     if len(formula) > MAX_FORMULA_CHARS:
         raise FormulaError(f"the formula is {len(formula)} characters long; the limit is {MAX_FORMULA_CHARS}")
     # ascii() in the tokeniser's messages keeps feedback inside the observation charset whatever was written.
@@ -353,7 +359,7 @@ def build_expression(
     Raises:
         FormulaError: the formula is not legal.
     """
-    return _Parser(_tokens_of(formula, operators), number, binary).parse()
+    return _Parser(tokenize_formula(formula, operators), number, binary).parse()
 
 
 def parse_formula(formula: str, operators: str = OPERATORS) -> ParsedFormula:
@@ -365,7 +371,7 @@ def parse_formula(formula: str, operators: str = OPERATORS) -> ParsedFormula:
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a str, got {type(formula).__name__}")
-    tokens = _tokens_of(formula, operators)
+    tokens = tokenize_formula(formula, operators)
     parser = _Parser(tokens, int, _exact)
     value = parser.parse()
     return ParsedFormula("".join(tokens), tuple(parser.numbers), None if value is None else Fraction(value))

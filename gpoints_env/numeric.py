@@ -25,7 +25,6 @@ verdict and attempt budget apply unchanged.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .checker import tokenize_formula
 from .rules import MAX_ABS_TARGET, MAX_CARD_VALUE, OPERATORS
 
 __all__ = [
@@ -53,9 +53,6 @@ DEFAULT_VALUE_SCALE = 13.0
 DEFAULT_TARGET_SCALE = 24.0
 #: Reward of an illegal token (a no-op). As bad as a wrong answer, so stalling never pays.
 DEFAULT_INVALID_PENALTY = -1.0
-
-_TOKEN_RE = re.compile(r"\s*(\d+|[-+*/()])")
-
 
 def token_names(hand_size: int) -> tuple[str, ...]:
     """Names of the token ids for a hand size: ``card0..card{n-1}``, ``+ - * /``, ``(``, ``)``."""
@@ -260,22 +257,15 @@ def formula_to_tokens(formula: str, numbers: Sequence[int], operators: str = OPE
         ``formula`` without spaces.
 
     Raises:
-        ValueError: the formula holds a character outside digits, operators and parentheses, a number that is
-            not on an unused card, or a construct the grammar excludes (e.g. ``(3)``), or it is incomplete.
+        ValueError: the formula holds a character outside digits, operators and parentheses (a
+            :class:`~gpoints_env.checker.FormulaError`), a number that is not on an unused card, or a construct
+            the grammar excludes (e.g. ``(3)``), or it is incomplete.
         TypeError: ``formula`` is not a str.
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a str, got {type(formula).__name__}")
     builder = FormulaBuilder(numbers, operators=operators)
-    text = formula.strip()
-    position = 0
-    pieces: list[str] = []
-    while position < len(text):
-        match = _TOKEN_RE.match(text, position)
-        if match is None:
-            raise ValueError(f"formula {formula!r} has a character the token game cannot write at {position}")
-        pieces.append(match.group(1))
-        position = match.end()
+    pieces = tokenize_formula(formula, operators)  # the checker's tokenizer: one place for what a token is
     for piece in pieces:
         if piece.isdigit():
             value = int(piece)
