@@ -38,6 +38,7 @@ from .rules import ID_RULES, RANKS, RULE_OOD_RULES, Rules
 from .style import DEFAULT_STYLE, CardStyle
 from .numeric import FormulaBuilder, FormulaTokens, formula_to_tokens
 from .solver import canonical_form, find_solution, is_solvable, solvable_rank_hands, solve
+from .specs import grade
 from .vector import make_vec
 from .wrappers import (
     AceValue,
@@ -108,6 +109,7 @@ __all__ = [
     "FormulaBuilder",
     "formula_to_tokens",
     "ENV_IDS",
+    "grade",
 ]
 
 _ENTRY_POINT = "gpoints_env.env:GeneralPointsEnv"

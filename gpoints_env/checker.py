@@ -22,13 +22,16 @@ division by zero, wrong value, correct.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
-from enum import Enum
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+from sftrl_core.grading import Grade, VerdictEnum
+from sftrl_core.replies import find_key_value, key_pattern, strip_thinking
+from sftrl_core.rewards import RewardTable as CoreRewardTable
+
+from .prompts import ANSWER_EXAMPLE
 from .recognition import cards_match, read_reported_cards
-from .replies import find_key_value, key_pattern, strip_thinking
 from .rules import OPERATORS, Rules
 
 __all__ = [
@@ -60,8 +63,8 @@ MAX_FORMULA_CHARS = 1000
 MAX_NESTING = 32
 
 
-class Verdict(str, Enum):
-    """The one verdict an answer gets. A ``str`` subclass, so it serialises to JSON as its value."""
+class Verdict(VerdictEnum):
+    """The one verdict an answer gets. A ``str`` subclass equal to its value, so it serialises to JSON as it."""
 
     CORRECT = "correct"
     WRONG_VALUE = "wrong_value"  #: uses exactly the cards, but the value is not the target
@@ -71,15 +74,22 @@ class Verdict(str, Enum):
     ILLEGAL_FORMULA = "illegal_formula"  #: a formula was found but is not a legal expression
     NO_FORMULA = "no_formula"  #: no formula could be found in the reply
 
-    def __str__(self) -> str:
-        return self.value
-
 
 @dataclass(frozen=True)
-class RewardTable:
+class RewardTable(CoreRewardTable):
     """Reward per verdict. The defaults are the paper's values (correct +5, wrong value -1, wrong numbers -2,
-    misread cards -1.5 in image mode, illegal or unparseable formula -3); a division by zero counts as an
-    illegal formula, as in the paper's checker, which failed to evaluate it."""
+    misread cards -1.5 in image mode, illegal or unparseable formula -3), except for a division by zero. The
+    paper's checker has no verdict for it (its float ``eval`` fails and the answer mostly ends at -1, see the
+    paper protocol notes); the suite gives it -3 because such a formula never evaluates to a number, like an
+    illegal one, rather than reaching a wrong number. ``{"division_by_zero": -1}`` gives the paper's value.
+
+    ``table[verdict]`` and ``table.reward(verdict)`` give a verdict's reward;
+    :meth:`~sftrl_core.rewards.RewardTable.resolve` (alias :func:`reward_table`) reads a scheme name, a table or
+    a mapping of overrides:
+
+    >>> RewardTable.resolve({"illegal_formula": -1})[Verdict.ILLEGAL_FORMULA]
+    -1.0
+    """
 
     correct: float = 5.0
     wrong_value: float = -1.0
@@ -89,38 +99,17 @@ class RewardTable:
     illegal_formula: float = -3.0
     no_formula: float = -3.0
 
-    def __getitem__(self, verdict: Verdict) -> float:
-        return getattr(self, Verdict(verdict).value)
-
 
 PAPER_REWARDS = RewardTable()
 #: 1 for a correct answer, 0 otherwise (e.g. for GRPO-style training).
 BINARY_REWARDS = RewardTable(correct=1.0, wrong_value=0.0, division_by_zero=0.0, wrong_numbers=0.0,
                              wrong_cards=0.0, illegal_formula=0.0, no_formula=0.0)
 REWARD_SCHEMES: dict[str, RewardTable] = {"paper": PAPER_REWARDS, "binary": BINARY_REWARDS}
-
-
-def reward_table(spec: str | RewardTable | Mapping[str, float]) -> RewardTable:
-    """Resolve a reward scheme: a name in :data:`REWARD_SCHEMES`, a :class:`RewardTable`, or a mapping of
-    field overrides on the paper's table (e.g. ``{"illegal_formula": -1}``).
-
-    Raises:
-        ValueError: for an unknown scheme name or field.
-        TypeError: for anything else.
-    """
-    if isinstance(spec, RewardTable):
-        return spec
-    if isinstance(spec, str):
-        if spec not in REWARD_SCHEMES:
-            raise ValueError(f"unknown reward scheme {spec!r}; choose one of {sorted(REWARD_SCHEMES)} or a RewardTable")
-        return REWARD_SCHEMES[spec]
-    if isinstance(spec, Mapping):
-        known = {f.name for f in fields(RewardTable)}
-        unknown = set(spec) - known
-        if unknown:
-            raise ValueError(f"unknown reward fields {sorted(unknown)}; known: {sorted(known)}")
-        return RewardTable(**{**{f: getattr(PAPER_REWARDS, f) for f in known}, **{k: float(v) for k, v in spec.items()}})
-    raise TypeError(f"rewards must be a scheme name, a RewardTable or a mapping, got {type(spec).__name__}")
+RewardTable.SCHEMES = REWARD_SCHEMES
+#: Resolve a reward scheme: a name in :data:`REWARD_SCHEMES`, a :class:`RewardTable`, or a mapping of field
+#: overrides on the paper's table (e.g. ``{"illegal_formula": -1}``); raises ValueError or TypeError naming the
+#: problem. Same as :meth:`RewardTable.resolve`.
+reward_table = RewardTable.resolve
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -145,12 +134,38 @@ _JSON_KIND = {list: "a list", dict: "an object", bool: "a boolean", int: "a numb
 _RUN_RE = re.compile(r"[0-9(][0-9 \t+\-*/()\u00d7\u00f7\u2212\u2013\u00b7\u22c5\u2217=.^%!]*")
 _RUN_OPERATORS = frozenset("+-*/\u00d7\u00f7\u2212\u2013\u00b7\u22c5\u2217^%")
 _DIGITS = frozenset("0123456789")
-# Markdown and punctuation around a formula that belong to the prose, not to the formula.
-_EDGE_JUNK = " \t\r\n*_`$"
-_TRAILING_JUNK = _EDGE_JUNK + ".,;:}\"'"
+# Around a formula, these belong to the prose: blanks, code and math quotes, Markdown emphasis, and (after the
+# formula) punctuation.
+_QUOTING = " \t\r\n`$_"
+_LEADING_JUNK = _QUOTING + "*"
+_TRAILING_JUNK = _QUOTING + ".,;:}\"'"
+_TRAILING_JUNK_AND_EMPHASIS = _TRAILING_JUNK + "*"
+# The formula field, but not the label of this checker's own feedback ("Illegal formula: ...") echoed by a model.
+# (The look-behind sits after the key's letters, so it costs nothing at the positions where no key starts.)
+_FORMULA_KEY = re.compile(key_pattern("formula").pattern.replace("formula", "formula(?<!illegal formula)"),
+                          re.IGNORECASE)
 
 
-_FORMULA_KEY = key_pattern("formula")
+def _opens_emphasis(text: str, start: int) -> bool:
+    """Whether ``text`` has a Markdown emphasis opener (``*`` or ``**`` at the start or after a blank or ``(``)
+    right before ``start`` (so a ``*`` after a letter, as in ``N*(3)``, is an operator, not emphasis)."""
+    stars = start
+    while stars > 0 and start - stars < 3 and text[stars - 1] == "*":
+        stars -= 1
+    return stars < start and (stars == 0 or text[stars - 1] in " \t\r\n([{:\"'")
+
+
+def _strip_edges(text: str, opened: bool = False) -> str:
+    """A formula without the prose around it.
+
+    A trailing ``*`` is Markdown emphasis only when emphasis opened before the formula (``**(1+2)*8**``, or
+    ``opened``); otherwise it stays, and the parser rejects it: ``3**i`` or ``(3)*`` never become the formulas
+    ``3`` or ``(3)``.
+    """
+    stripped = text.lstrip(_LEADING_JUNK)
+    if not opened and len(stripped) < len(text):
+        opened = "*" in text[:len(text) - len(stripped)]
+    return stripped.rstrip(_TRAILING_JUNK_AND_EMPHASIS if opened else _TRAILING_JUNK)
 
 
 def extract_formula(reply: str) -> Extraction:
@@ -161,7 +176,7 @@ def extract_formula(reply: str) -> Extraction:
         if not isinstance(value, str):
             kind = _JSON_KIND.get(type(value), type(value).__name__)
             return Extraction(None, "key", f"the formula must be a string such as \"(1+2)*3\", not {kind}", True)
-        formula = value.strip(_EDGE_JUNK).rstrip(_TRAILING_JUNK)
+        formula = _strip_edges(value)
         if not formula:
             return Extraction(None, "key", "the formula field is empty")
         return Extraction(formula, "key")
@@ -169,13 +184,14 @@ def extract_formula(reply: str) -> Extraction:
         text = _replace_latex(text)  # "8 \\div 3" must read as one run of arithmetic
     candidate = None
     for match in _RUN_RE.finditer(text):
-        run = match.group()
+        run = _strip_edges(match.group(), _opens_emphasis(text, match.start()))
         # Set tests, not a regex such as "[0-9].*[+]": that backtracks quadratically on a 100k-digit run.
+        # Tested after stripping: what is left of "**3**" holds no operator, so it is no formula.
         if not _RUN_OPERATORS.isdisjoint(run) and not _DIGITS.isdisjoint(run):
             candidate = run
     if candidate is None:
         return Extraction(None, "none", 'neither a "formula" field nor an arithmetic expression in the reply')
-    return Extraction(candidate.strip(_EDGE_JUNK).rstrip(_TRAILING_JUNK), "bare")
+    return Extraction(candidate, "bare")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -210,7 +226,7 @@ def _normalise(formula: str) -> str:
         sides = [side for side in text.split("=") if side.strip()]
         exprs = [side for side in sides if not _INTEGER_RE.fullmatch(side)]
         text = exprs[0] if exprs else (sides[0] if sides else "")
-    return text.strip(_EDGE_JUNK).rstrip(_TRAILING_JUNK)
+    return _strip_edges(text)
 
 
 _TOKEN_RE = re.compile(r"[0-9]+|\*\*|//|[-+*/()]|[ \t]+|.", re.DOTALL)
@@ -239,6 +255,8 @@ def _tokenise(text: str, operators: str) -> list[str]:
                 "(e.g. 10 rather than J) and use only + - * / and parentheses"
             )
         hint = " ('^' is not allowed: no powers)" if ch == "^" else ""
+        if ch == "<" and ">" in text:
+            hint = " (write your formula in place of the example's placeholder)"
         raise FormulaError(
             f"unexpected character {ascii(ch)} at position {position}{hint}; use only integers, + - * / and parentheses"
         )
@@ -407,12 +425,10 @@ def formula_to_sympy(formula: str, operators: str = OPERATORS, evaluate: bool = 
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    """The grade of one answer."""
+class CheckResult(Grade):
+    """The grade of one answer: :class:`~sftrl_core.grading.Grade`'s ``verdict``, ``reward`` and ``feedback``,
+    and what was read from the reply."""
 
-    verdict: Verdict
-    reward: float
-    feedback: str
     formula: str | None = None  #: the normalised formula that was graded, if one was found and legal
     value: Fraction | None = None  #: its exact value
     numbers_used: tuple[int, ...] | None = None
@@ -421,6 +437,7 @@ class CheckResult:
 
     @property
     def is_correct(self) -> bool:
+        """Same as :attr:`success`."""
         return self.verdict is Verdict.CORRECT
 
 
@@ -490,7 +507,7 @@ def check_answer(
         return result(Verdict.NO_FORMULA, f"The reply must be text, not {type(reply).__name__}.")
     found = extract_formula(reply)
     if found.formula is None:
-        example = '{"formula": "(1+2)*3-4"}'
+        example = ANSWER_EXAMPLE
         if found.illegal:
             return result(Verdict.ILLEGAL_FORMULA, f"Illegal formula: {found.problem}.")
         return result(Verdict.NO_FORMULA, f"No formula found: {found.problem}. Answer with JSON such as {example}.")

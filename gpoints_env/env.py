@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from sftrl_core.variants import RULE_TRANSFORMS, STYLE_TRANSFORMS, apply_transforms, transforms_option
 
 from .cards import SUIT_SYMBOLS, Card, deal_hand, hand_from_ranks
 from .checker import CheckResult, RewardTable, grade_reply, reward_table
@@ -23,10 +25,10 @@ REPLY_CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n\t\u00d7\u00f7\u221
 #: Longest reply ``action_space.sample()`` draws. Longer replies are graded all the same.
 MAX_SAMPLED_REPLY_CHARS = 4096
 
-RuleTransform = Callable[[Rules], Rules]
-StyleTransform = Callable[[CardStyle], CardStyle]
 Observation = Union[str, dict[str, Any]]
 OBSERVATION_MODES = ("text", "image")
+# "cards" and "rules" are for users; the others are passed down by the variant wrappers (gpoints_env.wrappers).
+_RESET_OPTIONS = ("cards", "rules", RULE_TRANSFORMS, STYLE_TRANSFORMS, "resolution")
 
 
 class GeneralPointsEnv(gym.Env[Observation, str]):
@@ -91,8 +93,11 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
     ## Variants
     ``GeneralPoints-RuleOOD-v0``: J/Q/K count 11/12/13 and every hand holds a face card.
     ``GeneralPoints-VL-v0`` / ``-VL-RuleOOD-v0``: image mode, black suits. ``GeneralPoints-VL-VisualOOD-v0``:
-    image mode, red suits. Rule wrappers and style wrappers (:mod:`gpoints_env.wrappers`) transform the rules
-    and the look on each reset; those in force are ``env.unwrapped.active_rules`` and ``active_style``.
+    image mode, red suits. Rule wrappers and style wrappers (:mod:`gpoints_env.wrappers`) pass their transforms
+    down with each reset they forward (reset options ``"rule_transforms"`` and ``"style_transforms"``; the
+    :class:`~gpoints_env.wrappers.Resolution` wrapper passes ``"resolution"``); the env applies them to that
+    episode only and registers nothing. The rules and look in force are ``env.unwrapped.active_rules`` and
+    ``active_style``.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
@@ -138,8 +143,6 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         self.render_mode = render_mode
         self.observation_mode = observation_mode
         self.action_space = spaces.Text(max_length=MAX_SAMPLED_REPLY_CHARS, min_length=0, charset=REPLY_CHARSET)
-        self._rule_transforms: list[RuleTransform] = []
-        self._style_transforms: list[StyleTransform] = []
         style = DEFAULT_STYLE if style is None else style
         self.set_style(style if resolution is None else style.replace(resolution=resolution))
         # Episode state, set by reset().
@@ -155,26 +158,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         self._last: CheckResult | None = None
         self._done = True
 
-    # ---- rule variants -------------------------------------------------------------------------------------
-
-    def add_rule_transform(self, transform: RuleTransform) -> None:
-        """Apply ``transform`` to the rules on every reset, after those added before it.
-
-        Rule-variant wrappers call this once when they are built (see :class:`~gpoints_env.wrappers.RuleWrapper`).
-        """
-        if not callable(transform):
-            raise TypeError(f"a rule transform must be callable, got {transform!r}")
-        self._rule_transforms.append(transform)
-
-    def add_style_transform(self, transform: StyleTransform) -> None:
-        """Apply ``transform`` to the card style on every reset, after those added before it.
-
-        Style-variant wrappers call this once when they are built (see :class:`~gpoints_env.wrappers.StyleWrapper`).
-        A transform must keep the resolution, which fixes the observation space; see :meth:`set_style`.
-        """
-        if not callable(transform):
-            raise TypeError(f"a style transform must be callable, got {transform!r}")
-        self._style_transforms.append(transform)
+    # ---- rule and style variants --------------------------------------------------------------------------
 
     def set_style(self, style: CardStyle) -> None:
         """Replace the base card style, rebuilding the observation space for its resolution."""
@@ -189,44 +173,44 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
             image = spaces.Box(0, 255, shape=(size, size, 3), dtype=np.uint8)
             self.observation_space = spaces.Dict({"image": image, "text": text})
 
-    def _resolve_style(self) -> CardStyle:
-        style = self.style
-        for transform in self._style_transforms:
-            style = transform(style)
-            if not isinstance(style, CardStyle):
-                raise TypeError(f"style transform {transform!r} returned {type(style).__name__}, expected CardStyle")
-        if style.resolution != self.style.resolution:
-            raise ValueError(
-                f"style transform changed the resolution from {self.style.resolution} to {style.resolution}; the "
-                "observation space is fixed, so change it with the Resolution wrapper or the resolution argument"
-            )
-        return style
-
     def _resolve_rules(self, options: dict[str, Any]) -> Rules:
+        """The episode's rules: ``options["rules"]`` or the base rules, then the rule transforms passed down by
+        rule wrappers with this reset (innermost first)."""
         rules = options.get("rules", self.rules)
         if not isinstance(rules, Rules):
             raise TypeError(f"options['rules'] must be a gpoints_env.Rules, got {type(rules).__name__}")
-        for transform in self._rule_transforms:
-            rules = transform(rules)
-            if not isinstance(rules, Rules):
-                raise TypeError(f"rule transform {transform!r} returned {type(rules).__name__}, expected Rules")
-        return rules
+        return apply_transforms(rules, transforms_option(options, RULE_TRANSFORMS), Rules, "rule")
+
+    def _resolve_style(self, options: dict[str, Any]) -> CardStyle:
+        """The episode's card style: the base style at ``options["resolution"]`` (set by the
+        :class:`~gpoints_env.wrappers.Resolution` wrapper) if given, then the style transforms passed down by
+        style wrappers with this reset (innermost first), which must keep the resolution."""
+        base = self.style
+        if "resolution" in options and options["resolution"] != base.resolution:
+            base = base.replace(resolution=options["resolution"])  # validates
+        style = apply_transforms(base, transforms_option(options, STYLE_TRANSFORMS), CardStyle, "style")
+        if style.resolution != base.resolution:
+            raise ValueError(
+                f"style transform changed the resolution from {base.resolution} to {style.resolution}; the "
+                "observation space is fixed, so change it with the Resolution wrapper or the resolution argument"
+            )
+        return style
 
     # ---- gymnasium API ---------------------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         options = {} if options is None else options
-        unknown = set(options) - {"cards", "rules"}
+        unknown = set(options).difference(_RESET_OPTIONS)
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; known: 'cards', 'rules'")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; known: {', '.join(map(repr, _RESET_OPTIONS))}")
         rules = self._resolve_rules(options)
         if "cards" in options:
             self.hand = hand_from_ranks(options["cards"], rules, self.np_random)
         else:
             self.hand = deal_hand(rules, self.np_random)
         self.active_rules = rules
-        self.active_style = self._resolve_style()
+        self.active_style = self._resolve_style(options)
         ranks = [card.rank for card in self.hand]
         self._numbers = rules.values(ranks)
         image_mode = self.observation_mode == "image"
@@ -288,6 +272,12 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
     @property
     def attempts_left(self) -> int:
         return self.max_attempts - self._attempts_used
+
+    def episode_spec(self) -> dict[str, Any]:
+        """The current episode as plain data (see :func:`gpoints_env.specs.episode_spec`)."""
+        from .specs import episode_spec  # lazy: the specs module builds on this one
+
+        return episode_spec(self)
 
     def solution(self) -> str | None:
         """One witness formula for the current hand (for oracles and demonstrations), or ``None`` before reset."""

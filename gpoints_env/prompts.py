@@ -25,8 +25,10 @@ __all__ = [
 OBSERVATION_CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n"
 #: Upper bound on an observation's length (a prompt is about 1,000 characters, feedback at most about 1,500).
 MAX_OBSERVATION_CHARS = 8192
-ANSWER_EXAMPLE = '{"formula": "(1+2)*3-4"}'
-IMAGE_ANSWER_EXAMPLE = '{"cards": ["A", "7", "10", "K"], "formula": "(1+2)*3-4"}'
+#: The answer format's example. Its formula is a placeholder, not a formula over other numbers: weak models
+#: copied the earlier example ``(1+2)*3-4`` verbatim on every attempt (as the paper's prompt, it shows the form).
+ANSWER_EXAMPLE = '{"formula": "<your formula>"}'
+IMAGE_ANSWER_EXAMPLE = '{"cards": ["A", "7", "10", "K"], "formula": "<your formula>"}'
 
 def _count_word(n: int) -> str:
     return ("one", "two", "three", "four", "five")[n - 1] if 1 <= n <= 5 else str(n)

@@ -1,7 +1,7 @@
 """Rule and visual variants as wrappers.
 
-A rule variant changes the game, not its interface: it maps the env's :class:`~gpoints_env.rules.Rules` to new
-rules, which the environment reads on every ``reset``. Subclass :class:`RuleWrapper` and implement one method::
+A rule variant changes the game, not its interface: it maps the episode's :class:`~gpoints_env.rules.Rules` to
+new rules. Subclass :class:`RuleWrapper` and implement one method::
 
     class AcesHigh(RuleWrapper):
         \"\"\"Aces count 11.\"\"\"
@@ -11,8 +11,9 @@ rules, which the environment reads on every ``reset``. Subclass :class:`RuleWrap
 
     env = AcesHigh(gym.make("GeneralPoints-v0"))
 
-Wrappers stack; the innermost applies first. ``transform_rules`` may draw from ``self.np_random`` (the env's
-seeded generator) to vary the rules per episode.
+The wrapper passes its transform down with each reset it forwards, so it changes only the episodes reset
+through it, never the env it wraps. Wrappers stack; the innermost applies first. ``transform_rules`` may draw
+from ``self.np_random`` (the env's seeded generator) to vary the rules per episode.
 
 A visual variant changes the look: subclass :class:`StyleWrapper` and implement ``transform_style(style)``
 on the :class:`~gpoints_env.style.CardStyle` (suit colours, card and table colours, jitter, font...).
@@ -22,12 +23,17 @@ of the pixels themselves are ordinary observation wrappers (:class:`GaussianBlur
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import warnings
+from typing import Any, Iterator
 
 import gymnasium as gym
 import numpy as np
 from PIL import Image, ImageFilter
 
+from sftrl_core import variants
+
+from .env import GeneralPointsEnv
 from .rules import FACE_RANKS, OPERATORS, SUIT_COLOURS, Rules
 from .style import CardStyle
 
@@ -49,24 +55,23 @@ __all__ = [
 ]
 
 
-class RuleWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Base class for rule variants: subclasses implement :meth:`transform_rules`.
+class RuleWrapper(variants.RuleWrapper):
+    """Base class for rule variants of :class:`~gpoints_env.env.GeneralPointsEnv`: subclasses implement
+    :meth:`transform_rules`, which maps the rules so far to the episode's rules (observation and action spaces are
+    unchanged: rules change the text, not its type).
 
-    On construction the wrapper registers its transform with the underlying
-    :class:`~gpoints_env.env.GeneralPointsEnv`, which applies it to the rules at the start of every episode
-    (observation and action spaces are unchanged: rules change the text, not its type). A subclass that takes
-    arguments should record them with ``gym.utils.RecordConstructorArgs.__init__(self, name=value, ...)`` before
-    calling ``super().__init__(env)``, so ``env.spec`` can recreate it (as the built-ins do).
+    A subclass that takes arguments should record them with
+    ``gym.utils.RecordConstructorArgs.__init__(self, name=value, ...)`` before calling ``super().__init__(env)``,
+    so ``gym.make(wrapped.spec)`` recreates it (as the built-ins do).
+
+    >>> env = AceValue(gym.make("GeneralPoints-v0"), 11)
+    >>> env.reset(seed=0, options={"cards": ["A", "A", "2", "K"]})[1]["numbers"]
+    [11, 11, 2, 10]
+    >>> env.unwrapped.reset(seed=0, options={"cards": ["A", "A", "2", "K"]})[1]["numbers"]  # the env is unchanged
+    [1, 1, 2, 10]
     """
 
-    def __init__(self, env: gym.Env):
-        if not hasattr(self, "_saved_kwargs"):
-            gym.utils.RecordConstructorArgs.__init__(self)
-        gym.Wrapper.__init__(self, env)
-        base = env.unwrapped
-        if not hasattr(base, "add_rule_transform"):
-            raise TypeError(f"{type(self).__name__} wraps GeneralPoints environments, got {type(base).__name__}")
-        base.add_rule_transform(self.transform_rules)
+    wraps = GeneralPointsEnv
 
     def transform_rules(self, rules: Rules) -> Rules:
         """Return the rules for the next episode, given the rules so far. Must return a :class:`Rules`."""
@@ -159,22 +164,15 @@ class DealSuits(RuleWrapper):
 # ---- visual variants -----------------------------------------------------------------------------------------
 
 
-class StyleWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Base class for visual variants: subclasses implement :meth:`transform_style`.
+class StyleWrapper(variants.StyleWrapper):
+    """Base class for visual variants of :class:`~gpoints_env.env.GeneralPointsEnv`: subclasses implement
+    :meth:`transform_style`, which maps the card style so far to the episode's style.
 
-    Like :class:`RuleWrapper`, the wrapper registers its transform with the underlying
-    :class:`~gpoints_env.env.GeneralPointsEnv`, which applies it to the card style at every reset (so a
-    transform may draw from ``self.np_random`` to vary the look per episode). It must keep the resolution.
+    Like :class:`RuleWrapper`, it acts only on the episodes reset through it (so a transform may draw from
+    ``self.np_random`` to vary the look per episode). It must keep the resolution.
     """
 
-    def __init__(self, env: gym.Env):
-        if not hasattr(self, "_saved_kwargs"):
-            gym.utils.RecordConstructorArgs.__init__(self)
-        gym.Wrapper.__init__(self, env)
-        base = env.unwrapped
-        if not hasattr(base, "add_style_transform"):
-            raise TypeError(f"{type(self).__name__} wraps GeneralPoints environments, got {type(base).__name__}")
-        base.add_style_transform(self.transform_style)
+    wraps = GeneralPointsEnv
 
     def transform_style(self, style: CardStyle) -> CardStyle:
         """Return the style for the next episode, given the style so far. Must return a :class:`CardStyle`."""
@@ -225,17 +223,49 @@ class Jitter(StyleWrapper):
 
 
 class Resolution(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Draw the picture at ``resolution`` x ``resolution`` pixels (1,200 is the paper's size). Rebuilds the
-    observation space, which is why it sets the base style instead of transforming it per episode."""
+    """Draw the picture at ``resolution`` x ``resolution`` pixels (1,200 is the paper's size).
+
+    The size fixes the observation space, so this is not a style transform: the wrapper declares its own
+    observation space (image mode) and passes its resolution down with each reset it forwards (reset option
+    ``"resolution"``); the wrapped env keeps its own style and space. Stacked, the outermost ``Resolution``
+    wins, as its space is the one the caller sees. In text mode it sets the size of ``render()``'s picture.
+
+    >>> env = Resolution(gym.make("GeneralPoints-VL-v0"), 256)
+    >>> env.reset(seed=0)[0]["image"].shape, env.unwrapped.observation_space["image"].shape
+    ((256, 256, 3), (512, 512, 3))
+    """
 
     def __init__(self, env: gym.Env, resolution: int):
         base = env.unwrapped
-        if not hasattr(base, "set_style"):
-            raise TypeError(f"Resolution wraps GeneralPoints environments, got {type(base).__name__}")
-        new_style = base.style.replace(resolution=resolution)  # validates
+        if not isinstance(base, GeneralPointsEnv):
+            raise TypeError(f"Resolution wraps GeneralPointsEnv environments, got {type(base).__name__}")
+        base.style.replace(resolution=resolution)  # validates
+        self.resolution = resolution
         gym.utils.RecordConstructorArgs.__init__(self, resolution=resolution)
         gym.Wrapper.__init__(self, env)
-        base.set_style(new_style)
+        space = env.observation_space
+        if isinstance(space, gym.spaces.Dict) and "image" in space.spaces:
+            image = gym.spaces.Box(0, 255, shape=(resolution, resolution, 3), dtype=np.uint8)
+            self.observation_space = gym.spaces.Dict({**space.spaces, "image": image})
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = {} if options is None else dict(options)  # never alter the caller's dict
+        options.setdefault("resolution", self.resolution)  # an outer Resolution has set it already
+        with _sized_pictures():
+            return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: str):
+        with _sized_pictures():
+            return self.env.step(action)
+
+
+@contextlib.contextmanager
+def _sized_pictures() -> Iterator[None]:
+    """Silence gym.make's passive env checker about the one thing Resolution does on purpose: below it, the
+    pictures have this wrapper's size, not the size of the env's own observation space."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*obs returned by the `(reset|step)\(\)` method is not within")
+        yield
 
 
 class GaussianBlur(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):

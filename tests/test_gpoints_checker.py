@@ -235,3 +235,70 @@ def test_verdicts_serialise_as_strings():
 
     assert json.dumps({"verdict": Verdict.WRONG_VALUE}) == '{"verdict": "wrong_value"}'
     assert str(Verdict.CORRECT) == "correct"
+
+
+# ---- replies of real chat models (issue 13) ------------------------------------------------------------------
+
+CARDS_10_4_5_1 = [10, 4, 5, 1]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "**Formula:**\n\n(10-4)*(5-1)",  # a bold label on its own line, the formula below it
+        "__Formula:__\n(10-4)*(5-1)",
+        "**Formula:**   \r\n  (10-4)*(5-1)",
+        "**Formula:** (10-4)*(5-1)",  # the same on one line (worked before)
+        "Formula:**(10-4)*(5-1)**",  # a bold value right after the separator
+        "The answer is **(10-4)*(5-1)**.",
+        "**(10-4)*(5-1) = 24**",
+    ],
+)
+def test_bold_labels_and_bold_formulas_are_read(reply):
+    result = check_answer(reply, CARDS_10_4_5_1)
+    assert result.verdict is Verdict.CORRECT and result.formula == "(10-4)*(5-1)"
+
+
+def test_a_bold_cards_label_on_its_own_line_is_read_too():
+    from gpoints_env.recognition import read_reported_cards
+
+    assert read_reported_cards('**Cards:**\n\n["10", "4", "5", "A"]') == (True, ["10", "4", "5", "A"])
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "for i in range(3):\n    x = 3**i",  # code: '3**' must not become the formula '3'
+        "(A*N*(3)*Z|",  # prose: '(3)*' must not become the formula '(3)'
+        "2*x and then 3*",
+        "**3**",
+    ],
+)
+def test_markdown_stripping_does_not_manufacture_formulas(reply):
+    result = check_answer(reply, CARDS_10_4_5_1)
+    assert result.verdict in (Verdict.NO_FORMULA, Verdict.ILLEGAL_FORMULA), result
+    assert result.reward == -3 and result.formula is None
+
+
+def test_an_echoed_feedback_label_is_not_a_formula_field():
+    feedback = check_answer('{"formula": "(10-x)*(5-1)"}', CARDS_10_4_5_1).feedback
+    assert feedback.startswith("Illegal formula: unexpected letter")
+    echoed = check_answer(feedback, CARDS_10_4_5_1)
+    assert echoed.verdict is Verdict.NO_FORMULA and "position 1" not in echoed.feedback
+    # An answer before the echo still counts; an echo of the feedback's JSON example is a placeholder.
+    assert check_answer('{"formula": "(10-4)*(5-1)"}\n' + feedback, CARDS_10_4_5_1).verdict is Verdict.CORRECT
+    assert check_answer("Illegal formula: (10-4)*(5-1)", CARDS_10_4_5_1).verdict is Verdict.CORRECT  # bare
+
+
+def test_the_prompt_example_is_a_placeholder_not_a_formula():
+    from gpoints_env.prompts import ANSWER_EXAMPLE, IMAGE_ANSWER_EXAMPLE, build_prompt
+    from gpoints_env.rules import ID_RULES
+
+    for example in (ANSWER_EXAMPLE, IMAGE_ANSWER_EXAMPLE):
+        assert extract_formula(example).formula == "<your formula>"
+    for prompt in (build_prompt(ID_RULES, ["10", "4", "5", "A"]), build_prompt(ID_RULES, None)):
+        assert "(1+2)*3-4" not in prompt and '"formula": "<your formula>"' in prompt
+        assert extract_formula(prompt).source != "bare"  # no arithmetic over other numbers to copy
+    copied = check_answer(ANSWER_EXAMPLE, CARDS_10_4_5_1)
+    assert copied.verdict is Verdict.ILLEGAL_FORMULA and "placeholder" in copied.feedback
+    assert ANSWER_EXAMPLE in check_answer("no idea", CARDS_10_4_5_1).feedback
