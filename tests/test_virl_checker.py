@@ -135,8 +135,8 @@ def test_hostile_replies_get_a_verdict(reply):
     for point in (TURN, FORWARD, DEST):
         grade = grade_reply(reply, point, ABS, PAPER)
         assert isinstance(grade.verdict, Verdict)
-        assert set(grade.message) <= set(OBS_CHARSET), grade.message
-        assert len(grade.message) < 500
+        assert set(grade.feedback) <= set(OBS_CHARSET), grade.feedback
+        assert len(grade.feedback) < 500 and grade.message == grade.feedback
 
 
 def test_list_json_with_one_action_still_reads_it():
@@ -219,13 +219,21 @@ def test_reward_tables():
     assert binary.reward(Verdict.CORRECT) == 1.0
     assert {binary.reward(v) for v in Verdict if v is not Verdict.CORRECT} == {0.0}
     custom = RewardTable(correct=2.0)
-    assert get_reward_table(custom) is custom
-    with pytest.raises(ValueError, match="unknown reward table 'nice'"):
+    assert get_reward_table(custom) is custom and RewardTable.resolve(custom) is custom
+    assert binary[Verdict.INVALID] == binary["invalid"] == 0.0  # one spelling in both games: table[verdict]
+    assert RewardTable.resolve({"invalid": -3}) == RewardTable(invalid=-3.0)
+    assert get_reward_table("paper").to_dict() == {"correct": 1.0, "wrong_action": -1.0,
+                                                   "wrong_observation": -1.5, "invalid": -1.0}
+    with pytest.raises(ValueError, match="unknown reward scheme 'nice'"):
         get_reward_table("nice")
+    with pytest.raises(ValueError, match="unknown reward fields"):
+        RewardTable.resolve({"wrong": -2})
     with pytest.raises(TypeError):
         get_reward_table(3)
-    with pytest.raises(TypeError, match="wrong_action"):
+    with pytest.raises(ValueError, match="wrong_action"):
         RewardTable(wrong_action=float("nan"))
+    with pytest.raises(TypeError, match="wrong_action"):
+        RewardTable(wrong_action="-1")
     g = grade_reply("stop()", DEST, ABS, binary)
     assert g.reward == 1.0
     assert grade_reply("forward()", DEST, ABS, binary).reward == 0.0
@@ -250,3 +258,48 @@ def test_rules_validation():
         NavigationRules.from_value({"mode": "relative"})
     assert NavigationRules.from_value({"action_mode": "relative"}) == REL
     assert ABS.replace(action_mode="bearing") == BEAR
+
+
+# ---- issue 13 item 12: the answer is read where the prompt asks for it, rambling is invalid ------------
+RAMBLING = [
+    # A made-up numbered list that happens to contain one action.
+    "Here is my plan:\n1. Read the instruction.\n2. Turn left to face east.\n3. Look for Cafe Flore.\n"
+    "4. Count the intersections.\n5. Check the landmarks.\n6. Keep the heading.\n7. Forward()\n"
+    "8. Continue until the destination is reached.",
+    "7. Forward()",
+    "- forward()",
+    # Cut-off JSON with the action nested deep inside made-up structure.
+    '{"navigation": {"route": [{"step": 1, "details": {"action": "forward()", "reason": "the road goes',
+    '```json\n{"plan": {"next": {"action": "forward()"}}, "current observation": "No landmarks nearby"}\n```',
+    # An action somewhere in prose, not on the final line.
+    "Forward() is what I would do at first.\nBut the instruction mentions many landmarks, I am not sure.",
+    "I could go forward() here, or maybe not",
+]
+
+
+@pytest.mark.parametrize("reply", RAMBLING, ids=range(len(RAMBLING)))
+def test_rambling_is_invalid_even_when_it_names_the_right_action(reply):
+    grade = grade_reply(reply, FORWARD, ABS, PAPER)
+    assert grade.verdict is Verdict.INVALID and grade.reward == PAPER.invalid and grade.action is None
+    assert parse_reply(reply).action is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "action"),
+    [
+        ("The current sentence is 2: move forward.\nforward()", "forward()"),
+        ("I see no landmarks.\n**Forward**", "forward()"),
+        ("I am between intersections.\n**Action:** `forward()`", "forward()"),
+        ("Final answer: turn_direction(East)", "turn_direction(east)"),
+        ("action: stop", "stop()"),
+        ("So the next step is to go forward().", "forward()"),
+        ('[{"action": "forward()"}]', "forward()"),
+        ("{'current observation': 'x', 'action': 'stop()'", "stop()"),  # cut off, but at the top level
+    ],
+)
+def test_answers_where_the_prompt_asks_for_them_are_read(reply, action):
+    assert parse_reply(reply).action == action
+
+
+def test_nested_action_field_gets_a_message_that_says_so():
+    assert "nested" in parse_reply('{"plan": {"action": "forward()"}}').error

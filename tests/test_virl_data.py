@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import warnings
@@ -16,8 +17,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from PIL import Image
 
-from virl_env import data
+from virl_env import data, panoramas
 from virl_env.data import DatasetError, RouteDataset, convert_pickle_mapping, load_pano_mapping
+from virl_env.geo import to_geo
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGIN = (40.75, -73.99)
@@ -25,7 +27,7 @@ PANO_W, PANO_H = 128, 64
 
 
 def geo(x: float, y: float) -> list[float]:
-    lat, lng = data._to_geo(ORIGIN, (x, y))
+    lat, lng = to_geo(ORIGIN, (x, y))
     return [lat, lng]
 
 
@@ -335,7 +337,114 @@ def test_bad_panoramas_fail_clearly(tmp_path, how, file, message):
 
 def test_oversized_panorama_is_refused_before_decoding(tmp_path, monkeypatch):
     root = build_dataset(tmp_path / "d")
-    monkeypatch.setattr(data, "MAX_PANORAMA_PIXELS", 1000)
+    monkeypatch.setattr(panoramas, "MAX_PANORAMA_PIXELS", 1000)
     env = gym.make("virl_env:VIRL-VL-v0", dataset_dir=root, view_size=32)
     with pytest.raises(DatasetError, match="the limit is 1000"):
         env.reset(options={"route": 1})
+
+
+def test_old_module_keeps_its_public_names():
+    for name in data.__all__:
+        assert getattr(data, name) is not None
+    from virl_env import dataset, render
+
+    assert data.RouteDataset is dataset.RouteDataset and data.render_route_map is render.render_route_map
+
+
+# ---- issue 13 item 3: hostile mapping pickles, built here ---------------------------------------------
+class _Reduce:
+    """Pickles as ``func(*args)`` (and an optional state), whatever that builds: a hostile file's opcodes."""
+
+    def __init__(self, func, args, state=None):
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+def _numpy_scalar(dtype_name: str, state: tuple, payload: bytes) -> _Reduce:
+    """A numpy scalar as its pickle says it: ``scalar(dtype(name) with state, payload)``."""
+    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    return _Reduce(scalar, (_Reduce(np.dtype, (dtype_name, False, True), state), payload))
+
+
+def _shared_tuple(depth: int) -> tuple:
+    value: tuple = ()
+    for _ in range(depth):
+        value = (value, value)  # the pickle stores each level once; hashing or printing walks 2**depth
+    return value
+
+
+def _dict_with_shared_tuple_key(depth: int) -> bytes:
+    """The pickle of ``{(_shared_tuple(depth), 1.0): "abc"}``, written opcode by opcode: building that
+    dict here would hash the key, which is the very hang the converter must avoid."""
+    ops = [b"\x80\x02}(", b")q\x00"]  # protocol 2, empty dict, mark; level 0: () memoised as 0
+    for level in range(depth):
+        ops.append(bytes([0x68, level, 0x68, level, 0x86, 0x71, level + 1]))  # get, get, tuple2, put
+    ops.append(b"G" + struct.pack(">d", 1.0) + b"\x86")  # (deep, 1.0)
+    ops.append(b"X\x03\x00\x00\x00abcu.")  # "abc", setitems, stop
+    return b"".join(ops)
+
+
+def _shared_list(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value, value]
+    return value
+
+
+FLOAT_STATE = (3, "<", None, None, None, -1, -1, 0)
+HOSTILE_PICKLES = {
+    # numpy's structured dtypes let a field's offset point past the scalar: reads stray memory or crashes.
+    "structured dtype": ({(_numpy_scalar("V8", (3, "|", None, ("a",), {"a": (np.dtype("f8"), 1 << 40)}, 8, 1, 16),
+                                         b"\0" * 8), 1.0): "abc"}, "structured numpy dtype"),
+    "deep shared tuple key": (_dict_with_shared_tuple_key(80), "entry 0"),
+    "deep shared tuple id": ({(1.0, 2.0): _shared_tuple(80)}, "entry 0"),
+    "deep shared list id": ({(1.0, 2.0): _shared_list(80)}, "entry 0"),
+    "deep shared top level": (_shared_list(80), "expected a dict"),
+    "numpy str coordinate": ({(np.str_("40.7"), 1.0): "abc"}, "entry 0: lat must be a plain or numpy float, got a numpy str"),
+    "numpy datetime coordinate": ({(1.0, np.datetime64("2020-01-01")): "abc"}, "entry 0: lng .* numpy datetime"),
+    "numpy complex coordinate": ({(1.0, 2.0): "a", (np.complex128(40 + 1j), 1.0): "b"}, "entry 1: lat .* numpy complex"),
+    "numpy int coordinate": ({(np.int64(40), 1.0): "abc"}, "numpy int"),
+    "numpy str id": ({(1.0, 2.0): np.str_("abc")}, "entry 0 .* the panorama id must be a string"),
+    "bool coordinate": ({(True, 1.0): "abc"}, "entry 0: lat"),
+    "huge int coordinate": ({(10**400, 1.0): "abc"}, "entry 0: lat"),
+    "short float bytes": ({(_numpy_scalar("f8", FLOAT_STATE, b"\0" * 3), 1.0): "abc"}, "3 bytes"),
+    "three coordinates": ({(1.0, 2.0, 3.0): "abc"}, "entry 0: the key must be a \\(lat, lng\\) pair"),
+    "set": ({(1.0, 2.0): "a", "x": frozenset({1, 2})}, "sets or objects"),
+    "other global": ({(1.0, 2.0): _Reduce(os.getcwd, ())}, "refusing"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_PICKLES))
+def test_converter_refuses_hostile_pickles_with_its_own_error(tmp_path, name):
+    """Each used to crash, hang, print stray memory, raise an unrelated error or drop data silently."""
+    value, message = HOSTILE_PICKLES[name]
+    src = tmp_path / "mapping.pkl"
+    src.write_bytes(value if isinstance(value, bytes) else
+                    pickle.dumps(value, protocol=2 if name == "short float bytes" else 4))
+    assert src.stat().st_size < 20_000  # small files: the danger is in what they expand to
+    out = tmp_path / "out.json"
+    # In a child process, so a crash or a hang of the converter fails this test instead of the run.
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "virl_env.convert", str(src), str(out), "--trust-pickle"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.startswith(f"error: {src}") and "Traceback" not in done.stderr
+    with pytest.raises(DatasetError, match=message) as err:
+        convert_pickle_mapping(src, out, trust_pickle=True)
+    assert str(src) in str(err.value) and not out.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_converter_reads_numpy_floats_of_every_width_and_byte_order(tmp_path, protocol):
+    mapping = {(40.75, -73.99): "plain", (np.float64(40.751), np.float64(-73.991)): "f8",
+               (np.float32(40.5), np.float16(-73.5)): "narrow",
+               (np.array([40.25], dtype=">f8")[0], 1): "big_endian"}
+    src = tmp_path / "mapping.pkl"
+    src.write_bytes(pickle.dumps(mapping, protocol=protocol))
+    assert convert_pickle_mapping(src, tmp_path / "out.json", trust_pickle=True) == 4
+    entries = sorted(load_pano_mapping(tmp_path / "out.json").entries, key=lambda e: e[2])
+    assert entries == [(40.25, 1.0, "big_endian"), (40.751, -73.991, "f8"), (40.5, -73.5, "narrow"),
+                       (40.75, -73.99, "plain")]
+

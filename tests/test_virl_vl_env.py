@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -29,7 +25,6 @@ from virl_env import (
 from virl_env.prompts import IMAGE_LAYOUT_TEXT
 from virl_env.styles import TRAINING_STYLE, UNSEEN_STYLES
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL = {"view_size": 48}
 
 
@@ -51,7 +46,7 @@ def test_check_env_without_warnings(env_id):
 
 def test_ids_and_defaults():
     assert VL_ENV_IDS == ("VIRL-VL-v0", "VIRL-VL-RuleOOD-v0", "VIRL-VL-VisualOOD-v0")
-    assert set(virl_env.ALL_ENV_IDS) == set(virl_env.ENV_IDS) | set(VL_ENV_IDS)
+    assert set(virl_env.ALL_ENV_IDS) == set(virl_env.TEXT_ENV_IDS) | set(VL_ENV_IDS) == set(virl_env.ENV_IDS)
     env = gym.make("virl_env:VIRL-VL-v0")
     space = env.observation_space
     assert space["image"].shape == (514, 514, 3) and space["image"].dtype == np.uint8
@@ -101,18 +96,6 @@ def _digest(env_id: str, seed: int) -> str:
 def test_same_seed_same_images():
     assert _digest("VIRL-VL-v0", 4) == _digest("VIRL-VL-v0", 4)
     assert _digest("VIRL-VL-v0", 4) != _digest("VIRL-VL-v0", 5)
-
-
-def test_same_seed_same_images_across_processes():
-    code = ("import sys; sys.path.insert(0, 'tests'); from test_virl_vl_env import _digest; "
-            "print(_digest('VIRL-VL-VisualOOD-v0', 2))")
-    outs = []
-    for hash_seed in ("0", "4242"):
-        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(REPO)})
-        assert out.returncode == 0, out.stderr
-        outs.append(out.stdout.strip())
-    assert outs[0] == outs[1] == _digest("VIRL-VL-VisualOOD-v0", 2)
 
 
 def test_visual_ood_benchmark_is_fixed_and_replayable():
@@ -229,9 +212,9 @@ def test_night_city_and_custom_style_wrapper():
         def transform_style(self, style):
             return "tokyo"
 
-    with pytest.raises(TypeError, match="not CityStyle"):
+    with pytest.raises(TypeError, match="returned str, expected CityStyle"):
         Broken(VIRLVisionEnv(**SMALL)).reset(seed=0)
-    with pytest.raises(TypeError, match="add_style_transform"):
+    with pytest.raises(TypeError, match="NightCity wraps VIRLEnv environments, got CartPoleEnv"):
         NightCity(gym.make("CartPole-v1"))
 
 

@@ -1,11 +1,24 @@
-"""Rule-variant wrappers (virl_env.wrappers) on their own."""
+"""Variant wrappers (virl_env.wrappers) on their own: rules, looks, fog, specs, isolation."""
 
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
-from virl_env import BearingActions, DenseRail, NavigationRules, RelativeActions, RuleWrapper, VIRLEnv
+from virl_env import (
+    BearingActions,
+    CityLook,
+    DenseRail,
+    DiscreteNavigation,
+    Fog,
+    NavigationRules,
+    NightCity,
+    RelativeActions,
+    RuleWrapper,
+    StyleWrapper,
+    VIRLEnv,
+)
 
 
 def test_relative_actions_change_prompt_and_expected_actions_only():
@@ -81,11 +94,100 @@ def test_bad_wrappers_are_rejected():
             return {"action_mode": "relative"}
 
     env = NotRules(gym.make("virl_env:VIRL-v0"))
-    with pytest.raises(TypeError, match="not NavigationRules"):
+    with pytest.raises(TypeError, match="returned dict, expected NavigationRules"):
         env.reset(seed=0)
-    with pytest.raises(TypeError, match="add_rule_transform"):
+    with pytest.raises(TypeError, match="RelativeActions wraps VIRLEnv environments"):
         RelativeActions(gym.make("CartPole-v1"))
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="transform_rules"):
         RuleWrapper(gym.make("virl_env:VIRL-v0")).reset(seed=0)
     with pytest.raises(TypeError, match="callable"):
-        VIRLEnv().add_rule_transform("relative")
+        VIRLEnv().reset(seed=0, options={"rule_transforms": ("relative",)})
+    # The env no longer offers a way for a wrapper to change it for good.
+    assert not hasattr(VIRLEnv(), "add_rule_transform") and not hasattr(VIRLEnv(), "add_style_transform")
+
+
+# ---- faults of issue 9: wrappers used to register their transform on the env they wrap -----------------
+def test_rule_wrapper_built_and_dropped_leaves_the_env_unchanged():
+    env = gym.make("virl_env:VIRL-v0")
+    before, _ = env.reset(seed=2)
+    RelativeActions(env)  # built and thrown away
+    DenseRail(env, forward_points=6)
+    after, info = env.reset(seed=2)
+    assert after == before and info["action_mode"] == "absolute"
+    assert env.unwrapped.active_rules == NavigationRules()
+
+
+def test_style_wrapper_built_and_dropped_leaves_the_env_unchanged():
+    env = gym.make("virl_env:VIRL-VL-v0", view_size=32)
+    before, _ = env.reset(seed=1)
+    NightCity(env)
+    CityLook(env, "tokyo")
+    after, _ = env.reset(seed=1)
+    np.testing.assert_array_equal(after["image"], before["image"])
+    assert env.unwrapped.city.style.look.time_of_day != "night"
+
+
+def test_two_wrappers_on_one_env_do_not_interfere():
+    env = gym.make("virl_env:VIRL-v0")
+    relative, bearing = RelativeActions(env), BearingActions(env)
+    assert relative.reset(seed=0)[1]["action_mode"] == "relative"
+    assert bearing.reset(seed=0)[1]["action_mode"] == "bearing"
+    assert env.reset(seed=0)[1]["action_mode"] == "absolute"
+    assert relative.reset(seed=0)[1]["action_mode"] == "relative"
+    vision = gym.make("virl_env:VIRL-VL-v0", view_size=32)
+    night, tokyo = NightCity(vision, lit_fraction=0.9), CityLook(vision, "tokyo")
+    night.reset(seed=0)
+    assert vision.unwrapped.city.style.look.lit_fraction == 0.9
+    tokyo.reset(seed=0)
+    assert vision.unwrapped.city.style.look.lit_fraction != 0.9
+
+
+def test_wrapper_does_not_change_the_callers_options():
+    env = RelativeActions(gym.make("virl_env:VIRL-v0"))
+    options = {"route": 3}
+    env.reset(options=options)
+    assert options == {"route": 3}
+
+
+BUILT_IN = [
+    ("VIRL-v0", lambda env: RelativeActions(env)),
+    ("VIRL-v0", lambda env: BearingActions(env)),
+    ("VIRL-v0", lambda env: DenseRail(env, forward_points=5, drop_rate=0.25)),
+    ("VIRL-VL-v0", lambda env: CityLook(env, "rome")),
+    ("VIRL-VL-v0", lambda env: NightCity(env, lit_fraction=0.2, light=0.7)),
+    ("VIRL-VL-v0", lambda env: Fog(env, density=0.3, blur=1.0, color=(10, 20, 30))),
+    ("VIRL-RuleOOD-v0", lambda env: DiscreteNavigation(env, action_mode="relative")),
+    ("VIRL-VL-v0", lambda env: Fog(NightCity(DenseRail(env, forward_points=1)), density=0.2)),
+]
+
+
+@pytest.mark.parametrize("env_id, wrap", BUILT_IN, ids=range(len(BUILT_IN)))
+def test_every_built_in_wrapper_is_rebuilt_from_its_spec(env_id, wrap):
+    kwargs = {"view_size": 32} if "VL" in env_id else {}
+    wrapped = wrap(gym.make(env_id, **kwargs))
+    rebuilt = gym.make(wrapped.spec)
+    assert rebuilt.spec == wrapped.spec
+    a, ia = wrapped.reset(seed=5)
+    b, ib = rebuilt.reset(seed=5)
+    assert ia == ib
+    if isinstance(a, dict):
+        assert a["text"] == b["text"]
+        np.testing.assert_array_equal(a["image"], b["image"])
+    else:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_custom_style_wrapper_with_arguments_records_them():
+    class Brightness(StyleWrapper):
+        def __init__(self, env, light: float = 0.9):
+            gym.utils.RecordConstructorArgs.__init__(self, light=light)
+            self.light = light
+            super().__init__(env)
+
+        def transform_style(self, style):
+            return style.replace(look=style.look.replace(light=self.light))
+
+    env = Brightness(gym.make("virl_env:VIRL-VL-v0", view_size=32), light=0.5)
+    assert env.spec.additional_wrappers[-1].kwargs == {"light": 0.5}
+    env.reset(seed=0)
+    assert env.unwrapped.city.style.look.light == 0.5

@@ -12,8 +12,11 @@ Registered ids:
 * ``VIRL-VL-VisualOOD-v0``: street views of cities in unseen styles, a fixed benchmark of 18 routes
   (2 in each of 9 cities).
 
+``ENV_IDS`` maps every id to its registration kwargs; ``make_vec`` is ``gym.make_vec`` that works
+with the text observations (async vector envs without shared memory).
+
 Every id also plays the paper authors' released routes: ``gym.make(id, dataset_dir=DIR)``
-(see :mod:`virl_env.data`).
+(see :mod:`virl_env.dataset`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import gymnasium
 
 from virl_env.checker import Grade, ParsedReply, expected_action, grade_reply, parse_reply
 from virl_env.city import City, Landmark, generate_city, get_city
-from virl_env.data import DatasetError, RouteDataset
+from virl_env.datafiles import DatasetError
+from virl_env.dataset import RouteDataset
 from virl_env.env import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES, VIRLEnv, VIRLVisionEnv
 from virl_env.routes import RailPoint, Route, build_rail, get_route, plan_route
 from virl_env.numeric import DiscreteNavigation, encode_navigation_state, navigation_actions
 from virl_env.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
+from virl_env.specs import grade
 from virl_env.styles import (
     STYLE_NAMES,
     STYLES,
@@ -37,7 +42,17 @@ from virl_env.styles import (
     get_style,
     register_style,
 )
-from virl_env.wrappers import BearingActions, CityLook, DenseRail, Fog, NightCity, RelativeActions, RuleWrapper, StyleWrapper
+from virl_env.wrappers import (
+    BearingActions,
+    CityLook,
+    DenseRail,
+    Fog,
+    NightCity,
+    RelativeActions,
+    RuleWrapper,
+    StyleWrapper,
+)
+from sftrl_core.vector import make_vec
 
 __all__ = [
     "ALL_ENV_IDS",
@@ -67,6 +82,7 @@ __all__ = [
     "STYLE_NAMES",
     "StreetLook",
     "StyleWrapper",
+    "TEXT_ENV_IDS",
     "TRAINING_STYLE",
     "UNSEEN_STYLES",
     "VIRLEnv",
@@ -84,7 +100,9 @@ __all__ = [
     "get_reward_table",
     "get_route",
     "get_style",
+    "grade",
     "grade_reply",
+    "make_vec",
     "parse_reply",
     "plan_route",
     "register_style",
@@ -93,24 +111,35 @@ __all__ = [
 MAX_EPISODE_STEPS = 400
 """Truncation limit of the registered ids (default rules end every episode well before it)."""
 
-ENV_IDS: tuple[str, ...] = ("VIRL-v0", "VIRL-RuleOOD-v0")
-"""Text-mode ids registered by this package (observations are ``str``)."""
+_ENTRY_POINTS = {
+    "VIRL-v0": "VIRLEnv",
+    "VIRL-RuleOOD-v0": "VIRLEnv",
+    "VIRL-VL-v0": "VIRLVisionEnv",
+    "VIRL-VL-RuleOOD-v0": "VIRLVisionEnv",
+    "VIRL-VL-VisualOOD-v0": "VIRLVisionEnv",
+}
+
+ENV_IDS: dict[str, dict] = {
+    "VIRL-v0": {},
+    "VIRL-RuleOOD-v0": {"action_mode": "relative"},
+    "VIRL-VL-v0": {},
+    "VIRL-VL-RuleOOD-v0": {"action_mode": "relative"},
+    "VIRL-VL-VisualOOD-v0": {"benchmark": "visual_ood"},
+}
+"""Every id registered by this package -> its registration kwargs (``gym.make(id, **overrides)``
+merges overrides over them; the rule-OOD ids fix ``action_mode``, which a ``rules=`` argument
+cannot undo)."""
+
+TEXT_ENV_IDS: tuple[str, ...] = ("VIRL-v0", "VIRL-RuleOOD-v0")
+"""Text-mode ids (observations are ``str``)."""
 
 VL_ENV_IDS: tuple[str, ...] = ("VIRL-VL-v0", "VIRL-VL-RuleOOD-v0", "VIRL-VL-VisualOOD-v0")
 """Image-mode ids (observations are ``{"image": uint8 array, "text": str}``)."""
 
-ALL_ENV_IDS: tuple[str, ...] = ENV_IDS + VL_ENV_IDS
-"""Every id registered by this package."""
+ALL_ENV_IDS: tuple[str, ...] = TEXT_ENV_IDS + VL_ENV_IDS
+"""Every id registered by this package, text ids first."""
 
-_REGISTRATIONS = {
-    "VIRL-v0": ("VIRLEnv", {}),
-    "VIRL-RuleOOD-v0": ("VIRLEnv", {"rules": {"action_mode": "relative"}}),
-    "VIRL-VL-v0": ("VIRLVisionEnv", {}),
-    "VIRL-VL-RuleOOD-v0": ("VIRLVisionEnv", {"rules": {"action_mode": "relative"}}),
-    "VIRL-VL-VisualOOD-v0": ("VIRLVisionEnv", {"benchmark": "visual_ood"}),
-}
-
-for _env_id, (_cls, _kwargs) in _REGISTRATIONS.items():
+for _env_id, _kwargs in ENV_IDS.items():
     if _env_id not in gymnasium.registry:
-        gymnasium.register(id=_env_id, entry_point=f"virl_env.env:{_cls}", kwargs=_kwargs,
+        gymnasium.register(id=_env_id, entry_point=f"virl_env.env:{_ENTRY_POINTS[_env_id]}", kwargs=dict(_kwargs),
                            max_episode_steps=MAX_EPISODE_STEPS)

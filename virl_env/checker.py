@@ -8,17 +8,23 @@ Accepted forms (case, spacing, quotes, hyphens and underscores are normalised):
 
 * a JSON object with an ``"action"`` key, strict or relaxed (single quotes, trailing commas, code
   fences), optionally with ``"current observation"`` and ``"current instruction"``;
-* a bare action: ``forward()``, ``stop()``, ``turn_direction(north east)``, ``Forward``, ``STOP``,
-  or a text that contains exactly one distinct action.
+* a bare action: ``forward()``, ``stop()``, ``turn_direction(north east)``, ``Forward``, ``STOP``;
+* a final answer line: the last non-empty line is an action, ``Action: <action>``, or a sentence
+  that ends with its one action ("... so I turn_direction(west).").
+
+The answer is read only where the prompt asks for it: an ``"action"`` nested deeper than the answer
+object, an action inside a list item or somewhere in a ramble is no answer (``invalid``).
 
 ``<think>...</think>`` blocks are ignored.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
+
+from sftrl_core.grading import Grade as CoreGrade
+from sftrl_core.replies import find_json_object, strip_code_fence, strip_thinking
 
 from virl_env.instructions import COMPASS_DIRECTIONS, RELATIVE_DIRECTIONS, compass_index
 from virl_env.routes import RailPoint
@@ -49,7 +55,9 @@ _ACTION_IN_TEXT_RE = re.compile(r"\b(?:forward\s*\(\s*\)|stop\s*\(\s*\)|turn[ _-
                                 re.IGNORECASE)
 _ACTION_KEY_RE = re.compile(r"""(?:^|[{,\s])["']?action["']?\s*:\s*(["'])(.{0,200}?)\1""", re.IGNORECASE)
 _OBS_KEY_RE = re.compile(r"""["']?current[ _]?observation["']?\s*:\s*(["'])(.{0,2000}?)\1""", re.IGNORECASE)
-_TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
+_STRUCTURE_RE = re.compile(r'\\.|["{}]', re.DOTALL)
+_LIST_ITEM_RE = re.compile(r"(?:\d{1,3}[.)]|[-*+\u2022])\s")
+_ANSWER_LABEL_RE = re.compile(r"[\s*_`#>]*(?:final\s+)?(?:action|answer)[\s*_`]*[:=]\s*(.{1,80})$", re.IGNORECASE)
 _NEGATION_RE = re.compile(r"\b(?:no|not|never|without|none|nor)\b|n't\b")
 
 
@@ -124,28 +132,6 @@ class ParsedReply:
     error: str | None
 
 
-def _strip_think(text: str) -> str:
-    end = text.rfind("</think>")
-    if end >= 0:
-        return text[end + len("</think>"):]
-    start = text.find("<think>")
-    return text[:start] if start >= 0 else text
-
-
-def _json_object(text: str) -> dict | None:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    candidate = text[start:end + 1]
-    for attempt in (candidate, _TRAILING_COMMA_RE.sub(r"\1", candidate)):
-        try:
-            value = json.loads(attempt)
-        except (ValueError, RecursionError):
-            continue
-        return value if isinstance(value, dict) else None
-    return None
-
-
 def _find_key(obj: dict, *names: str) -> tuple[bool, object]:
     wanted = set(names)
     for key, value in obj.items():
@@ -165,16 +151,9 @@ def parse_reply(reply: str) -> ParsedReply:
     if len(reply) > MAX_REPLY_CHARS:
         return ParsedReply(None, None, f"the reply is too long ({len(reply)} characters; the limit is "
                                        f"{MAX_REPLY_CHARS})")
-    text = _strip_think(reply).strip()
-    if text.startswith("```"):
-        # Drop the opening fence line and a closing fence (plain string ops: no regex backtracking).
-        newline = text.find("\n")
-        text = text[newline + 1:] if newline >= 0 else text[3:]
-        if text.rstrip().endswith("```"):
-            text = text.rstrip()[:-3]
-        text = text.strip()
+    text = strip_code_fence(strip_thinking(reply))
     observation: str | None = None
-    obj = _json_object(text)
+    obj = find_json_object(text)
     if obj is not None:
         found, obs = _find_key(obj, "current observation", "observation")
         if found and isinstance(obs, str):
@@ -187,27 +166,84 @@ def parse_reply(reply: str) -> ParsedReply:
             if action is None:
                 return ParsedReply(None, observation, 'the "action" value is not an action of the action space')
             return ParsedReply(action, observation, None)
-    # Relaxed JSON (single quotes, unquoted keys...): read the key-value pairs directly.
-    keyed = [m.group(2) for m in _ACTION_KEY_RE.finditer(text)]
+    # Relaxed JSON (single quotes, unquoted keys, cut off...): read the key-value pairs directly, but
+    # only an "action" key of the answer object itself, not one nested deeper in made-up structure.
     if observation is None:
         obs_match = _OBS_KEY_RE.search(text)
         observation = obs_match.group(2) if obs_match else None
-    if keyed:
-        action = normalize_action(keyed[-1])
+    keyed = list(_ACTION_KEY_RE.finditer(text))
+    top = [m.group(2) for m, depth in zip(keyed, _brace_depths(text, [m.start() for m in keyed]))
+           if depth + (m.group(0)[0] == "{") <= 1]
+    if top:
+        action = normalize_action(top[-1])
         if action is None:
             return ParsedReply(None, observation, 'the "action" value is not an action of the action space')
         return ParsedReply(action, observation, None)
+    if keyed:
+        return ParsedReply(None, observation, 'the "action" field is nested inside another object; give it at '
+                                              "the top level of the JSON answer")
     whole = normalize_action(text)
     if whole is not None:
         return ParsedReply(whole, observation, None)
-    found_actions = {normalize_action(m.group(0)) for m in _ACTION_IN_TEXT_RE.finditer(text)}
-    found_actions.discard(None)
-    if len(found_actions) == 1:
-        return ParsedReply(found_actions.pop(), observation, None)
-    if len(found_actions) > 1:
+    action, several = _final_line_action(text)
+    if action is not None:
+        return ParsedReply(action, observation, None)
+    if several:
         return ParsedReply(None, observation, "the reply names several different actions; give exactly one")
-    return ParsedReply(None, observation, 'no action found; reply with a JSON object whose "action" is one '
-                                          "action of the action space")
+    return ParsedReply(None, observation, 'no action found where the answer goes; reply with a JSON object '
+                                          'whose "action" is one action of the action space (or the action '
+                                          "alone on the last line)")
+
+
+def _brace_depths(text: str, positions: list[int]) -> list[int]:
+    """How many ``{`` are open (outside double-quoted strings) at each of the ascending ``positions``."""
+    depths: list[int] = []
+    if not positions:
+        return depths
+    depth, in_string, k = 0, False, 0
+    for token in _STRUCTURE_RE.finditer(text):
+        while k < len(positions) and positions[k] <= token.start():
+            depths.append(depth)
+            k += 1
+        if k == len(positions):
+            break
+        t = token.group(0)
+        if t == '"':
+            in_string = not in_string
+        elif not in_string and t == "{":
+            depth += 1
+        elif not in_string and t == "}":
+            depth = max(0, depth - 1)
+    depths += [depth] * (len(positions) - k)
+    return depths
+
+
+def _final_line_action(text: str) -> tuple[str | None, bool]:
+    """The action of a final answer line (``forward()``, ``Action: stop()``, ``... so I turn_direction(east).``)
+    and whether that line names several different actions.
+
+    Only the last non-empty line counts, and not when it is a list item or holds JSON braces: an action
+    somewhere in a ramble, a made-up numbered list or a cut-off JSON is no answer.
+    """
+    line = text.rstrip().rsplit("\n", 1)[-1].strip()
+    if not line or "{" in line or "}" in line or _LIST_ITEM_RE.match(line):
+        return None, False
+    alone = normalize_action(line.strip("*_ "))
+    if alone is not None:
+        return alone, False
+    label = _ANSWER_LABEL_RE.match(line)
+    if label is not None:
+        labelled = normalize_action(label.group(1).strip("*_ "))
+        if labelled is not None:
+            return labelled, False
+    core = line.rstrip(" \t.!*_`'\"")
+    found = list(_ACTION_IN_TEXT_RE.finditer(core))
+    actions = {normalize_action(m.group(0)) for m in found} - {None}
+    if len(actions) > 1:
+        return None, True
+    if actions and found[-1].end() == len(core):
+        return actions.pop(), False
+    return None, False
 
 
 def observation_problem(reported: str, point: RailPoint) -> str | None:
@@ -241,23 +277,29 @@ def _safe(text: str, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True)
-class Grade:
-    """Result of grading one reply: the verdict, its reward, a message a model can act on, and
-    the canonical action read (or None)."""
+class Grade(CoreGrade):
+    """Result of grading one reply: the verdict, its reward, ``feedback`` a model can act on
+    (``message`` is its old name, kept as an alias), and the canonical action read (or None)."""
 
-    verdict: Verdict
-    reward: float
-    message: str
-    action: str | None
+    action: str | None = None
 
 
-def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: RewardTable) -> Grade:
+def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: RewardTable,
+                expected: str | None = None) -> Grade:
     """Grade a reply at a rail point under the active rules.
 
     The action decides: the expected action is ``correct``. A wrong action is ``wrong_observation``
     when ``rules.grade_observation`` is on and the reply reports a ``current observation`` that
     :func:`observation_problem` finds wrong, else ``wrong_action``. A reply with no readable action,
     several actions, or an action outside the active action space is ``invalid``.
+
+    Args:
+        reply: The model's raw reply.
+        point: The rail point the reply answers.
+        rules: The active rules (action mode, observation grading).
+        rewards: The reward table.
+        expected: The expected action at ``point`` in the rules' action mode, when the caller has
+            it already (the environment works it out once per point); computed when None.
 
     Raises:
         TypeError: If ``reply`` is not a string.
@@ -274,7 +316,9 @@ def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: R
             return Grade(Verdict.INVALID, rewards.reward(Verdict.INVALID),
                          f"Invalid action: turn_direction({_safe(arg)}) is not in the action space; x must "
                          f"be one of {list(allowed)}.", None)
-    if action == expected_action(point, rules.action_mode):
+    if expected is None:
+        expected = expected_action(point, rules.action_mode)
+    if action == expected:
         return Grade(Verdict.CORRECT, rewards.reward(Verdict.CORRECT), "Correct action.", action)
     if rules.grade_observation and parsed.observation is not None:
         problem = observation_problem(parsed.observation, point)

@@ -1,33 +1,51 @@
 """``VIRLEnv`` (text) and ``VIRLVisionEnv`` (street-view images): route following in a generated
-city or on the paper authors' released routes (V-IRL after Chu et al., 2025)."""
+city or on the paper authors' released routes (V-IRL after Chu et al., 2025).
+
+The environments only wire the pieces together: an episode source (:mod:`virl_env.sources`) draws
+the route and rail of each reset and provides its views and map, the navigation task
+(:mod:`virl_env.task`) grades replies and tracks the episode, and :mod:`virl_env.prompts` writes
+every text the model reads.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-from collections.abc import Callable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from virl_env.checker import expected_action, grade_reply
-from virl_env.city import City, get_city
+from sftrl_core.variants import RULE_TRANSFORMS, STYLE_TRANSFORMS, apply_transforms, transforms_option
+from virl_env.city import City
 from virl_env.prompts import (
     ACTION_CHARSET,
     ACTION_MAX_LENGTH,
     OBS_CHARSET,
     OBS_MAX_LENGTH,
+    expert_reply_text,
+    format_history,
     image_observation_text,
     prompt_header,
     prompt_text,
 )
-from virl_env.routes import Rail, RailPoint, Route, drop_points, get_rail, get_route
-from virl_env.rules import NavigationRules, RewardTable, Verdict, get_reward_table
-from virl_env.styles import CityStyle, Palette, StreetLook, get_style
+from virl_env.routes import RailPoint, Route
+from virl_env.rules import NavigationRules, RewardTable, with_action_mode
+from virl_env.sources import (
+    VISUAL_OOD_ROUTES,
+    VISUAL_OOD_STYLES,
+    BenchmarkSource,
+    CitySource,
+    DatasetSource,
+    Episode,
+    EpisodeSource,
+    check_int,
+    resolve_benchmark,
+    styled_city,
+)
+from virl_env.styles import CityStyle, get_style
+from virl_env.task import MAX_STORED_REPLY_CHARS, NavigationTask
 
 __all__ = [
     "MAX_STORED_REPLY_CHARS",
@@ -38,30 +56,7 @@ __all__ = [
     "styled_city",
 ]
 
-VISUAL_OOD_STYLES: tuple[str, ...] = ("paris", "london", "tokyo", "rome", "amsterdam", "mumbai", "sydney",
-                                      "cairo", "moscow")
-"""The nine unseen styles of the visual out-of-distribution benchmark (``barcelona`` is held back as
-a spare unseen style)."""
-
-VISUAL_OOD_ROUTES: tuple[tuple[str, int, int], ...] = tuple(
-    (style, 0, route) for style in VISUAL_OOD_STYLES for route in (0, 1))
-"""The fixed visual-OOD benchmark: 18 routes, ``(style, city seed, route index)``, 2 in each of 9
-cities of distinct unseen styles (the paper's protocol); ``VIRL-VL-VisualOOD-v0`` replays entry k
-with ``reset(options={"route": k})``."""
-
-MAX_STORED_REPLY_CHARS = 8192
-"""Replies are stored in ``info["messages"]`` cut to this many characters."""
-
-_OPTION_KEYS = frozenset({"route", "city_seed", "rules"})
-
-
-@lru_cache(maxsize=32)
-def styled_city(style: CityStyle, seed: int) -> City:
-    """The city of ``style`` and ``seed``, sharing its geometry with every style that differs only in
-    ``palette`` and ``look`` (so a new look never regenerates streets, landmarks or routes)."""
-    geometry = style.replace(palette=Palette(), look=StreetLook())
-    base = get_city(geometry, seed)
-    return base if base.style == style else dataclasses.replace(base, style=style)
+_OPTION_KEYS = frozenset({"route", "city_seed", "rules", RULE_TRANSFORMS, STYLE_TRANSFORMS})
 
 
 class VIRLEnv(gym.Env[str, str]):
@@ -123,7 +118,10 @@ class VIRLEnv(gym.Env[str, str]):
     * ``city_seed``: seed of the city (int >= 0), or None for a new random city each reset.
     * ``num_routes``: size of the route set random resets draw from (paper: 1,000 routes).
     * ``rules``: ``NavigationRules`` or a dict of its fields (action mode, attempts, rail).
-    * ``rewards``: ``"paper"``, ``"binary"`` or a ``RewardTable``.
+    * ``action_mode``: fixes the action mode over ``rules`` (the rule-OOD ids set ``"relative"``,
+      so ``gym.make("VIRL-RuleOOD-v0", rules={"max_attempts": 3})`` keeps relative actions); a
+      ``rules`` that asks for another mode is refused.
+    * ``rewards``: ``"paper"``, ``"binary"``, a ``RewardTable`` or a dict of field overrides.
     * ``render_mode``: ``"rgb_array"`` (top-down map, ``render_size`` pixels square) or ``"ansi"``.
 
     ## Variants
@@ -137,6 +135,9 @@ class VIRLEnv(gym.Env[str, str]):
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
 
+    _image_mode = False
+    """Whether the prompt is the image mode's (observation line and task description)."""
+
     def __init__(
         self,
         render_mode: str | None = None,
@@ -145,7 +146,8 @@ class VIRLEnv(gym.Env[str, str]):
         city_seed: int | None = 0,
         num_routes: int = 1000,
         rules: NavigationRules | dict | None = None,
-        rewards: str | RewardTable = "paper",
+        action_mode: str | None = None,
+        rewards: str | RewardTable | dict = "paper",
         render_size: int = 768,
         dataset_dir: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -153,85 +155,32 @@ class VIRLEnv(gym.Env[str, str]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
                              f"got {render_mode!r}")
         if city_seed is not None:
-            _check_int("city_seed", city_seed, minimum=0)
-        _check_int("num_routes", num_routes, minimum=1)
-        _check_int("render_size", render_size, minimum=128)
+            check_int("city_seed", city_seed, minimum=0)
+        check_int("num_routes", num_routes, minimum=1)
+        check_int("render_size", render_size, minimum=128)
         self.render_mode = render_mode
         self.style = get_style(style)
         self.city_seed = None if city_seed is None else int(city_seed)
-        self.num_routes = int(num_routes)
-        self.rules = NavigationRules.from_value(rules)
-        self.active_rules = self.rules
-        self.rewards = get_reward_table(rewards)
+        self.action_mode = action_mode
+        self.rules = with_action_mode(rules, action_mode)
+        self.rewards = RewardTable.resolve(rewards)
         self.render_size = int(render_size)
-        self._rule_transforms: list[Callable[[NavigationRules], NavigationRules]] = []
-        self._style_transforms: list[Callable[[CityStyle], CityStyle]] = []
-        self._image = False
         self.dataset = None
         if dataset_dir is not None:
-            from virl_env.data import RouteDataset
+            from virl_env.dataset import RouteDataset
 
             self.dataset = RouteDataset.load(dataset_dir)
-            self.num_routes = len(self.dataset)
+        self._source: EpisodeSource = (DatasetSource(self.dataset) if self.dataset is not None
+                                       else CitySource(self.style, self.city_seed, int(num_routes)))
+        self.num_routes = self._source.num_routes
         self.observation_space = spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=OBS_CHARSET)
         self.action_space = spaces.Text(max_length=ACTION_MAX_LENGTH, min_length=0, charset=ACTION_CHARSET)
-        self._city: City | None = None
-        self._route: Route | None = None
-        self._rail: Rail | tuple[RailPoint, ...] = ()
-        self._finished = True
-
-    # ---- rules ---------------------------------------------------------------------------
-    def add_rule_transform(self, fn: Callable[[NavigationRules], NavigationRules]) -> None:
-        """Append a rules transform applied at every reset (used by ``RuleWrapper``).
-
-        Raises:
-            TypeError: If ``fn`` is not callable.
-        """
-        if not callable(fn):
-            raise TypeError(f"rule transform must be callable, got {type(fn).__name__}")
-        self._rule_transforms.append(fn)
-
-    def _compute_rules(self, options: dict) -> NavigationRules:
-        rules = NavigationRules.from_value(options["rules"]) if "rules" in options else self.rules
-        for fn in self._rule_transforms:
-            rules = fn(rules)
-            if not isinstance(rules, NavigationRules):
-                raise TypeError(f"rule transform {fn!r} returned {type(rules).__name__}, not NavigationRules")
-        return rules
-
-    # ---- looks -----------------------------------------------------------------------------
-    def add_style_transform(self, fn: Callable[[CityStyle], CityStyle]) -> None:
-        """Append a city-style transform applied at every reset (used by ``StyleWrapper``).
-
-        Raises:
-            TypeError: If ``fn`` is not callable.
-        """
-        if not callable(fn):
-            raise TypeError(f"style transform must be callable, got {type(fn).__name__}")
-        self._style_transforms.append(fn)
-
-    def _compute_style(self, base: CityStyle) -> CityStyle:
-        style = base
-        for fn in self._style_transforms:
-            style = fn(style)
-            if not isinstance(style, CityStyle):
-                raise TypeError(f"style transform {fn!r} returned {type(style).__name__}, not CityStyle")
-        return style
-
-    def _choose_episode(self, options: dict) -> tuple[CityStyle, int, int]:
-        """Style, city seed and route index of a new episode (options first, else random draws)."""
-        style = self._compute_style(self.style)
-        if "city_seed" in options and options["city_seed"] is not None:
-            city_seed = _check_int("city_seed", options["city_seed"], minimum=0)
-        elif self.city_seed is not None:
-            city_seed = self.city_seed
-        else:
-            city_seed = int(self.np_random.integers(2**31 - 1))
-        if "route" in options and options["route"] is not None:
-            route_index = _check_int("route", options["route"], minimum=0)
-        else:
-            route_index = int(self.np_random.integers(self.num_routes))
-        return style, city_seed, route_index
+        # Episode state (set by reset).
+        self._active_rules = self.rules
+        self._episode: Episode | None = None
+        self._task: NavigationTask | None = None
+        self._header = ""
+        self._prompt_memo: tuple[NavigationTask, int, str | None, str] | None = None
 
     # ---- gym API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -241,147 +190,86 @@ class VIRLEnv(gym.Env[str, str]):
             ``route`` (int >= 0): replay route k of the city's deterministic route set (of the
             dataset with ``dataset_dir``; of the benchmark for a benchmark environment).
             ``city_seed`` (int >= 0): use another city of the same style (generated cities only).
-            ``rules`` (``NavigationRules`` or dict): base rules for this episode (transforms still apply).
+            ``rules`` (``NavigationRules`` or dict): base rules for this episode (the id's
+            ``action_mode`` and the transforms of rule wrappers still apply).
+            ``rule_transforms``, ``style_transforms``: set by the rule and style wrappers this
+            reset goes through (``sftrl_core.variants``); they apply to this episode only.
         """
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - _OPTION_KEYS
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: {sorted(_OPTION_KEYS)}")
-        self.active_rules = self._compute_rules(options)
-        if self.dataset is not None:
-            if options.get("city_seed") is not None:
-                raise ValueError("the city_seed option does not apply to routes of a dataset")
-            if options.get("route") is not None:
-                route_index = _check_int("route", options["route"], minimum=0)
-                if route_index >= len(self.dataset):
-                    raise ValueError(f"route must be < {len(self.dataset)} (routes in the dataset), got {route_index}")
-            else:
-                route_index = int(self.np_random.integers(len(self.dataset)))
-            self._city = None
-            self._route, full_rail = self.dataset.episode(route_index, self.active_rules.forward_points,
-                                                          self.np_random)
-            self._rail = drop_points(full_rail, self.active_rules.drop_rate, self.np_random)
-        else:
-            style, city_seed, route_index = self._choose_episode(options)
-            self._city = styled_city(style, city_seed)
-            self._route = get_route(self._city, route_index)
-            full = get_rail(self._city, self._route, self.active_rules.forward_points)
-            self._rail = full.drop(self.active_rules.drop_rate, self.np_random)
-        self._index = 0
-        self._attempts_left = self.active_rules.max_attempts
-        self._finished = False
-        self._mode = self.active_rules.action_mode
-        self._header = prompt_header(self._route.instruction, self._mode, image=self._image)
-        self._history: list[tuple[str, str]] = []
-        self._history_text = ""
-        self._step_correct: list[bool] = []
-        self._point_solved: list[bool] = []
-        self._verdict: str | None = None
-        self._feedback = ""
-        self._show_feedback = ""
-        self._point_messages: list[dict[str, str]] = []
-        self._last_reward = 0.0
+        self._active_rules = self._resolve_rules(options)
+        self._episode = self._source.draw(options, self._active_rules, self.np_random,
+                                          transforms_option(options, STYLE_TRANSFORMS))
+        self._task = NavigationTask(self._episode.rail, self._active_rules, self.rewards)
+        self._header = prompt_header(self._episode.route.instruction, self._active_rules.action_mode,
+                                     image=self._image_mode)
         return self._get_obs(), self._get_info()
+
+    def _resolve_rules(self, options: dict[str, Any]) -> NavigationRules:
+        """The rules of the episode: the ``rules`` option (else the constructor's) under the id's
+        action mode, then the rule wrappers' transforms, innermost first."""
+        rules = with_action_mode(options["rules"], self.action_mode) if "rules" in options else self.rules
+        return apply_transforms(rules, transforms_option(options, RULE_TRANSFORMS), NavigationRules, "rule")
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Grade a reply at the current point and move on when it is right or attempts run out."""
-        if self._route is None:
+        if self._task is None:
             raise RuntimeError("call reset() before step()")
-        if self._finished:
-            raise RuntimeError("the episode has ended (terminated); call reset() before stepping again")
-        if not isinstance(action, str):
-            raise TypeError(f"action must be the model's reply as a str, got {type(action).__name__}")
-        point = self._rail[self._index]
-        rules = self.active_rules
-        grade = grade_reply(action, point, rules, self.rewards)
-        correct = grade.verdict is Verdict.CORRECT
-        self._step_correct.append(correct)
-        self._verdict = grade.verdict.value
-        stored = action if len(action) <= MAX_STORED_REPLY_CHARS else action[:MAX_STORED_REPLY_CHARS] + " [cut]"
-        if correct:
-            self._feedback = grade.message
-            self._show_feedback = ""
-            self._point_solved.append(True)
-            self._advance(point)
-        else:
-            self._attempts_left -= 1
-            if self._attempts_left > 0:
-                self._feedback = f"{grade.message} Attempts left at this point: {self._attempts_left}."
-                self._show_feedback = self._feedback
-                self._point_messages += [{"role": "assistant", "content": stored},
-                                         {"role": "user", "content": self._feedback}]
-            else:
-                self._point_solved.append(False)
-                expert = expected_action(point, self._mode)
-                if rules.on_exhausted == "terminate" or point.kind == "destination":
-                    self._feedback = f"{grade.message} No attempts left; the episode has ended."
-                    self._show_feedback = self._feedback
-                    self._finished = True
-                else:
-                    self._feedback = (f"{grade.message} No attempts left at the previous point; the expected "
-                                      f"action there was {expert} and you have been moved on.")
-                    self._advance(point)
-                    self._show_feedback = self._feedback
-        self._last_reward = grade.reward
-        return self._get_obs(), float(grade.reward), self._finished, False, self._get_info()
-
-    def _advance(self, point: RailPoint) -> None:
-        act = expected_action(point, self._mode)
-        self._history.append((point.observation, act))
-        self._history_text += f"O_{len(self._history)}: {point.observation}\nA_{len(self._history)}: {act}\n"
-        self._index += 1
-        self._attempts_left = self.active_rules.max_attempts
-        self._point_messages = []
-        if self._index >= len(self._rail):
-            self._finished = True
-            self._index = len(self._rail) - 1
+        grade = self._task.grade(action)
+        return self._get_obs(), float(grade.reward), self._task.finished, False, self._get_info()
 
     # ---- observation and info ----------------------------------------------------------------
-    def _base_prompt(self, feedback: str | None) -> str:
-        point = self._rail[self._index]
-        observation = image_observation_text(point.at_intersection) if self._image else point.observation
-        return prompt_text(self._header, self._history_text, len(self._history) + 1,
-                           observation, feedback, finished=self._finished)
+    def _prompt(self, feedback: str | None) -> str:
+        task = self._task
+        memo = self._prompt_memo
+        # The prompt is read by both _get_obs and _get_info; build it once per graded reply.
+        if memo is not None and memo[0] is task and memo[1] == len(task.step_correct) and memo[2] == feedback:
+            return memo[3]
+        point = task.point
+        observation = image_observation_text(point.at_intersection) if self._image_mode else point.observation
+        text = prompt_text(self._header, format_history(task.history), len(task.history) + 1, observation,
+                           feedback, finished=task.finished)
+        self._prompt_memo = (task, len(task.step_correct), feedback, text)
+        return text
 
     def _get_obs(self) -> str:
-        self._last_obs = self._base_prompt(self._show_feedback or None)
-        return self._last_obs
+        return self._prompt(self._task.shown_feedback or None)
 
     def _get_info(self) -> dict[str, Any]:
-        point = self._rail[self._index]
-        if self._point_messages:
+        task, episode = self._task, self._episode
+        if task.point_replies:
             # Multi-turn form of the same prompt: the prompt, then each failed reply and its feedback.
-            messages = [{"role": "user", "content": self._base_prompt(None)}]
-            messages += [dict(m) for m in self._point_messages]
+            messages = [{"role": "user", "content": self._prompt(None)}]
+            for reply, feedback in task.point_replies:
+                messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": feedback}]
         else:
-            messages = [{"role": "user", "content": self._last_obs}]
-        solved = self._point_solved
+            messages = [{"role": "user", "content": self._prompt(task.shown_feedback or None)}]
         return {
-            "instruction": self._route.instruction,
-            "observation": point.observation,
-            "step_index": self._index,
-            "num_points": len(self._rail),
-            "attempts_left": self._attempts_left if not self._finished else 0,
-            "verdict": self._verdict,
-            "feedback": self._feedback,
-            "is_success": bool(self._finished and len(solved) == len(self._rail) and all(solved)),
-            "step_correct": list(self._step_correct),
-            "points_solved": list(solved),
-            "action_mode": self._mode,
-            "route": self._route.index,
-            "city_seed": None if self._city is None else self._city.seed,
-            "style": "dataset" if self._city is None else self._city.style.name,
+            "instruction": episode.route.instruction,
+            "observation": task.point.observation,
+            "step_index": task.index,
+            "num_points": len(task.rail),
+            "attempts_left": task.attempts_left if not task.finished else 0,
+            "verdict": task.verdict,
+            "feedback": task.feedback,
+            "is_success": task.is_success,
+            "step_correct": list(task.step_correct),
+            "points_solved": list(task.points_solved),
+            "action_mode": self._active_rules.action_mode,
+            "route": episode.route_index,
+            "city_seed": episode.city_seed,
+            "style": episode.style_name,
             "messages": messages,
         }
 
     # ---- expert API ----------------------------------------------------------------------------
-    def _require_live(self) -> RailPoint:
-        if self._route is None:
+    def _live_task(self) -> NavigationTask:
+        if self._task is None:
             raise RuntimeError("call reset() first")
-        if self._finished:
-            raise RuntimeError("the episode has ended; there is no expected action")
-        return self._rail[self._index]
+        return self._task
 
     def expert_action(self) -> str:
         """The expected action at the current point, in the active action mode (for examples and
@@ -390,36 +278,85 @@ class VIRLEnv(gym.Env[str, str]):
         Raises:
             RuntimeError: Before reset or after the episode ended.
         """
-        return expected_action(self._require_live(), self._mode)
+        return self._live_task().expected_action
 
     def expert_reply(self) -> str:
         """A full expert reply in the prompt's JSON format (observation, instruction sentence, action)."""
-        point = self._require_live()
-        return json.dumps({
-            "current observation": point.observation,
-            "current instruction": self._route.sentences[point.sentence],
-            "action": expected_action(point, self._mode),
-        })
+        task = self._live_task()
+        action = task.expected_action
+        return expert_reply_text(task.point.observation, self._episode.route.sentences[task.point.sentence], action)
+
+    def episode_spec(self) -> dict[str, Any]:
+        """Everything needed to replay the current episode exactly (see :mod:`virl_env.specs`).
+
+        Raises:
+            NotImplementedError: While :mod:`virl_env.specs` is not installed.
+        """
+        try:
+            from virl_env.specs import episode_spec
+        except ModuleNotFoundError as exc:
+            if exc.name != "virl_env.specs":
+                raise
+            raise NotImplementedError("episode specs need virl_env.specs, which this installation lacks") from None
+        return episode_spec(self)
+
+    # ---- read-only state -------------------------------------------------------------------------
+    @property
+    def active_rules(self) -> NavigationRules:
+        """The rules of the current episode (the constructor's before the first reset)."""
+        return self._active_rules
+
+    @property
+    def source(self) -> EpisodeSource:
+        """Where episodes come from (:mod:`virl_env.sources`); ``source.describe()`` says how."""
+        return self._source
+
+    @property
+    def episode(self) -> Episode | None:
+        """The current episode (None before the first reset); ``episode.describe()`` gives its
+        style, city seed or dataset, and route."""
+        return self._episode
+
+    @property
+    def task(self) -> NavigationTask | None:
+        """The navigation task of the current episode (:mod:`virl_env.task`; None before the first
+        reset): attempts, verdicts, history. Read it; stepping goes through :meth:`step`."""
+        return self._task
+
+    @property
+    def image_mode(self) -> bool:
+        """Whether this environment shows street views (the prompt is the image mode's)."""
+        return self._image_mode
 
     @property
     def city(self) -> City | None:
         """The current city (None before the first reset and for dataset routes)."""
-        return self._city
+        return None if self._episode is None else self._episode.city
 
     @property
     def route(self) -> Route | None:
         """The current route (None before the first reset)."""
-        return self._route
+        return None if self._episode is None else self._episode.route
 
     @property
-    def rail(self) -> Rail | tuple[RailPoint, ...]:
+    def route_index(self) -> int | None:
+        """``info["route"]`` of the current episode (the entry for a benchmark), None before reset."""
+        return None if self._episode is None else self._episode.route_index
+
+    @property
+    def rail(self) -> Sequence[RailPoint]:
         """The rail of the current episode (after random drops), a sequence of ``RailPoint``."""
-        return self._rail
+        return () if self._episode is None else self._episode.rail
 
     @property
     def point_index(self) -> int:
         """Index of the current rail point."""
-        return self._index if self._route is not None else 0
+        return 0 if self._task is None else self._task.index
+
+    @property
+    def history(self) -> tuple[tuple[str, str], ...]:
+        """``(observation, expected action)`` of every point passed so far, as the prompt shows them."""
+        return () if self._task is None else tuple(self._task.history)
 
     # ---- rendering -----------------------------------------------------------------------------
     def render(self) -> np.ndarray | str | None:
@@ -427,36 +364,21 @@ class VIRLEnv(gym.Env[str, str]):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'ansi'")
             return None
-        if self._route is None:
+        if self._task is None:
             raise RuntimeError("call reset() before render()")
         if self.render_mode == "rgb_array":
             return self.render_map()
-        return self._render_ansi()
+        task = self._task
+        return self._episode.render_ansi(task.index, self._active_rules.action_mode, finished=task.finished,
+                                         points_solved=task.points_solved)
 
     def render_map(self, size: int | None = None) -> np.ndarray:
         """The top-down map of the city (or of a dataset route) with the route, the rail and the
         agent, ``size`` (default ``render_size``) pixels square, HWC ``uint8``."""
-        if self._route is None:
+        if self._task is None:
             raise RuntimeError("call reset() before render_map()")
-        size = self.render_size if size is None else _check_int("size", size, minimum=128)
-        if self.dataset is not None:
-            from virl_env.data import render_route_map
-
-            return render_route_map(self._route, self._rail, self._index, size=size)
-        from virl_env.render import render_map
-
-        return render_map(self._city, self._route, self._rail, self._index, size=size)
-
-    def _render_ansi(self) -> str:
-        if self.dataset is not None:
-            point = self._rail[self._index]
-            return (f"V-IRL dataset route {self._route.index}  actions={self._mode}\n"
-                    f"point {self._index + 1}/{len(self._rail)} ({point.kind})  heading={point.heading:.0f}\n"
-                    f"observation: {point.observation}\ninstruction:\n{self._route.instruction}\n")
-        from virl_env.render import render_ansi
-
-        return render_ansi(self._city, self._route, self._rail, self._index, self._mode,
-                           finished=self._finished, points_solved=self._point_solved)
+        size = self.render_size if size is None else check_int("size", size, minimum=128)
+        return self._episode.render_map(self._task.index, size)
 
 
 class VIRLVisionEnv(VIRLEnv):
@@ -514,112 +436,59 @@ class VIRLVisionEnv(VIRLEnv):
       the look; ``Fog`` is an observation-level example.
     """
 
+    _image_mode = True
+
     def __init__(self, render_mode: str | None = None, *, view_size: int = 256,
                  benchmark: str | Sequence[tuple[str, int, int]] | None = None, **kwargs: Any) -> None:
         super().__init__(render_mode, **kwargs)
-        self.view_size = _check_int("view_size", view_size, minimum=32)
+        self.view_size = check_int("view_size", view_size, minimum=32)
         if self.view_size > 2048:
             raise ValueError(f"view_size must be <= 2048, got {self.view_size}")
-        self.benchmark = _resolve_benchmark(benchmark)
+        self.benchmark = resolve_benchmark(benchmark)
         if self.benchmark is not None and self.dataset is not None:
             raise ValueError("benchmark and dataset_dir cannot be combined")
         if self.benchmark is not None:
-            self.num_routes = len(self.benchmark)
+            self._source = BenchmarkSource(self.benchmark)
+            self.num_routes = self._source.num_routes
         from virl_env.streetview import grid_size
 
         side = grid_size(self.view_size)
-        self._image = True
-        self._benchmark_index: int | None = None
-        self._image_cache: tuple[tuple, np.ndarray, tuple] | None = None
+        self._view_cache: tuple[Episode, tuple, np.ndarray, tuple] | None = None
         self.observation_space = spaces.Dict({
             "image": spaces.Box(0, 255, (side, side, 3), dtype=np.uint8),
             "text": spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=OBS_CHARSET),
         })
 
-    def _choose_episode(self, options: dict) -> tuple[CityStyle, int, int]:
-        if self.benchmark is None:
-            self._benchmark_index = None
-            return super()._choose_episode(options)
-        if options.get("city_seed") is not None:
-            raise ValueError("the city_seed option does not apply to a benchmark; pick an entry with route")
-        if options.get("route") is not None:
-            k = _check_int("route", options["route"], minimum=0)
-            if k >= len(self.benchmark):
-                raise ValueError(f"route must be < {len(self.benchmark)} (benchmark entries), got {k}")
-        else:
-            k = int(self.np_random.integers(len(self.benchmark)))
-        self._benchmark_index = k
-        style_name, city_seed, route = self.benchmark[k]
-        return self._compute_style(get_style(style_name)), city_seed, route
-
-    def _grid(self) -> tuple[np.ndarray, tuple]:
-        point = self._rail[self._index]
-        key = (id(self._city), id(self.dataset), point.position, point.heading, self.view_size)
-        if self._image_cache is not None and self._image_cache[0] == key:
-            return self._image_cache[1], self._image_cache[2]
-        if self.dataset is not None:
-            grid, signs = self.dataset.grid(self._route, point, self.view_size), ()
-        else:
-            from virl_env.streetview import render_grid
-
-            grid, signs = render_grid(self._city, point.position, point.heading, self.view_size,
-                                      look=self._city.style.look)
-        self._image_cache = (key, grid, signs)
+    def _views(self) -> tuple[np.ndarray, tuple]:
+        """The grid and sign placements at the current point (failed attempts reuse them)."""
+        point = self._task.point
+        key = (point.position, point.heading, self.view_size)
+        cache = self._view_cache
+        if cache is not None and cache[0] is self._episode and cache[1] == key:
+            return cache[2], cache[3]
+        grid, signs = self._episode.street_view(point, self.view_size)
+        self._view_cache = (self._episode, key, grid, signs)
         return grid, signs
 
     def _get_obs(self) -> dict[str, Any]:  # type: ignore[override]
-        text = super()._get_obs()
-        return {"image": np.array(self._grid()[0]), "text": text}
-
-    def _get_info(self) -> dict[str, Any]:
-        info = super()._get_info()
-        if self.benchmark is not None:
-            info["route"] = self._benchmark_index
-        return info
+        return {"image": np.array(self._views()[0]), "text": super()._get_obs()}
 
     def visible_signs(self) -> tuple:
         """Where the landmark signs are drawn in the current grid's views
         (``streetview.SignPlacement`` records; empty for dataset panoramas). For analysis and tests:
         the names are the landmarks the text observation names, so this is not in ``info``."""
-        if self._route is None:
+        if self._task is None:
             raise RuntimeError("call reset() first")
-        return self._grid()[1]
+        return self._views()[1]
 
     def render(self) -> np.ndarray | str | None:
         """``rgb_array``: the observation image (the 2x2 grid). ``ansi``: a text summary. The
         top-down map is :meth:`render_map`."""
-        if self.render_mode == "rgb_array" and self._route is not None:
-            return np.array(self._grid()[0])
+        if self.render_mode == "rgb_array" and self._task is not None:
+            return np.array(self._views()[0])
         return super().render()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_image_cache"] = None  # keyed by object ids, which do not survive pickling
+        state["_view_cache"] = None  # a rendered grid is large and cheap to redraw
         return state
-
-
-def _resolve_benchmark(benchmark: object) -> tuple[tuple[str, int, int], ...] | None:
-    if benchmark is None:
-        return None
-    if benchmark == "visual_ood":
-        return VISUAL_OOD_ROUTES
-    if isinstance(benchmark, str) or not isinstance(benchmark, Sequence) or len(benchmark) == 0:
-        raise ValueError(f"benchmark must be 'visual_ood' or a non-empty sequence of (style, city_seed, "
-                         f"route) entries, got {benchmark!r}")
-    out = []
-    for k, entry in enumerate(benchmark):
-        if not isinstance(entry, Sequence) or isinstance(entry, str) or len(entry) != 3:
-            raise ValueError(f"benchmark entry {k} must be (style, city_seed, route), got {entry!r}")
-        style, seed, route = entry
-        get_style(style)
-        out.append((str(style), _check_int(f"benchmark[{k}] city_seed", seed, minimum=0),
-                    _check_int(f"benchmark[{k}] route", route, minimum=0)))
-    return tuple(out)
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)

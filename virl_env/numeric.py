@@ -161,7 +161,7 @@ def encode_navigation_state(env: gym.Env, attempts_left: int | None = None) -> n
     return np.asarray(vector, dtype=np.float32)
 
 
-class DiscreteNavigation(gym.Wrapper):
+class DiscreteNavigation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """V-IRL with an encoded numeric observation and ``Discrete`` actions, for classic RL.
 
     What it changes:
@@ -192,7 +192,8 @@ class DiscreteNavigation(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, action_mode: str | None = None):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, action_mode=action_mode)
+        gym.Wrapper.__init__(self, env)
         base = env.unwrapped
         if not hasattr(base, "expert_action") or not hasattr(base, "rules"):
             raise TypeError(f"DiscreteNavigation wraps virl_env environments, got {type(base).__name__}")

@@ -7,6 +7,7 @@ exceeds :data:`OBS_MAX_LENGTH` characters (routes, rails and names are bounded; 
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Sequence
 
@@ -23,10 +24,14 @@ __all__ = [
     "OUTPUT_FORMAT",
     "TASK_DESCRIPTION",
     "action_space_text",
-    "image_observation_text",
+    "ended_feedback",
+    "expert_reply_text",
     "format_history",
+    "image_observation_text",
+    "moved_on_feedback",
     "prompt_header",
     "prompt_text",
+    "retry_feedback",
 ]
 
 OBS_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
@@ -142,3 +147,25 @@ def prompt_text(header: str, history_text: str, step_number: int, observation: s
         parts.append(f"\n[Feedback]\n{feedback}\n")
     parts.append(f"\n[Output]\n{OUTPUT_FORMAT}")
     return "".join(parts)
+
+
+# ---- feedback after a graded reply (the checker's message, then what happens next) ----------------
+def retry_feedback(message: str, attempts_left: int) -> str:
+    """Feedback after a failed attempt with attempts left at the point."""
+    return f"{message} Attempts left at this point: {attempts_left}."
+
+
+def ended_feedback(message: str) -> str:
+    """Feedback after the last failed attempt when the episode ends there."""
+    return f"{message} No attempts left; the episode has ended."
+
+
+def moved_on_feedback(message: str, expected: str) -> str:
+    """Feedback after the last failed attempt when the agent is moved on to the next point."""
+    return (f"{message} No attempts left at the previous point; the expected action there was {expected} "
+            "and you have been moved on.")
+
+
+def expert_reply_text(observation: str, sentence: str, action: str) -> str:
+    """A full reply in the prompt's answer format (:data:`OUTPUT_FORMAT`), as an expert gives it."""
+    return json.dumps({"current observation": observation, "current instruction": sentence, "action": action})

@@ -9,9 +9,11 @@ trainers.
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+
+from sftrl_core.grading import VerdictEnum
+from sftrl_core.rewards import RewardTable as CoreRewardTable
 
 __all__ = [
     "ACTION_MODES",
@@ -21,6 +23,7 @@ __all__ = [
     "RewardTable",
     "Verdict",
     "get_reward_table",
+    "with_action_mode",
 ]
 
 ACTION_MODES: tuple[str, ...] = ("absolute", "relative", "bearing")
@@ -31,8 +34,8 @@ ON_EXHAUSTED: tuple[str, ...] = ("advance", "terminate")
 """What happens when the attempts at a point run out: move the agent on, or end the episode."""
 
 
-class Verdict(str, Enum):
-    """Verdict on one reply (a ``str`` so ``info["verdict"]`` is plain JSON)."""
+class Verdict(VerdictEnum):
+    """Verdict on one reply (a ``str`` enum: ``Verdict.CORRECT == "correct"``, JSON-friendly)."""
 
     CORRECT = "correct"
     """The action is the expected one."""
@@ -41,27 +44,19 @@ class Verdict(str, Enum):
     WRONG_OBSERVATION = "wrong_observation"
     """A wrong action whose reply also reported the surroundings wrongly (see the checker)."""
     INVALID = "invalid"
-    """No action could be read, it was ambiguous, or it is outside the active action space."""
+    """No action could be read where the prompt asks for it, or it is outside the active action space."""
 
 
 @dataclass(frozen=True)
-class RewardTable:
-    """Reward for each verdict (named constants in one place)."""
+class RewardTable(CoreRewardTable):
+    """Reward for each verdict (named constants in one place); ``table[verdict]`` or
+    ``table.reward(verdict)``. :meth:`resolve` takes a scheme name of :data:`REWARD_TABLES`, a table,
+    or a mapping of field overrides on the paper's table."""
 
     correct: float = 1.0
     wrong_action: float = -1.0
     wrong_observation: float = -1.5
     invalid: float = -1.0
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise TypeError(f"reward {f.name} must be a finite number, got {value!r}")
-
-    def reward(self, verdict: Verdict) -> float:
-        """Reward for ``verdict``."""
-        return float(getattr(self, Verdict(verdict).value))
 
 
 REWARD_TABLES: dict[str, RewardTable] = {
@@ -70,22 +65,17 @@ REWARD_TABLES: dict[str, RewardTable] = {
 }
 """Named reward tables: ``paper`` (+1 correct, -1 wrong action, -1.5 wrong observation, -1
 invalid) and ``binary`` (1 correct, else 0)."""
+RewardTable.SCHEMES = REWARD_TABLES
 
 
-def get_reward_table(rewards: str | RewardTable) -> RewardTable:
-    """Return a reward table from a name in :data:`REWARD_TABLES` or a table.
+def get_reward_table(rewards: str | RewardTable | Mapping[str, float]) -> RewardTable:
+    """Old name of :meth:`RewardTable.resolve`: a table from a name in :data:`REWARD_TABLES`, a
+    table, or a mapping of field overrides.
 
     Raises:
-        ValueError: Unknown name. TypeError: Neither a name nor a table.
+        ValueError: Unknown name or field. TypeError: Another type, or a non-number reward.
     """
-    if isinstance(rewards, RewardTable):
-        return rewards
-    if not isinstance(rewards, str):
-        raise TypeError(f"rewards must be a name or a RewardTable, got {type(rewards).__name__}")
-    try:
-        return REWARD_TABLES[rewards]
-    except KeyError:
-        raise ValueError(f"unknown reward table {rewards!r}; known: {sorted(REWARD_TABLES)}") from None
+    return RewardTable.resolve(rewards)
 
 
 @dataclass(frozen=True)
@@ -154,3 +144,31 @@ class NavigationRules:
                 raise TypeError(f"unknown NavigationRules fields {unknown}; known: {sorted(known)}")
             return cls(**value)
         raise TypeError(f"rules must be NavigationRules, a dict or None, got {type(value).__name__}")
+
+
+def with_action_mode(rules: NavigationRules | dict | None, action_mode: str | None) -> NavigationRules:
+    """``rules`` (as :meth:`NavigationRules.from_value` reads them) with the action mode an id fixes.
+
+    The registered rule-OOD ids fix ``action_mode="relative"``; whatever else ``rules`` sets is kept,
+    so ``gym.make("VIRL-RuleOOD-v0", rules={"max_attempts": 3})`` plays relative actions with three
+    attempts. A dict that names another action mode, or a ``NavigationRules`` whose action mode is
+    neither the default nor ``action_mode``, conflicts with the id and is refused.
+
+    Raises:
+        ValueError: On a conflicting action mode (or an unknown one). TypeError: As ``from_value``.
+    """
+    resolved = NavigationRules.from_value(rules)
+    if action_mode is None:
+        return resolved
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"action_mode must be one of {ACTION_MODES} or None, got {action_mode!r}")
+    if isinstance(rules, dict):
+        asked = rules.get("action_mode", action_mode)
+    else:
+        default = NavigationRules.action_mode
+        asked = action_mode if resolved.action_mode == default else resolved.action_mode
+    if asked != action_mode:
+        raise ValueError(f"rules ask for action_mode={asked!r} but this environment plays "
+                         f"action_mode={action_mode!r}; drop action_mode from the rules, or make "
+                         f"another id (e.g. VIRL-v0) with the rules you want")
+    return resolved.replace(action_mode=action_mode)

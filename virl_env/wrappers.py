@@ -1,9 +1,12 @@
 """Rule and visual variants as wrappers: small base classes to copy, and the built-in variants.
 
-A rule wrapper changes the *rules* of the task, not the world: it registers a function that maps
-the base :class:`~virl_env.rules.NavigationRules` to the rules of the variant; the environment
-applies all such functions (innermost wrapper first) at every reset and the whole episode reads
-the result (``env.unwrapped.active_rules``). Spaces do not change (observation and action are text).
+A rule wrapper changes the *rules* of the task, not the world: it maps the base
+:class:`~virl_env.rules.NavigationRules` to the rules of the variant. It acts only on the episodes
+reset *through it*: its ``reset`` passes the transform down with the reset options (the shared
+mechanism of :mod:`sftrl_core.variants`), the environment applies the transforms it receives
+(innermost wrapper first) and the whole episode reads the result (``env.unwrapped.active_rules``).
+A wrapper built and dropped changes nothing, and two wrappers on one env do not see each other.
+Spaces do not change (observation and action are text).
 
 Writing your own::
 
@@ -17,11 +20,11 @@ Writing your own::
 
     env = ThreeAttempts(gym.make("virl_env:VIRL-v0"))
 
-A visual wrapper changes how the city *looks*, never the task: :class:`StyleWrapper` registers a
-function from the city style to the style of the variant, applied at every reset (innermost
-first). A style that differs only in ``look`` and ``palette`` keeps the same streets, landmarks and
-routes (see :func:`virl_env.env.styled_city`); changing ``layout`` or ``naming`` gives another
-city. :class:`Fog` shows the other kind: an observation wrapper that edits the image itself::
+A visual wrapper changes how the city *looks*, never the task: :class:`StyleWrapper` maps the city
+style to the style of the variant, for the episodes reset through it (innermost first). A style
+that differs only in ``look`` and ``palette`` keeps the same streets, landmarks and routes (see
+:func:`virl_env.sources.styled_city`); changing ``layout`` or ``naming`` gives another city.
+:class:`Fog` shows the other kind: an observation wrapper that edits the image itself::
 
     from virl_env.wrappers import StyleWrapper
 
@@ -32,14 +35,20 @@ city. :class:`Fog` shows the other kind: an observation wrapper that edits the i
             return style.replace(look=style.look.replace(sign_colors=((255, 105, 180),)))
 
     env = PinkSigns(gym.make("virl_env:VIRL-VL-v0"))
+
+Every built-in wrapper records its constructor arguments, so ``gym.make(wrapped.spec)`` rebuilds it;
+a variant of your own with arguments does the same by calling
+``gym.utils.RecordConstructorArgs.__init__(self, name=value, ...)`` before ``super().__init__(env)``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import gymnasium as gym
+import numpy as np
 from PIL import Image, ImageFilter
 
+from sftrl_core import variants
+from virl_env.env import VIRLEnv
 from virl_env.rules import NavigationRules
 from virl_env.styles import CityStyle, StreetLook, get_style
 
@@ -47,24 +56,21 @@ __all__ = ["BearingActions", "CityLook", "DenseRail", "Fog", "NightCity", "Relat
            "StyleWrapper"]
 
 
-class RuleWrapper(gym.Wrapper):
+class RuleWrapper(variants.RuleWrapper):
     """Base class of rule variants: subclasses implement :meth:`transform_rules`.
 
-    The transform runs at every reset of the wrapped environment; it may draw randomness from
-    ``self.np_random`` (the environment's generator) to randomise rules per episode.
+    The transform runs in the reset of every episode reset through this wrapper; it may draw
+    randomness from ``self.np_random`` (the environment's generator) to randomise rules per episode.
+
+    Raises:
+        TypeError: If the wrapped environment is not a V-IRL environment.
     """
 
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        add = getattr(env.unwrapped, "add_rule_transform", None)
-        if add is None:
-            raise TypeError(f"{type(self).__name__} needs a virl_env environment with add_rule_transform, "
-                            f"got {type(env.unwrapped).__name__}")
-        add(self.transform_rules)
+    wraps = VIRLEnv
 
     def transform_rules(self, rules: NavigationRules) -> NavigationRules:
         """Return the rules of the variant, given the rules so far."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement transform_rules(rules)")
 
 
 class RelativeActions(RuleWrapper):
@@ -108,6 +114,7 @@ class DenseRail(RuleWrapper):
     def __init__(self, env: gym.Env, forward_points: int = 4, drop_rate: float = 0.0) -> None:
         # Validate through the rules dataclass so the limits live in one place.
         NavigationRules(forward_points=forward_points, drop_rate=drop_rate)
+        gym.utils.RecordConstructorArgs.__init__(self, forward_points=forward_points, drop_rate=drop_rate)
         self.forward_points = forward_points
         self.drop_rate = drop_rate
         super().__init__(env)
@@ -116,24 +123,22 @@ class DenseRail(RuleWrapper):
         return rules.replace(forward_points=self.forward_points, drop_rate=self.drop_rate)
 
 
-class StyleWrapper(gym.Wrapper):
+class StyleWrapper(variants.StyleWrapper):
     """Base class of visual variants: subclasses implement :meth:`transform_style`.
 
-    The transform runs at every reset of the wrapped environment (before the city is built); it may
-    draw randomness from ``self.np_random`` to randomise the look per episode.
+    The transform runs in the reset of every episode reset through this wrapper (before the city is
+    built); it may draw randomness from ``self.np_random`` to randomise the look per episode.
+    Released-dataset routes are photographs: style transforms do not apply to them.
+
+    Raises:
+        TypeError: If the wrapped environment is not a V-IRL environment.
     """
 
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        add = getattr(env.unwrapped, "add_style_transform", None)
-        if add is None:
-            raise TypeError(f"{type(self).__name__} needs a virl_env environment with add_style_transform, "
-                            f"got {type(env.unwrapped).__name__}")
-        add(self.transform_style)
+    wraps = VIRLEnv
 
     def transform_style(self, style: CityStyle) -> CityStyle:
         """Return the style of the variant, given the style so far."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement transform_style(style)")
 
 
 class CityLook(StyleWrapper):
@@ -152,6 +157,7 @@ class CityLook(StyleWrapper):
     """
 
     def __init__(self, env: gym.Env, look: StreetLook | str) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, look=look)
         if isinstance(look, str):
             look = get_style(look).look
         if not isinstance(look, StreetLook):
@@ -177,6 +183,7 @@ class NightCity(StyleWrapper):
             raise ValueError(f"lit_fraction must be in [0, 1], got {lit_fraction!r}")
         if not isinstance(light, (int, float)) or not 0.0 < light <= 1.0:
             raise ValueError(f"light must be in (0, 1], got {light!r}")
+        gym.utils.RecordConstructorArgs.__init__(self, lit_fraction=lit_fraction, light=light)
         self.lit_fraction = float(lit_fraction)
         self.light = float(light)
         super().__init__(env)
@@ -187,7 +194,7 @@ class NightCity(StyleWrapper):
         return style.replace(look=look)
 
 
-class Fog(gym.ObservationWrapper):
+class Fog(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Observation-level example: fog (and optional blur) laid over the image of the observation.
 
     Blends every pixel toward ``color`` by ``density`` and blurs with a Gaussian of ``blur`` pixels.
@@ -203,7 +210,8 @@ class Fog(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, density: float = 0.5, blur: float = 0.0,
                  color: tuple[int, int, int] = (205, 208, 212)) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, density=density, blur=blur, color=color)
+        gym.ObservationWrapper.__init__(self, env)
         space = env.observation_space
         image_space = space["image"] if isinstance(space, gym.spaces.Dict) and "image" in space.spaces else space
         if not (isinstance(image_space, gym.spaces.Box) and image_space.dtype == np.uint8

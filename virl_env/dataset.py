@@ -1,0 +1,321 @@
+"""The paper authors' released V-IRL routes: parsing ``route_infos.json`` and the dataset directory.
+
+A dataset directory holds:
+
+* ``route_infos.json``: the authors' file, ``[routes, count]`` (a bare list of routes is accepted
+  too). Each route has ``start_place.relocated_geocode`` ``[lat, lng]``, ``init_heading`` (degrees;
+  0 or missing means "draw one at reset", as in the authors' environment),
+  ``milestone_info`` (one ``{...}`` block per leg with ``"to_next_intersection_heading": "177
+  (south)"`` and optionally ``"landmarks": "X is on your left"``), ``route_results.geocode_list``
+  (``[lat, lng]`` of the end of each leg: the turning intersections, then the destination) and
+  ``dest_place`` (optional ``name``).
+* ``street_views/<pano_id>.jpg``: equirectangular panoramas, each with
+  ``street_views/<pano_id>.metadata.json`` holding its ``rotation`` in degrees (read by
+  :mod:`virl_env.panoramas`).
+* ``pano_mapping.json``: the (lat, lng) -> panorama id mapping in JSON form (see
+  :mod:`virl_env.panoramas`). The authors ship it as a pickle, and unpickling runs code chosen by
+  whoever wrote the file, so this loader never reads pickles; convert theirs once with
+  ``python -m virl_env.convert MAPPING.pkl DIR/pano_mapping.json --trust-pickle``.
+
+Everything read is untrusted (see :mod:`virl_env.datafiles`); problems raise
+:class:`~virl_env.datafiles.DatasetError` naming the file and the field.
+
+The rail of a dataset route follows the authors' construction (start, ``forward_points`` points
+evenly spaced on each leg, a turn at every intersection of ``geocode_list``, the destination), with
+this package's fixes: turns are worded with angle wrap-around, interpolated points never coincide
+with an intersection, text is ASCII-sanitised and bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from virl_env.datafiles import MAX_JSON_BYTES, DatasetError, clean_text, geocode, number, read_json
+from virl_env.geo import to_geo, to_local
+from virl_env.instructions import (
+    COMPASS_DIRECTIONS,
+    compass_name,
+    number_sentences,
+    relative_turn,
+    turn_sentence,
+    wrap_angle,
+)
+from virl_env.panoramas import MAPPING_FILE, PanoIndex, load_pano_mapping, load_panorama, panorama_grid
+from virl_env.routes import RailPoint
+
+__all__ = [
+    "DatasetRoute",
+    "EpisodeRoute",
+    "MAX_LEGS",
+    "ROUTE_FILE",
+    "RouteDataset",
+    "STREET_VIEW_DIR",
+    "build_episode",
+]
+
+ROUTE_FILE = "route_infos.json"
+STREET_VIEW_DIR = "street_views"
+MAX_LEGS = 16
+"""Most legs (``milestone_info`` blocks) a released route may have."""
+_HEADING = re.compile(r"\s*(-?\d{1,4}(?:\.\d{1,6})?)\s*\(\s*([A-Za-z ]{1,20})\s*\)\s*")
+_LANDMARK_NAME = re.compile(r"^\s*(.+?)\s+is\s+(?:on your|in front of|behind)\b", re.IGNORECASE)
+
+
+def _parse_milestones(text: object, where: str) -> list[dict[str, str]]:
+    """The ``{...}`` blocks of ``milestone_info``, each as a dict of strings (never evaluated)."""
+    if not isinstance(text, str):
+        raise DatasetError(f"{where} must be a string of {{...}} blocks, got {type(text).__name__}")
+    if len(text) > 200_000:
+        raise DatasetError(f"{where} is {len(text)} characters; the limit is 200000")
+    blocks = []
+    for raw in text.split("}"):
+        body = raw.strip().lstrip("{").strip()
+        if not body:
+            continue
+        block: dict[str, str] = {}
+        for line in body.splitlines():
+            line = line.strip().rstrip(",").strip()
+            if ":" not in line:
+                continue
+            key, value = (part.strip().strip("\"'").strip() for part in line.split(":", 1))
+            block[key] = value
+        blocks.append(block)
+    return blocks
+
+
+def _heading(text: str, where: str) -> tuple[float, str]:
+    m = _HEADING.fullmatch(text)
+    if m is None:
+        raise DatasetError(f"{where} must look like '177 (south)', got {text[:60]!r}")
+    word = m.group(2).strip().lower().replace(" ", "")
+    if word not in COMPASS_DIRECTIONS:
+        raise DatasetError(f"{where}: {m.group(2)!r} is not one of {list(COMPASS_DIRECTIONS)}")
+    degrees = number(float(m.group(1)), where, -360.0, 720.0) % 360.0
+    # The word is what the instruction says; keep the angle inside its 45-degree sector.
+    center = 45.0 * COMPASS_DIRECTIONS.index(word)
+    degrees = (center + max(-22.4, min(22.4, wrap_angle(degrees - center)))) % 360.0
+    return degrees, word
+
+
+# ---- routes -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DatasetRoute:
+    """A route of the released data, validated.
+
+    Attributes:
+        index: Position in ``route_infos.json``.
+        start: ``(lat, lng)`` of the start.
+        init_heading: Initial heading, or None to draw one at reset.
+        headings: Heading of each leg (degrees, inside its compass word's sector).
+        landmarks: Landmark text at the end of each leg (``"X is on your left"``) or None.
+        geocodes: ``(lat, lng)`` of the end of each leg.
+        destination: Destination name, or None.
+    """
+
+    index: int
+    start: tuple[float, float]
+    init_heading: float | None
+    headings: tuple[float, ...]
+    landmarks: tuple[str | None, ...]
+    geocodes: tuple[tuple[float, float], ...]
+    destination: str | None
+
+
+@dataclass(frozen=True)
+class EpisodeRoute:
+    """What an episode needs of a dataset route: its index, instruction sentences, local key
+    points (metres, x east, y north, from the start) and the geographic origin."""
+
+    index: int
+    sentences: tuple[str, ...]
+    points: tuple[tuple[float, float], ...]
+    origin: tuple[float, float]
+
+    @property
+    def instruction(self) -> str:
+        """The numbered instruction text."""
+        return number_sentences(self.sentences)
+
+
+def _parse_route(raw: object, index: int, file: Path) -> DatasetRoute:
+    where = f"{file}: routes[{index}]"
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{where} must be an object, got {type(raw).__name__}")
+    start_place = raw.get("start_place")
+    if not isinstance(start_place, dict) or "relocated_geocode" not in start_place:
+        raise DatasetError(f"{where}.start_place.relocated_geocode is missing")
+    start = geocode(start_place["relocated_geocode"], f"{where}.start_place.relocated_geocode")
+    init = raw.get("init_heading", 0)
+    init_heading = number(init, f"{where}.init_heading", -360.0, 720.0) if init is not None else 0.0
+    blocks = _parse_milestones(raw.get("milestone_info"), f"{where}.milestone_info")
+    if not 1 <= len(blocks) <= MAX_LEGS:
+        raise DatasetError(f"{where}.milestone_info has {len(blocks)} blocks; expected 1 to {MAX_LEGS}")
+    headings, landmarks = [], []
+    for k, block in enumerate(blocks):
+        field = f"{where}.milestone_info block {k}"
+        if "to_next_intersection_heading" not in block:
+            raise DatasetError(f"{field}: to_next_intersection_heading is missing")
+        h, _word = _heading(block["to_next_intersection_heading"], f"{field}.to_next_intersection_heading")
+        headings.append(h)
+        text = clean_text(block.get("landmarks", ""))
+        landmarks.append(None if not text or text.lower().startswith("no landmark") else text)
+    results = raw.get("route_results")
+    if not isinstance(results, dict) or not isinstance(results.get("geocode_list"), list):
+        raise DatasetError(f"{where}.route_results.geocode_list is missing or not a list")
+    geo_list = results["geocode_list"]
+    if len(geo_list) != len(blocks):
+        raise DatasetError(f"{where}.route_results.geocode_list has {len(geo_list)} points but "
+                           f"milestone_info has {len(blocks)} blocks (one per leg)")
+    geocodes = tuple(geocode(g, f"{where}.route_results.geocode_list[{k}]") for k, g in enumerate(geo_list))
+    for k, (a, b) in enumerate(zip((start,) + geocodes[:-1], geocodes)):
+        dist = math.hypot(*to_local(a, b))
+        if dist > 20_000:
+            raise DatasetError(f"{where}.route_results.geocode_list[{k}] is {dist:.0f} m from the previous "
+                               "point; legs longer than 20 km are not street routes")
+    dest = raw.get("dest_place")
+    name = dest.get("name") if isinstance(dest, dict) else None
+    return DatasetRoute(index=index, start=start, init_heading=None if init_heading % 360.0 == 0 else init_heading % 360.0,
+                        headings=tuple(headings), landmarks=tuple(landmarks), geocodes=geocodes,
+                        destination=clean_text(name) or None if isinstance(name, str) else None)
+
+
+def _landmark_names(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    names = []
+    for part in text.split(";"):
+        m = _LANDMARK_NAME.match(part)
+        if m:
+            names.append(m.group(1).strip())
+    return tuple(names)
+
+
+def build_episode(route: DatasetRoute, forward_points: int, rng: np.random.Generator
+                  ) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
+    """Instruction and rail of a dataset route (the initial heading is drawn from ``rng`` when the
+    data leaves it open, at least 15 degrees away from the first leg)."""
+    if isinstance(forward_points, bool) or not isinstance(forward_points, int) or not 0 <= forward_points <= 8:
+        raise ValueError(f"forward_points must be an int in [0, 8], got {forward_points!r}")
+    heads = route.headings
+    if route.init_heading is None:
+        options = [h for h in range(360) if abs(wrap_angle(h - heads[0])) >= 15.0]
+        init = float(options[int(rng.integers(len(options)))])
+    else:
+        init = route.init_heading
+    origin = route.start
+    keys = [(0.0, 0.0)] + [to_local(origin, g) for g in route.geocodes]
+    legs = len(heads)
+    sentences: list[str] = []
+    prev = init
+    for k in range(legs):
+        sentences.append(turn_sentence(k == 0, relative_turn(prev, heads[k]), compass_name(heads[k])))
+        prev = heads[k]
+        lm = route.landmarks[k]
+        if k < legs - 1:
+            sentences.append(f"Move forward until you reach the next intersection where {lm}." if lm
+                             else "Move forward until you reach the next intersection.")
+        elif lm:
+            sentences.append(f"Move forward until you reach the destination where {lm}.")
+        elif route.destination:
+            sentences.append(f"Move forward until you reach the destination {route.destination}.")
+        else:
+            sentences.append("Move forward until you reach the destination.")
+    rail = [RailPoint(position=keys[0], heading=init, kind="start", observation="No landmarks nearby",
+                      landmarks=(), at_intersection=False, sentence=0, turn_to=heads[0],
+                      turn_relative=relative_turn(init, heads[0]))]
+    for k in range(legs):
+        (px, py), (qx, qy) = keys[k], keys[k + 1]
+        if math.hypot(qx - px, qy - py) > 5.0:
+            for i in range(1, forward_points + 1):
+                f = i / (forward_points + 1)
+                rail.append(RailPoint(position=(px + (qx - px) * f, py + (qy - py) * f), heading=heads[k],
+                                      kind="forward", observation="No landmarks nearby", landmarks=(),
+                                      at_intersection=False, sentence=2 * k + 1, turn_to=None, turn_relative=None))
+        seen = route.landmarks[k] or "No landmarks nearby"
+        if k == legs - 1:
+            rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="destination", observation=seen,
+                                  landmarks=_landmark_names(route.landmarks[k]), at_intersection=False,
+                                  sentence=2 * k + 1, turn_to=None, turn_relative=None))
+        else:
+            rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="turn",
+                                  observation=f"{seen}; You observe an intersection",
+                                  landmarks=_landmark_names(route.landmarks[k]), at_intersection=True,
+                                  sentence=2 * (k + 1), turn_to=heads[k + 1],
+                                  turn_relative=relative_turn(heads[k], heads[k + 1])))
+    episode = EpisodeRoute(index=route.index, sentences=tuple(sentences), points=tuple(keys), origin=origin)
+    return episode, tuple(rail)
+
+
+class RouteDataset:
+    """A validated dataset directory (see the module docstring).
+
+    Routes and the mapping are checked at load; panoramas when first used (or all at once with
+    :meth:`check_panoramas`).
+    """
+
+    def __init__(self, root: Path, routes: tuple[DatasetRoute, ...], mapping: PanoIndex) -> None:
+        self.root = root
+        self.routes = routes
+        self.mapping = mapping
+        self.street_views = root / STREET_VIEW_DIR
+
+    @classmethod
+    def load(cls, root: str | os.PathLike[str], mapping_file: str | os.PathLike[str] | None = None) -> RouteDataset:
+        """Load and validate ``root``.
+
+        Raises:
+            DatasetError: For a missing or malformed file (named, with the field).
+        """
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"{root}: dataset directory not found")
+        file = root / ROUTE_FILE
+        data = read_json(file, MAX_JSON_BYTES)
+        if isinstance(data, list) and len(data) == 2 and isinstance(data[0], list) and isinstance(data[1], int):
+            raw_routes = data[0]  # the authors' [routes, count]
+        elif isinstance(data, list):
+            raw_routes = data
+        else:
+            raise DatasetError(f"{file}: expected [routes, count] or a list of routes, got {type(data).__name__}")
+        if not raw_routes:
+            raise DatasetError(f"{file}: no routes")
+        routes = tuple(_parse_route(r, i, file) for i, r in enumerate(raw_routes))
+        if not (root / STREET_VIEW_DIR).is_dir():
+            raise DatasetError(f"{root / STREET_VIEW_DIR}: street view directory not found")
+        mapping_path = Path(mapping_file) if mapping_file is not None else root / MAPPING_FILE
+        if not mapping_path.exists() and any(root.glob("*.pkl")):
+            raise DatasetError(f"{mapping_path}: not found; convert the authors' pickle first: python -m "
+                               f"virl_env.convert {next(root.glob('*.pkl'))} {mapping_path} --trust-pickle")
+        return cls(root, routes, load_pano_mapping(mapping_path))
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def __repr__(self) -> str:
+        return f"RouteDataset({str(self.root)!r}, {len(self.routes)} routes, {len(self.mapping)} panoramas)"
+
+    def episode(self, index: int, forward_points: int, rng: np.random.Generator
+                ) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
+        """Instruction and rail of route ``index`` (see :func:`build_episode`)."""
+        return build_episode(self.routes[index], forward_points, rng)
+
+    def panorama_at(self, route: EpisodeRoute, point: RailPoint) -> str:
+        """The panorama id used at a rail point (nearest within :data:`MAPPING_RADIUS`)."""
+        return self.mapping.nearest(to_geo(route.origin, point.position))[0]
+
+    def grid(self, route: EpisodeRoute, point: RailPoint, size: int) -> np.ndarray:
+        """The 2x2 grid (front, right / back, left) cut from the panorama at a rail point (cached)."""
+        return panorama_grid(self.street_views, self.panorama_at(route, point), point.heading, size)
+
+    def check_panoramas(self) -> int:
+        """Decode every panorama of the mapping (raising :class:`DatasetError` on the first bad
+        one); returns how many were checked."""
+        for _lat, _lng, pano in self.mapping.entries:
+            load_panorama(self.street_views, pano)
+        return len(self.mapping)
