@@ -67,5 +67,15 @@ class RandomAgent:
         return json.dumps({"formula": self._formula(list(numbers))})
 
 
+class ForwardAgent:
+    """Always answers ``forward()`` (V-IRL only): the trivial floor of per-step accuracy. Most points of a route
+    expect ``forward()``, so this agent scores well per step while never finishing a route."""
+
+    name = "always-forward"
+
+    def __call__(self, observation: Any, info: dict[str, Any]) -> str:
+        return json.dumps({"action": "forward()"})
+
+
 def oracle() -> OracleAgent:
     return OracleAgent()

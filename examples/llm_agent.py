@@ -51,6 +51,8 @@ __all__ = [
     "LLMConnectionError",
     "LLMHTTPError",
     "LLMResponseError",
+    "LLMTimeoutError",
+    "ChatReply",
     "OpenAIChatAgent",
     "build_messages",
     "encode_png_data_url",
@@ -103,7 +105,31 @@ class LLMHTTPError(LLMAgentError):
 
 
 class LLMConnectionError(LLMAgentError):
-    """The server could not be reached or did not answer in time, after every retry."""
+    """The server could not be reached (refused, unreachable, connection dropped), after every retry."""
+
+
+class LLMTimeoutError(LLMConnectionError):
+    """The server accepted the request but sent no answer within the timeout: it is running, but slow.
+
+    Not retried: sending the same generation again would only queue a second copy behind the first.
+    """
+
+
+class ChatReply(str):
+    """The reply text, as a ``str``, carrying what the server reported about it.
+
+    Attributes:
+        usage: ``{"prompt_tokens": int, "completion_tokens": int}`` when the server reported them (else empty),
+            plus ``"seconds"`` (the request's wall time) and ``"finish_reason"``. The ``sftrl_eval`` harness
+            records the token counts with each reply.
+    """
+
+    usage: dict[str, Any]
+
+    def __new__(cls, text: str, usage: Mapping[str, Any] | None = None) -> ChatReply:
+        reply = super().__new__(cls, text)
+        reply.usage = dict(usage or {})
+        return reply
 
 
 class LLMResponseError(LLMAgentError):
@@ -241,9 +267,13 @@ class OpenAIChatAgent:
     :meth:`batch` for a list of decisions run on a thread pool; at most ``concurrency`` requests are in
     flight at any time, whichever way it is called.
 
-    Failures: a 408, a 429, a 5xx, a refused or dropped connection and a timeout are retried up to
-    ``max_retries`` times, waiting ``backoff * 2**k`` seconds before retry ``k`` (at most ``max_backoff``),
-    or what the server's ``Retry-After`` asks (also capped). Delays are deterministic (no jitter) so runs
+    Failures: a 408, a 429, a 5xx and a dropped connection are retried up to ``max_retries`` times, waiting
+    ``backoff * 2**k`` seconds before retry ``k`` (at most ``max_backoff``), or what the server's
+    ``Retry-After`` asks (also capped); so is a refused connection once the server has answered before (it may
+    be restarting), while a server that has never answered fails at once (:class:`LLMConnectionError`: it is
+    down or elsewhere). A request that gets no answer within ``timeout`` seconds raises
+    :class:`LLMTimeoutError` at once: the server is up but slow, and resending the generation would only
+    queue another copy. Delays are deterministic (no jitter) so runs
     are reproducible; pass ``sleep`` to observe or skip them. Other HTTP errors raise :class:`LLMHTTPError`
     at once, answers that are not chat completions :class:`LLMResponseError`, exhausted retries
     :class:`LLMHTTPError` or :class:`LLMConnectionError`. Messages quote what the server said (truncated)
@@ -256,7 +286,9 @@ class OpenAIChatAgent:
         api_key: Sent as ``Authorization: Bearer ...`` when set; default ``$OPENAI_API_KEY``.
         temperature: Sampling temperature (0: greedy, for reproducible benchmarks).
         max_tokens: Longest reply; leave room for reasoning models' ``<think>`` blocks.
-        timeout: Seconds to wait for the server on each socket operation (connect, each read).
+        timeout: Seconds to wait for the server's answer to one request (more precisely, for each socket
+            operation: connecting, and each read; a server that does not stream sends nothing until the whole
+            reply is generated). A timed-out request is not retried (see :class:`LLMTimeoutError`).
         max_retries: Retries after the first attempt (0: fail on the first error).
         backoff: Delay before the first retry, in seconds; doubles each retry.
         max_backoff: Cap on any single delay, including one asked for by ``Retry-After``.
@@ -331,6 +363,20 @@ class OpenAIChatAgent:
         self._image_cache: tuple[bytes, str] | None = None
         #: Running totals: requests sent (retries included), retries, and tokens the server reported.
         self.usage = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self._reached = False  # whether the server ever answered (a refusal then means a restart, not "down")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What defines this agent's replies besides the model name (the harness refuses to mix results of
+        different configurations): sampling settings, system prompt and extra request fields."""
+        return {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                "system_prompt": self.system_prompt, "extra_body": self.extra_body}
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where and how the replies were obtained (recorded with each run, never compared; no API key)."""
+        return {"endpoint": self.url, "timeout": self.timeout, "max_retries": self.max_retries,
+                "concurrency": self.concurrency}
 
     def __repr__(self) -> str:  # never shows the key
         key = "set" if self._api_key else "none"
@@ -375,12 +421,13 @@ class OpenAIChatAgent:
         return {**self.extra_body, "model": self.model, "messages": list(messages),
                 "temperature": self.temperature, "max_tokens": self.max_tokens}
 
-    def complete(self, messages: Sequence[Message]) -> str:
+    def complete(self, messages: Sequence[Message]) -> ChatReply:
         """Send ``messages`` and return the reply text, retrying transient failures.
 
         Raises:
             LLMHTTPError: A non-retryable HTTP error, or a retryable one on the last attempt.
-            LLMConnectionError: No answer (refused, reset, timed out) on the last attempt.
+            LLMTimeoutError: The server accepted the request but did not answer within ``timeout``.
+            LLMConnectionError: The server cannot be reached (at once if it never answered, else after retries).
             LLMResponseError: A 200 answer that is not a chat completion with a text reply.
         """
         payload = json.dumps(self.request_body(messages)).encode("utf-8")
@@ -395,10 +442,12 @@ class OpenAIChatAgent:
             self._count("requests")
             if attempt:
                 self._count("retries")
+            started = time.perf_counter()
             try:
                 with self._slots, self._opener.open(request, timeout=self.timeout) as response:
                     raw = response.read(MAX_RESPONSE_BYTES + 1)
             except urllib.error.HTTPError as error:
+                self._reached = True
                 status = error.code
                 body = self._quote(self._read_error_body(error))
                 retry_after = _retry_after_seconds(error.headers.get("Retry-After") if error.headers else None)
@@ -411,16 +460,29 @@ class OpenAIChatAgent:
                 raise LLMHTTPError(f"POST {self.url} failed with HTTP {status}{tries} (model {self.model!r}); "
                                    f"the server said: {body or '(empty body)'}{_HINTS.get(status, '')}",
                                    status, body) from None
+            except TimeoutError:
+                # Raised bare (not as URLError) only after the request was sent: the server is up and busy.
+                raise LLMTimeoutError(
+                    f"the server at {self.base_url} accepted the request but sent no answer within "
+                    f"{self.timeout:g} s (model {self.model!r}): it is running but slow (a long generation, or "
+                    "requests queued behind others); raise the timeout (--timeout), lower max_tokens, or send "
+                    "fewer requests at once (--concurrency)") from None
             except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-                if not last:
+                reason = getattr(error, "reason", error)
+                dropped = isinstance(error, (http.client.HTTPException, ConnectionResetError))
+                if not last and (self._reached or dropped):
                     self._sleep(self._delay(attempt, None))
                     continue
-                reason = getattr(error, "reason", error)
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                what = (f"the connection to {self.base_url} was lost" if dropped
+                        else f"nothing answers at {self.base_url}")
                 raise LLMConnectionError(
-                    f"no answer from POST {self.url} after {attempt + 1} attempts (timeout {self.timeout:g} s): "
-                    f"{self._redact(f'{type(reason).__name__}: {reason}')}; is the server running at "
-                    f"{self.base_url}?") from None
-            return self._parse(raw)
+                    f"{what}{tries} ({self._redact(f'{type(reason).__name__}: {reason}')}): is the server running "
+                    "there? Start it, or fix the base URL (--base-url / " + BASE_URL_VARIABLE + ")") from None
+            self._reached = True
+            reply = self._parse(raw)
+            reply.usage["seconds"] = round(time.perf_counter() - started, 6)
+            return reply
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     # ---- helpers ---------------------------------------------------------------------------------------------
@@ -464,7 +526,7 @@ class OpenAIChatAgent:
         except (OSError, http.client.HTTPException, AttributeError):
             return ""
 
-    def _parse(self, raw: bytes) -> str:
+    def _parse(self, raw: bytes) -> ChatReply:
         text = raw[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace")
         if len(raw) > MAX_RESPONSE_BYTES:
             raise LLMResponseError(f"the answer from {self.url} is larger than {MAX_RESPONSE_BYTES} bytes; "
@@ -497,13 +559,14 @@ class OpenAIChatAgent:
             reason = choices[0].get("finish_reason")
             raise fail(f"choices[0].message.content is {type(content).__name__}, not text "
                        f"(finish_reason {reason!r})")
-        usage = data.get("usage")
+        usage, counted = data.get("usage"), {}
         if isinstance(usage, dict):
             for name in ("prompt_tokens", "completion_tokens"):
                 value = usage.get(name)
                 if isinstance(value, int) and not isinstance(value, bool):
                     self._count(name, value)
-        return content
+                    counted[name] = value
+        return ChatReply(content, {**counted, "finish_reason": choices[0].get("finish_reason")})
 
 
 # ---- command line ------------------------------------------------------------------------------------------
@@ -564,16 +627,22 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Environment: {BASE_URL_VARIABLE} (default {DEFAULT_BASE_URL}), {MODEL_VARIABLE} (required unless "
                f"--model), {API_KEY_VARIABLE} (optional).")
     parser.add_argument("--env", default="GeneralPoints-v0", help="environment id (default GeneralPoints-v0)")
-    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--episodes", type=int, default=3, help="episodes to play (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode k uses seed+k")
     parser.add_argument("--base-url", help=f"API root (default ${BASE_URL_VARIABLE} or {DEFAULT_BASE_URL})")
     parser.add_argument("--model", help=f"model name (default ${MODEL_VARIABLE})")
     parser.add_argument("--api-key", help=f"API key (default ${API_KEY_VARIABLE}; prefer the variable: "
                                           "flags show up in process lists)")
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per socket operation")
-    parser.add_argument("--max-retries", type=int, default=4)
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="sampling temperature (default 0: greedy, reproducible)")
+    parser.add_argument("--max-tokens", type=int, default=1024,
+                        help="longest reply in tokens (default 1024; leave room for <think> blocks)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for the answer to one request (default 60); a slow server is "
+                             "reported as slow, not down")
+    parser.add_argument("--max-retries", type=int, default=4,
+                        help="retries after an HTTP 408/429/5xx or a dropped connection (default 4; a timed-out "
+                             "request is never retried)")
     parser.add_argument("--system-prompt", help="an optional system message")
     parser.add_argument("--env-kwargs", type=json.loads, default={},
                         help='JSON keyword arguments for gym.make, e.g. \'{"resolution": 256}\'')

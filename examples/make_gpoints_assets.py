@@ -75,8 +75,9 @@ def labelled_grid(tiles: list[tuple[str, np.ndarray]], columns: int, crop: float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "assets")
+    parser = argparse.ArgumentParser(description="Draw the GeneralPoints card pictures used in the README.")
+    parser.add_argument("--out", type=Path, default=ROOT / "assets",
+                        help="folder to write the PNG files into (default: the repository's assets/)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -48,8 +48,8 @@ def play(env_id: str, agent: Agent, episodes: int, seed: int, verbose: bool) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=5, help="episodes per environment and agent (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary table")
     args = parser.parse_args()
 

@@ -63,13 +63,15 @@ def run(game: str, timesteps: int, args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--game", choices=("gp", "virl", "both"), default="both")
-    parser.add_argument("--gp-timesteps", type=int, default=250_000)
-    parser.add_argument("--virl-timesteps", type=int, default=60_000)
-    parser.add_argument("--eval-episodes", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--game", choices=("gp", "virl", "both"), default="both",
+                        help="which game to train on (default both)")
+    parser.add_argument("--gp-timesteps", type=int, default=250_000, help="PPO steps on GeneralPoints (default 250000)")
+    parser.add_argument("--virl-timesteps", type=int, default=60_000, help="PPO steps on V-IRL (default 60000)")
+    parser.add_argument("--eval-episodes", type=int, default=100,
+                        help="in-distribution episodes to score the reloaded policy on (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default="runs/ppo")
+    parser.add_argument("--out", default="runs/ppo", help="folder for the saved policies (default runs/ppo)")
     parser.add_argument("--n-steps", type=int, default=2048, help="PPO rollout length per update")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -19,14 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agents import OracleAgent, RandomAgent  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gp-episodes", type=int, default=20)
-    parser.add_argument("--virl-episodes", type=int, default=8)
-    parser.add_argument("--paper-sizes", action="store_true", help="the paper's evaluation sizes")
-    parser.add_argument("--out", default="runs/main")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="The main job: benchmark the oracle and random agents on every paper setting and write the "
+                    "report (report.md and report.png in --out). Run it again to resume an interrupted run.")
+    parser.add_argument("--gp-episodes", type=int, default=20, help="episodes per GeneralPoints setting (default 20)")
+    parser.add_argument("--virl-episodes", type=int, default=8,
+                        help="routes per V-IRL setting (default 8; at most the setting's 48, or 18 for VisualOOD)")
+    parser.add_argument("--paper-sizes", action="store_true",
+                        help="the paper's evaluation sizes (234 GeneralPoints episodes, 48 or 18 V-IRL routes)")
+    parser.add_argument("--out", default="runs/main", help="results folder (default runs/main)")
+    parser.add_argument("--no-progress", action="store_true", help="print no progress on stderr")
+    args = parser.parse_args(argv)
 
     out = Path(args.out)
     for agent in (OracleAgent(), RandomAgent(seed=0)):

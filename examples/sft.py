@@ -61,14 +61,15 @@ def run(game: str, args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--game", choices=("gp", "virl", "both"), default="both")
+    parser.add_argument("--game", choices=("gp", "virl", "both"), default="both",
+                        help="which game to train on (default both)")
     parser.add_argument("--gp-episodes", type=int, default=5000, help="GeneralPoints hands to demonstrate")
     parser.add_argument("--virl-routes", type=int, default=400, help="V-IRL training routes to demonstrate")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=30, help="passes over the demonstrations (default 30)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the demonstrations and the model (default 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default="runs/sft")
+    parser.add_argument("--out", default="runs/sft", help="folder for the saved models (default runs/sft)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -18,7 +18,7 @@ not in a policy's action vocabulary when it was trained on compass words, so its
 space there. Nothing is tuned to reproduce the paper's conclusion.
 
     python examples/sft_vs_rl.py            # about 8 minutes on 2 shared CPU cores
-    python examples/sft_vs_rl.py --quick    # under a minute: a smoke run with tiny budgets
+    python examples/sft_vs_rl.py --quick    # a smoke run with tiny budgets (about 100 s of CPU time)
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ QUICK = {"gp_demos": 1000, "virl_demos": 100, "epochs": 10, "gp_timesteps": 8192
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run of about a minute")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run (about 100 s of CPU time)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, the models and PPO (default 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default="runs/sft_vs_rl")
+    parser.add_argument("--out", default="runs/sft_vs_rl",
+                        help="folder for the results and the report (default runs/sft_vs_rl)")
     parser.add_argument("--n-steps", type=int, default=2048, help="PPO rollout length per update")
     for key, value in DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), type=int, default=None,

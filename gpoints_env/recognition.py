@@ -73,7 +73,9 @@ def _possible_ranks(item: str, rules: Rules) -> set[str]:
     ranks = set()
     if text in RANKS:
         ranks.add(text)
-    if text.isdigit() and len(text) <= 4:
+    # ASCII digits only: superscripts, circled numbers and other Unicode digits pass str.isdigit() but int()
+    # rejects them, and no card is written that way.
+    if text.isascii() and text.isdigit() and len(text) <= 4:
         value = int(text)
         if value == 1:
             ranks.add("A")

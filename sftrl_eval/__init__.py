@@ -9,7 +9,19 @@ or from the command line: ``python -m sftrl_eval run --agent my_module:my_agent 
 
 from __future__ import annotations
 
-from .harness import UNPARSEABLE_VERDICTS, aevaluate, evaluate, load_records, public_info, summarize
+from .harness import (
+    UNPARSEABLE_VERDICTS,
+    AgentError,
+    ResultsError,
+    ResultsInUseError,
+    aevaluate,
+    agent_identity,
+    evaluate,
+    load_meta,
+    load_records,
+    public_info,
+    summarize,
+)
 from .report import collect_summaries, draw_chart, markdown_table, paper_table, report
 from .settings import SEED_LIST_VERSION, SETTINGS, Setting, get_setting
 
@@ -18,7 +30,12 @@ __all__ = [
     "aevaluate",
     "summarize",
     "load_records",
+    "load_meta",
     "public_info",
+    "agent_identity",
+    "AgentError",
+    "ResultsError",
+    "ResultsInUseError",
     "UNPARSEABLE_VERDICTS",
     "report",
     "collect_summaries",

@@ -9,20 +9,33 @@ prompt and the picture) and answers in free text. Optional extras:
   LLM servers that batch requests;
 * ``agent.name`` names the agent in results (else pass ``agent_name``).
 
+* ``agent.config`` (a JSON-able dict) is what defines the agent besides its name and factory (e.g. a model's
+  temperature); it is part of the run's identity, so results of another configuration are never mixed in;
+* ``agent.provenance`` (a JSON-able dict) is recorded with each run but not compared (e.g. the endpoint);
+* a reply may be a ``str`` subclass with a ``usage`` dict (``prompt_tokens``, ``completion_tokens``): the
+  token counts are recorded with the reply.
+
 Results go to ``out_dir/<setting>.jsonl``: one line per finished episode, written and flushed to disk as soon
 as the episode ends. A run that is killed loses at most the episodes in flight; running again with the same
 ``out_dir`` skips the finished episodes (by index), drops a half-written last line, and never duplicates one.
+``out_dir/<setting>.meta.json`` holds the run's identity (setting, environment, episode-list version, agent
+name, factory, arguments and config) and a log of the runs that wrote the file; a run whose identity differs
+is refused. While a run writes a results file it holds a lock on it (``out_dir/.<setting>.lock``), so a second
+run into the same folder is refused instead of playing every episode again. Nothing is written before the
+first episode ends: a run that fails at once (e.g. a model server that is down) leaves no files behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import inspect
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +43,20 @@ import gymnasium as gym
 
 from .settings import SEED_LIST_VERSION, Setting, get_setting
 
-__all__ = ["evaluate", "aevaluate", "summarize", "load_records", "public_info", "UNPARSEABLE_VERDICTS"]
+__all__ = [
+    "evaluate",
+    "aevaluate",
+    "summarize",
+    "load_records",
+    "load_meta",
+    "public_info",
+    "agent_identity",
+    "check_episodes",
+    "UNPARSEABLE_VERDICTS",
+    "AgentError",
+    "ResultsError",
+    "ResultsInUseError",
+]
 
 #: Verdicts that mean the reply could not be read as an answer at all.
 UNPARSEABLE_VERDICTS = frozenset({"no_formula", "illegal_formula", "invalid"})
@@ -46,11 +72,69 @@ def public_info(info: dict[str, Any], setting: Setting) -> dict[str, Any]:
     return {k: v for k, v in info.items() if k not in hidden}
 
 
-def _agent_name(agent: Any, agent_name: str | None) -> str:
-    if agent_name:
-        return agent_name
-    name = getattr(agent, "name", None) or getattr(agent, "__name__", None) or type(agent).__name__
-    return str(name)
+class AgentError(RuntimeError):
+    """The agent raised while answering; the message names the setting, the episode and the reply, and the
+    original exception is the ``__cause__``. Finished episodes are on disk: run again to resume."""
+
+
+class ResultsError(ValueError):
+    """A results folder cannot be used for this run (it holds another run, or a damaged ``meta.json``)."""
+
+
+class ResultsInUseError(ResultsError):
+    """Another run is writing the same results file right now."""
+
+
+# Loading a file by path gives its module a private name (see sftrl_eval.cli.load_agent); identities use the
+# file's own name, so `examples/agents.py:OracleAgent` and `agents:OracleAgent` are the same agent.
+_PRIVATE_MODULE_PREFIX = "_sftrl_eval_agent_"
+
+
+def _qualified_name(obj: Any) -> str:
+    target = obj if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj) else type(obj)
+    module = str(getattr(target, "__module__", None) or "?").removeprefix(_PRIVATE_MODULE_PREFIX)
+    return f"{module}:{getattr(target, '__qualname__', getattr(target, '__name__', '?'))}"
+
+
+def _json_value(value: Any, what: str) -> Any:
+    """``value`` after a JSON round trip (so it compares equal to what a meta file holds)."""
+    try:
+        return json.loads(json.dumps(value, sort_keys=True))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be JSON-serialisable ({err})") from None
+
+
+def agent_identity(
+    agent: Any,
+    agent_name: str | None = None,
+    factory: Any = None,
+    factory_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What defines an agent in a results folder: two runs may share a results file only when this matches.
+
+    Args:
+        agent: the agent.
+        agent_name: the name to file results under (default: ``agent.name``, else the factory's name, else the
+            agent's function or type name).
+        factory: the class or function that built the agent (default: the agent's own class, or the agent
+            itself when it is a function).
+        factory_kwargs: the arguments the factory was called with.
+
+    Returns:
+        ``{"agent": name, "agent_factory": "module:qualname", "agent_kwargs": {...}, "agent_config": {...}}``
+        (``agent_config`` is ``agent.config``, or ``None``).
+    """
+    source = factory if factory is not None else agent
+    name = (agent_name or getattr(agent, "name", None)
+            or (getattr(factory, "__name__", None) if factory is not None else None)
+            or getattr(agent, "__name__", None) or type(agent).__name__)
+    config = getattr(agent, "config", None)
+    return {
+        "agent": str(name),
+        "agent_factory": _qualified_name(source),
+        "agent_kwargs": _json_value(dict(factory_kwargs or {}), "the agent's arguments"),
+        "agent_config": None if config is None else _json_value(config, "agent.config"),
+    }
 
 
 # ---- result files ------------------------------------------------------------------------------------------
@@ -92,43 +176,180 @@ def load_records(path: str | os.PathLike[str], repair: bool = False) -> list[dic
     return records
 
 
-class _ResultsFile:
-    """Appends episode records durably and checks that a resumed run is the same run."""
+def load_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Read a ``<setting>.meta.json`` (``None`` when there is none).
 
-    def __init__(self, out_dir: str | os.PathLike[str], meta: dict[str, Any], resume: bool):
-        directory = Path(out_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{meta['setting']}.jsonl"
-        meta_path = directory / f"{meta['setting']}.meta.json"
+    Raises:
+        ResultsError: the file is not a JSON object (a run killed while writing it with an older version),
+            with how to recover.
+    """
+    path = Path(path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ResultsError(
+            f"{path} is damaged ({type(err).__name__}: {err}); the episodes are safe in "
+            f"{path.name.removesuffix('.meta.json')}.jsonl: delete {path.name} and run again with the same agent "
+            "and arguments to resume (it is rewritten), or use another output folder") from None
+    if not isinstance(meta, dict):
+        raise ResultsError(f"{path} does not hold a run description (a JSON object); delete it to resume")
+    return meta
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader, or a kill, sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class _FileLock:
+    """An exclusive, non-blocking lock held through a small lock file that names its holder's process id.
+
+    The lock is ``flock`` (``msvcrt.locking`` on Windows) on the file, so it vanishes with its process: a
+    killed run never leaves a stale lock. The holder removes the file on release; a waiter that opened the
+    file just before that checks it still locks the file at ``path`` and otherwise tries again.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.fd = path, -1
+
+    def acquire(self, what: Path) -> None:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _lock_fd(fd)
+            except OSError:
+                try:
+                    holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                finally:
+                    os.close(fd)
+                raise ResultsInUseError(
+                    f"{what} is being written by another run (process {holder}); wait for it to finish "
+                    "(then run again to resume), or write to another output folder") from None
+            try:
+                current = os.stat(self.path)
+            except FileNotFoundError:
+                current = None
+            if current is not None and os.path.samestat(os.fstat(fd), current):
+                break
+            os.close(fd)  # the previous holder removed this file after we opened it: lock the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            self.path.unlink()
+        except OSError:  # Windows cannot remove an open file; the next holder reuses it
+            pass
+        os.close(self.fd)  # releases the lock
+        self.fd = -1
+
+
+def _lock_fd(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+#: Meta keys that log runs rather than identify them (never compared).
+_RUN_LOG_KEYS = frozenset({"runs"})
+
+
+class _ResultsFile:
+    """Appends episode records durably, holds the results file's lock, and checks that a resumed run is the
+    same run. Files are created with the first record, so a run that fails at once leaves nothing behind."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], meta: dict[str, Any], resume: bool,
+                 provenance: dict[str, Any] | None):
+        self.directory = Path(out_dir)
+        self.made_directory = not self.directory.exists()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / f"{meta['setting']}.jsonl"
+        self.meta_path = self.directory / f"{meta['setting']}.meta.json"
+        self._lock = _FileLock(self.directory / f".{meta['setting']}.lock")
+        self._lock.acquire(self.path)
+        try:
+            self._open(meta, resume, provenance)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, meta: dict[str, Any], resume: bool, provenance: dict[str, Any] | None) -> None:
         if self.path.exists() and not resume:
             raise FileExistsError(f"{self.path} exists; pass resume=True to continue it or choose another out_dir")
-        if meta_path.exists():
-            old = json.loads(meta_path.read_text())
-            if old != meta:
-                differ = sorted(k for k in meta.keys() | old.keys() if meta.get(k) != old.get(k))
-                raise ValueError(
-                    f"{meta_path} describes another run (differs in {', '.join(differ)}: {old} vs {meta}); "
-                    "use another out_dir"
-                )
+        old = load_meta(self.meta_path)
+        if old is not None:
+            legacy = "runs" not in old  # written before run logs and agent identities: compare what it holds
+            mine = {k: v for k, v in meta.items() if k not in _RUN_LOG_KEYS and (k in old or not legacy)}
+            theirs = {k: v for k, v in old.items() if k not in _RUN_LOG_KEYS}
+            if mine != theirs:
+                differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+                shown = "; ".join(f"{k}: {json.dumps(theirs.get(k))} there, {json.dumps(mine.get(k))} now"
+                                  for k in differ)
+                raise ResultsError(f"{self.meta_path} describes another run ({shown}); "
+                                   "use another output folder (or the same arguments to resume that run)")
+            self.meta = {**meta, **old, "runs": []} if legacy else old
         else:
-            meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+            self.meta = {**meta, "runs": []}
         self.records = {r["index"]: r for r in load_records(self.path, repair=True)}
-        self._file = open(self.path, "a", encoding="utf-8")
+        if old is None and self.records:
+            # The meta file was deleted (e.g. after damage): the records must at least be this agent's.
+            others = {r.get("agent") for r in self.records.values()} - {meta["agent"]}
+            if others:
+                raise ResultsError(f"{self.path} holds episodes of agent {sorted(map(str, others))[0]!r}, not "
+                                   f"{meta['agent']!r}; use another output folder")
+        self.run_entry = {
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "episodes_already_done": len(self.records),
+            "provenance": provenance,
+        }
+        self._file = None
 
     def append(self, record: dict[str, Any]) -> None:
+        if self._file is None:  # the first episode of this run: log the run, then open the results file
+            self.meta["runs"].append(self.run_entry)
+            _write_atomically(self.meta_path, json.dumps(self.meta, indent=1, sort_keys=True) + "\n")
+            self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
         self.records[record["index"]] = record
 
     def close(self) -> None:
-        self._file.close()
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
+            self._file = None
+        self._lock.release()
+        if self.made_directory:
+            try:
+                self.directory.rmdir()  # only succeeds when this run wrote nothing
+            except OSError:
+                pass
 
 
 # ---- playing episodes ----------------------------------------------------------------------------------------
 
 
-def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) -> Generator:
+def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int,
+             on_reply: Callable[[float], None]) -> Generator:
     """One episode as a generator: it yields ``(observation, info)`` for each decision, is sent the reply,
     and returns the episode record. Sync and async drivers share it, so both play exactly the same way."""
     start = time.perf_counter()
@@ -143,14 +364,22 @@ def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) 
         thinking = time.perf_counter() - asked
         if not isinstance(reply, str):
             raise TypeError(f"the agent must return the reply as a str, got {type(reply).__name__}")
+        usage = getattr(reply, "usage", None)
+        reply = str(reply)  # a plain str for the env and the record (str subclasses may carry usage)
         obs, reward, terminated, truncated, info = env.step(reply)
-        steps.append({
+        step = {
             "reply": reply,
             "verdict": None if info.get("verdict") is None else str(info["verdict"]),
             "reward": float(reward),
             "recognized": info.get("recognized"),
             "agent_seconds": round(thinking, 6),
-        })
+        }
+        if isinstance(usage, Mapping):
+            for key in ("prompt_tokens", "completion_tokens"):
+                if isinstance(usage.get(key), int) and not isinstance(usage.get(key), bool):
+                    step[key] = usage[key]
+        steps.append(step)
+        on_reply(thinking)
         done = terminated or truncated
     record = {
         "setting": setting.name,
@@ -169,34 +398,66 @@ def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) 
     return record
 
 
-def _play(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) -> dict[str, Any]:
-    episode = _episode(env, agent, setting, name, index)
+def _agent_failed(setting: Setting, index: int, replies: int, err: Exception) -> AgentError:
+    detail = " ".join(str(err).split()) or "(no message)"
+    return AgentError(f"{setting.name} episode {index}, reply {replies + 1}: the agent failed: "
+                      f"{type(err).__name__}: {detail}")
+
+
+def _play(env: gym.Env, agent: Any, setting: Setting, name: str, index: int, bar: _Progress) -> dict[str, Any]:
+    episode = _episode(env, agent, setting, name, index, bar.reply)
+    replies = 0
     try:
         request = next(episode)
         while True:
-            request = episode.send(agent(*request))
+            try:
+                reply = agent(*request)
+            except Exception as err:
+                raise _agent_failed(setting, index, replies, err) from err
+            replies += 1
+            request = episode.send(reply)
     except StopIteration as finished:
         return finished.value
 
 
-async def _play_async(env: gym.Env, agent: Any, setting: Setting, name: str, index: int) -> dict[str, Any]:
-    episode = _episode(env, agent, setting, name, index)
+async def _play_async(env: gym.Env, agent: Any, setting: Setting, name: str, index: int,
+                      bar: _Progress) -> dict[str, Any]:
+    episode = _episode(env, agent, setting, name, index, bar.reply)
+    replies = 0
     try:
         request = next(episode)
         while True:
-            request = episode.send(await agent.acall(*request))
+            try:
+                reply = await agent.acall(*request)
+            except Exception as err:
+                raise _agent_failed(setting, index, replies, err) from err
+            replies += 1
+            request = episode.send(reply)
     except StopIteration as finished:
         return finished.value
 
 
 class _Progress:
-    """A dependency-free progress bar on stderr (a line every 10% when stderr is not a terminal)."""
+    """A dependency-free progress line on stderr, updated after every reply (a slow model's episode can take
+    minutes): on a terminal it is redrawn in place (at most 10 times a second); otherwise a line is printed at
+    every 10% of the episodes and at least every 30 seconds while replies arrive."""
+
+    REDRAW_SECONDS, LOG_SECONDS = 0.1, 30.0
 
     def __init__(self, label: str, total: int, done: int, enabled: bool):
         self.label, self.total, self.done, self.wins = label, total, done, 0
         self.enabled, self.start = enabled and total > 0, time.perf_counter()
         self.tty = sys.stderr.isatty()
         self.next_line = 0.0
+        self.replies, self.reply_seconds, self.last_shown = 0, 0.0, -math.inf
+
+    def reply(self, seconds: float) -> None:
+        self.replies += 1
+        self.reply_seconds += seconds
+        now = time.perf_counter()
+        wait = self.REDRAW_SECONDS if self.tty else self.LOG_SECONDS
+        if self.enabled and now - self.last_shown >= wait:
+            self._show(now)
 
     def update(self, success: bool) -> None:
         self.done += 1
@@ -207,13 +468,24 @@ class _Progress:
         if not self.tty and fraction + 1e-9 < self.next_line and self.done < self.total:
             return
         self.next_line = math.floor(fraction * 10 + 1) / 10
-        bar = "#" * int(fraction * 24)
-        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-        text = f"{self.label} [{bar:<24}] {self.done}/{self.total} {rate:.1f} ep/s"
-        sys.stderr.write(("\r" + text) if self.tty else (text + "\n"))
+        self._show(time.perf_counter())
         if self.tty and self.done == self.total:
             sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def _show(self, now: float) -> None:
+        self.last_shown = now
+        bar = "#" * int(self.done / self.total * 24)
+        per_reply = f", {self.reply_seconds / self.replies:.2f} s/reply" if self.replies else ""
+        text = (f"{self.label} [{bar:<24}] {self.done}/{self.total} episodes, {self.replies} replies"
+                f"{per_reply}, {now - self.start:.0f} s")
+        sys.stderr.write(("\r" + text + "\x1b[K") if self.tty else (text + "\n"))
         sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
 
 
 def _keep(record: dict[str, Any], done: dict[int, dict], results: _ResultsFile | None, bar: _Progress) -> None:
@@ -223,21 +495,44 @@ def _keep(record: dict[str, Any], done: dict[int, dict], results: _ResultsFile |
     bar.update(record["success"])
 
 
-def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress):
-    setting = get_setting(setting)
+def check_episodes(setting: Setting, episodes: int | None) -> int:
+    """The number of episodes to play (default: the setting's size).
+
+    Raises:
+        ValueError: not a positive integer, or more V-IRL routes than the evaluation list holds.
+    """
     n = setting.episodes if episodes is None else episodes
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    if setting.game == "virl" and n > setting.episodes:
+        # Routes past the evaluation list are the training routes: playing them would score memorisation.
+        raise ValueError(
+            f"{setting.name} has {setting.episodes} evaluation routes; episodes={n} would replay training routes "
+            f"{setting.episodes}..{n - 1}; ask for at most {setting.episodes}")
+    return n
+
+
+def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, factory, factory_kwargs):
+    setting = get_setting(setting)
+    n = check_episodes(setting, episodes)
     if not callable(agent) and not hasattr(agent, "acall"):
         raise TypeError(f"agent must be a callable (observation, info) -> str, got {type(agent).__name__}")
-    name = _agent_name(agent, agent_name)
+    identity = agent_identity(agent, agent_name, factory, factory_kwargs)
+    name = identity["agent"]
     kwargs = {**setting.env_kwargs, **(env_kwargs or {})}
-    meta = {"setting": setting.name, "env_id": setting.env_id, "env_kwargs": kwargs, "agent": name,
-            "seed_list_version": SEED_LIST_VERSION}
-    results = _ResultsFile(out_dir, meta, resume) if out_dir is not None else None
+    # The run's identity: everything that must match for two runs to share a results file. New keys (e.g. a
+    # protocol) are added here; a meta file that lacks them is compared on the keys it has.
+    meta = {"setting": setting.name, "env_id": setting.env_id, "env_kwargs": _json_value(kwargs, "env_kwargs"),
+            "seed_list_version": SEED_LIST_VERSION, **identity}
+    provenance = getattr(agent, "provenance", None)
+    provenance = None if provenance is None else _json_value(provenance, "agent.provenance")
+    results = _ResultsFile(out_dir, meta, resume, provenance) if out_dir is not None else None
     done = dict(results.records) if results else {}
     todo = [i for i in range(n) if i not in done]
     bar = _Progress(f"{setting.name} {name}", n, n - len(todo), progress)
+    if results and done:
+        bar.note(f"{setting.name} {name}: resuming {results.path}: {n - len(todo)} of {n} episodes already done"
+                 + ("" if todo else ", nothing to play"))
     return setting, n, name, kwargs, results, done, todo, bar
 
 
@@ -251,34 +546,48 @@ def evaluate(
     progress: bool = True,
     concurrency: int = 1,
     env_kwargs: dict[str, Any] | None = None,
+    *,
+    agent_factory: Any = None,
+    agent_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Play episodes ``0 .. episodes-1`` of a setting with an agent and summarise them.
 
     Args:
         agent: a callable ``(observation, info) -> reply`` (see the module docstring for optional extras).
         setting: a name from :data:`~sftrl_eval.settings.SETTINGS` (e.g. ``"GP-L-RuleOOD"``) or a Setting.
-        episodes: how many (default: the paper's number for the setting).
+        episodes: how many (default: the paper's number for the setting; V-IRL allows no more than that,
+            since later routes are training routes).
         out_dir: where to write ``<setting>.jsonl``; ``None`` keeps results in memory only.
-        agent_name: the name recorded in results (default: ``agent.name`` or its type).
+        agent_name: the name recorded in results (default: see :func:`agent_identity`).
         resume: continue an existing results file instead of refusing to touch it.
-        progress: show a progress bar on stderr.
-        concurrency: episodes in flight at once, for agents with ``async acall`` (one env each).
+        progress: show progress on stderr (after every reply).
+        concurrency: episodes in flight at once, for agents with ``async acall`` (one env each). It helps only
+            when the agent's backend serves requests in parallel (see the README).
         env_kwargs: extra ``gym.make`` arguments (e.g. ``{"resolution": 1200}``); recorded with the results.
+        agent_factory: the class or function that built the agent, for its identity (the command line passes it).
+        agent_kwargs: the arguments the factory was called with, for its identity.
 
     Returns:
         The summary (see :func:`summarize`) over the requested episodes.
+
+    Raises:
+        AgentError: the agent raised (finished episodes are kept; run again to resume).
+        ResultsError: ``out_dir`` holds another run's results, a damaged meta file, or is in use by another run.
+        ValueError: a bad setting or episode count.
     """
     if concurrency > 1 and hasattr(agent, "acall"):
         return asyncio.run(aevaluate(agent, setting, episodes, out_dir, agent_name, resume, progress, concurrency,
-                                     env_kwargs))
+                                     env_kwargs, agent_factory=agent_factory, agent_kwargs=agent_kwargs))
     setting, n, name, kwargs, results, done, todo, bar = _prepare(
-        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress)
-    env = gym.make(setting.env_id, **kwargs)
+        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, agent_factory, agent_kwargs)
     try:
-        for index in todo:
-            _keep(_play(env, agent, setting, name, index), done, results, bar)
+        env = gym.make(setting.env_id, **kwargs)
+        try:
+            for index in todo:
+                _keep(_play(env, agent, setting, name, index, bar), done, results, bar)
+        finally:
+            env.close()
     finally:
-        env.close()
         if results:
             results.close()
     return summarize([done[i] for i in range(n)], setting, name)
@@ -294,6 +603,9 @@ async def aevaluate(
     progress: bool = True,
     concurrency: int = 8,
     env_kwargs: dict[str, Any] | None = None,
+    *,
+    agent_factory: Any = None,
+    agent_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate` for agents with ``async acall(observation, info)``: ``concurrency`` episodes in flight.
 
@@ -304,22 +616,30 @@ async def aevaluate(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
     setting, n, name, kwargs, results, done, todo, bar = _prepare(
-        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress)
-    pool = [gym.make(setting.env_id, **kwargs) for _ in range(min(concurrency, max(len(todo), 1)))]
-    free = list(pool)
-    slots = asyncio.Semaphore(len(pool))
-
-    async def one(index: int) -> None:
-        async with slots:
-            env = free.pop()
-            try:
-                record = await _play_async(env, agent, setting, name, index)
-            finally:
-                free.append(env)
-            _keep(record, done, results, bar)
-
+        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, agent_factory, agent_kwargs)
+    pool: list[gym.Env] = []
     try:
-        await asyncio.gather(*(one(i) for i in todo))
+        pool.extend(gym.make(setting.env_id, **kwargs) for _ in range(min(concurrency, max(len(todo), 1))))
+        free = list(pool)
+        slots = asyncio.Semaphore(len(pool))
+
+        async def one(index: int) -> None:
+            async with slots:
+                env = free.pop()
+                try:
+                    record = await _play_async(env, agent, setting, name, index, bar)
+                finally:
+                    free.append(env)
+                _keep(record, done, results, bar)
+
+        tasks = [asyncio.ensure_future(one(i)) for i in todo]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # On the first failure, stop the other episodes (their results so far are on disk) before closing.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for env in pool:
             env.close()
@@ -338,13 +658,18 @@ def _rate(values: list[bool]) -> tuple[float | None, float | None]:
     return p, math.sqrt(p * (1 - p) / len(values))
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def summarize(records: Iterable[dict[str, Any]], setting: str | Setting, agent: str) -> dict[str, Any]:
     """Summary statistics of a setting's episode records.
 
     Returns a dict with ``success_rate`` and its standard error (binomial, over episodes), ``per_step_accuracy``
     (V-IRL: over every graded step, else ``None``) with its standard error, ``recognition_accuracy`` (image
     modes: over replies that reported cards, else ``None``), ``mean_attempts`` (replies per episode),
-    ``unparseable_rate`` (replies with no readable answer) and ``mean_agent_seconds`` per reply.
+    ``unparseable_rate`` (replies with no readable answer), ``mean_agent_seconds`` per reply and, when the
+    agent reported them, ``mean_prompt_tokens`` and ``mean_completion_tokens`` per reply (else ``None``).
     """
     setting = get_setting(setting)
     records = list(records)
@@ -366,5 +691,7 @@ def summarize(records: Iterable[dict[str, Any]], setting: str | Setting, agent: 
         "mean_attempts": (len(replies) / len(records)) if records else None,
         "unparseable_rate": unparseable,
         "mean_agent_seconds": (sum(s["agent_seconds"] for s in replies) / len(replies)) if replies else None,
+        **{f"mean_{key}": _mean([s[key] for s in replies if key in s]) for key in ("prompt_tokens",
+                                                                                  "completion_tokens")},
         "seed_list_version": SEED_LIST_VERSION,
     }

@@ -1,7 +1,9 @@
 """Reports: a Markdown table and a PNG chart comparing agents across settings.
 
-Inputs are summaries (from :func:`~sftrl_eval.harness.evaluate`) or result directories, whose ``*.jsonl``
-files are summarised afresh, so a report can be made at any time, even from an interrupted run.
+Inputs are summaries (from :func:`~sftrl_eval.harness.evaluate`) or folders, searched recursively for results
+files (``<setting>.jsonl``), which are summarised afresh, so a report can be made at any time, even from an
+interrupted run. Two runs with the same agent name from different folders are never merged: their rows are
+labelled with their folders and the report says so.
 """
 
 from __future__ import annotations
@@ -16,14 +18,34 @@ from PIL import Image, ImageDraw, ImageFont
 from .harness import load_records, summarize
 from .settings import SETTINGS
 
-__all__ = ["collect_summaries", "markdown_table", "paper_table", "draw_chart", "report"]
+__all__ = ["collect_summaries", "markdown_table", "paper_table", "draw_chart", "report", "PER_STEP_FLOORS"]
+
+#: Per-step accuracy of an agent that always answers ``forward()`` (route success 0%), per V-IRL setting, under
+#: the suite protocol: most points of a route expect ``forward()``, so per-step accuracy starts high. Measured
+#: with ``python -m sftrl_eval run --agent examples/agents.py:ForwardAgent --settings <setting> --out DIR``
+#: (the test suite re-measures the text settings).
+PER_STEP_FLOORS: dict[str, float] = {
+    "VIRL-L": 0.637,  # 621 of 975 points
+    "VIRL-L-RuleOOD": 0.637,
+    "VIRL-VL": 0.637,
+    "VIRL-VL-RuleOOD": 0.637,
+    "VIRL-VL-VisualOOD": 0.597,  # 213 of 357 points
+}
 
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
             (227, 119, 194), (127, 127, 127)]
 
 
 def collect_summaries(sources: Iterable[dict[str, Any] | str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """Summaries from summary dicts and/or result directories (every ``<setting>.jsonl`` inside)."""
+    """Summaries from summary dicts and/or folders (every ``<setting>.jsonl`` under them, at any depth).
+
+    A summary read from a folder carries ``"source"`` (the folder). When the same agent name appears for one
+    setting in more than one folder, each such summary's ``agent`` becomes ``"name (folder)"`` and keeps the
+    plain name in ``"agent_name"``, so no two runs are ever merged into one row.
+
+    Raises:
+        FileNotFoundError: a source is not a folder.
+    """
     out = []
     for source in sources:
         if isinstance(source, dict):
@@ -31,14 +53,21 @@ def collect_summaries(sources: Iterable[dict[str, Any] | str | os.PathLike[str]]
             continue
         directory = Path(source)
         if not directory.is_dir():
-            raise FileNotFoundError(f"{directory} is not a results directory")
-        for path in sorted(directory.glob("*.jsonl")):
+            raise FileNotFoundError(f"{directory} is not a results folder")
+        for path in sorted(directory.rglob("*.jsonl")):
+            if path.stem not in SETTINGS or not path.is_file():
+                continue
             records = load_records(path)
-            if records and path.stem in SETTINGS:
-                agents = {r["agent"] for r in records}
-                for agent in sorted(agents):
-                    mine = sorted((r for r in records if r["agent"] == agent), key=lambda r: r["index"])
-                    out.append(summarize(mine, path.stem, agent))
+            for agent in sorted({str(r.get("agent")) for r in records}):
+                mine = sorted((r for r in records if str(r.get("agent")) == agent), key=lambda r: r["index"])
+                out.append({**summarize(mine, path.stem, agent), "source": str(path.parent)})
+    seen: dict[tuple[str, str], set[str]] = {}
+    for s in out:
+        seen.setdefault((s["agent"], s["setting"]), set()).add(s.get("source", ""))
+    clashing = {key for key, folders in seen.items() if len(folders) > 1}
+    for s in out:
+        if (s["agent"], s["setting"]) in clashing:
+            s["agent_name"], s["agent"] = s["agent"], f"{s['agent']} ({s.get('source') or 'given summary'})"
     return out
 
 
@@ -51,16 +80,21 @@ def _pct(value: float | None, stderr: float | None = None) -> str:
 def markdown_table(summaries: list[dict[str, Any]]) -> str:
     """One row per (agent, setting) with every statistic."""
     lines = [
-        "| agent | setting | episodes | success % | per-step acc. % | recognition % | replies/episode | unparseable % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| agent | setting | episodes | success % | per-step acc. % | recognition % | replies/episode | unparseable % "
+        "| s/reply | tokens/reply |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = list(SETTINGS)
     for s in sorted(summaries, key=lambda s: (s["agent"], order.index(s["setting"]))):
         attempts = "-" if s["mean_attempts"] is None else f"{s['mean_attempts']:.2f}"
+        seconds = s.get("mean_agent_seconds")
+        seconds = "-" if seconds is None else (f"{seconds:.3f}" if seconds < 10 else f"{seconds:.1f}")
+        tokens = s.get("mean_completion_tokens")
+        tokens = "-" if tokens is None else f"{tokens:.0f}"
         lines.append(
             f"| {s['agent']} | {s['setting']} | {s['episodes']} | {_pct(s['success_rate'], s['success_stderr'])} | "
             f"{_pct(s['per_step_accuracy'], s.get('per_step_stderr'))} | {_pct(s['recognition_accuracy'])} | "
-            f"{attempts} | {_pct(s['unparseable_rate'])} |"
+            f"{attempts} | {_pct(s['unparseable_rate'])} | {seconds} | {tokens} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -144,6 +178,22 @@ def draw_chart(summaries: list[dict[str, Any]], path: str | os.PathLike[str] | N
     return image
 
 
+def _notes(summaries: list[dict[str, Any]]) -> str:
+    """Warnings a reader needs next to the table: trivial floors, and runs that share an agent name."""
+    notes = []
+    floors = [f"{name} {100 * PER_STEP_FLOORS[name]:.1f}%" for name in SETTINGS
+              if name in PER_STEP_FLOORS and any(s["setting"] == name for s in summaries)]
+    if floors:
+        notes.append("Per-step accuracy has a high trivial floor: an agent that always answers forward() gets "
+                     + ", ".join(floors) + " per step, with route success 0%. Compare per-step figures with "
+                     "these floors, not with 0.")
+    renamed = sorted({s["agent_name"] for s in summaries if "agent_name" in s})
+    if renamed:
+        notes.append("Runs in different folders share the agent name " + ", ".join(repr(n) for n in renamed)
+                     + "; their rows are labelled with their folders and never merged.")
+    return "".join(f"\n{note}\n" for note in notes)
+
+
 def report(
     sources: Iterable[dict[str, Any] | str | os.PathLike[str]],
     markdown_path: str | os.PathLike[str] | None = None,
@@ -155,7 +205,10 @@ def report(
         raise ValueError("no results to report")
     text = (
         "## Paper-style table\n\nSuccess % per setting; V-IRL cells also give the per-step accuracy % in "
-        "parentheses.\n\n" + paper_table(summaries) + "\n## All statistics\n\n" + markdown_table(summaries)
+        "parentheses.\n\n" + paper_table(summaries) + _notes(summaries)
+        + "\n## All statistics\n\n" + markdown_table(summaries)
+        + "\ns/reply: the agent's mean seconds per reply; tokens/reply: mean completion tokens, when the agent "
+          "reports them.\n"
     )
     if markdown_path is not None:
         Path(markdown_path).write_text(text)

@@ -267,3 +267,21 @@ def test_constructor_validation():
         GeneralPointsEnv(observation_mode="audio")
     with pytest.raises(TypeError, match="CardStyle"):
         GeneralPointsEnv(observation_mode="image", style={"resolution": 64})
+
+
+UNICODE_DIGITS = ["\u00b2", "\u2083", "\u2460", "\u2469", "\u0663", "\uff13", "\U0001d7d1", "\u00b9\u2070"]
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS)
+def test_unicode_digits_in_reported_cards_are_misread_not_a_crash(digit):
+    """Superscripts, subscripts, circled numbers and other scripts' digits pass str.isdigit(); int() rejects
+    some of them. A card is written with ASCII digits or letters, so such an item is simply not a card."""
+    ranks = ["2", "3", "8", "3"]
+    reply = '{"cards": ["%s", "3", "8", "3"], "formula": "1+2"}' % digit
+    assert not cards_match([digit, "3", "8", "3"], ranks, ID_RULES)
+    result = grade_reply(reply, ranks, ID_RULES, check_cards=True)
+    assert result.recognized is False
+    env = gym.make("GeneralPoints-VL-v0")
+    env.reset(seed=0, options={"cards": ranks})
+    _, _, _, _, info = env.step(reply)
+    assert info["recognized"] is False

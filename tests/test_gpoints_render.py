@@ -418,3 +418,13 @@ def test_renders_from_a_copy_of_the_package_outside_the_repository(tmp_path: Pat
         [sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("resolution", [64, 65, 70, 72, 76, 80])
+def test_every_card_renders_at_the_smallest_resolutions(resolution):
+    """At 64..80 px a face card's letter fills the space above its centre line; the suit under it must be
+    skipped, not drawn with a negative size (Pillow raised on seed 0 at resolution 64)."""
+    style = DEFAULT_STYLE.replace(resolution=resolution)
+    for start in range(0, len(DECK), 4):
+        frame = render_hand(DECK[start:start + 4], style)
+        assert frame.shape == (resolution, resolution, 3) and frame.dtype == np.uint8

@@ -371,19 +371,28 @@ def test_content_parts_are_joined(server: Any, sleeps: list[float]) -> None:
     assert make_agent(server, sleeps)("hello", {}) == '{"formula": "1+2+3*7"}'
 
 
-def test_a_timeout_is_retried(server: Any, sleeps: list[float]) -> None:
-    server.script([FakeResponse(200, fake.chat_completion("too late"), delay=3.0), "on time"])
-    agent = make_agent(server, sleeps, timeout=0.3, max_retries=1)
-    assert agent("hello", {}) == "on time"
-    assert sleeps == [0.5]
-
-
-def test_a_timeout_on_the_last_attempt_raises(server: Any, sleeps: list[float]) -> None:
-    server.script([FakeResponse(200, fake.chat_completion("too late"), delay=3.0)])
-    agent = make_agent(server, sleeps, timeout=0.3, max_retries=0)
-    with pytest.raises(llm.LLMConnectionError, match="timed out|timeout") as caught:
+def test_a_timeout_is_not_retried_and_says_the_server_is_slow(server: Any, sleeps: list[float]) -> None:
+    """A slow server (e.g. one request at a time, others queued) must not be sent the generation again: the
+    error says it is running but slow, not "is the server running?"."""
+    server.script([FakeResponse(200, fake.chat_completion("too late"), delay=2.0), "on time"])
+    agent = make_agent(server, sleeps, timeout=0.3, max_retries=3)
+    with pytest.raises(llm.LLMTimeoutError, match="accepted the request.*running but slow") as caught:
         agent("hello", {})
-    assert API_KEY not in str(caught.value)
+    assert "is the server running" not in str(caught.value) and API_KEY not in str(caught.value)
+    assert isinstance(caught.value, llm.LLMConnectionError)  # still caught by handlers of the old error
+    assert len(server.requests) == 1 and sleeps == []
+
+
+def test_replies_carry_token_counts_and_the_agent_its_settings(server: Any, sleeps: list[float]) -> None:
+    agent = make_agent(server, sleeps, temperature=0.7, max_tokens=64)
+    reply = agent("hello", {})
+    assert isinstance(reply, llm.ChatReply) and isinstance(reply, str)
+    assert reply.usage["prompt_tokens"] == 10 and reply.usage["completion_tokens"] == 5
+    assert reply.usage["seconds"] >= 0 and reply.usage["finish_reason"] == "stop"
+    assert agent.config == {"model": "fake-model", "temperature": 0.7, "max_tokens": 64, "system_prompt": None,
+                            "extra_body": {}}
+    assert agent.provenance["endpoint"] == server.base_url + "/chat/completions"
+    assert API_KEY not in json.dumps(agent.provenance) + json.dumps(agent.config)
 
 
 @pytest.mark.parametrize(
@@ -409,10 +418,21 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_connection_refused_is_retried_then_raises(sleeps: list[float]) -> None:
+def test_a_server_that_is_down_fails_at_once(sleeps: list[float]) -> None:
     agent = llm.OpenAIChatAgent("fake-model", f"http://127.0.0.1:{_free_port()}/v1", max_retries=2,
                                 backoff=0.25, sleep=sleeps.append, timeout=2.0, environ={})
-    with pytest.raises(llm.LLMConnectionError, match="is the server running"):
+    with pytest.raises(llm.LLMConnectionError, match="nothing answers at .*is the server running") as caught:
+        agent("hello", {})
+    assert not isinstance(caught.value, llm.LLMTimeoutError) and sleeps == []
+
+
+def test_connection_refused_after_the_server_answered_is_retried(sleeps: list[float]) -> None:
+    """A server that answered before and now refuses is probably restarting: retry with backoff."""
+    with fake.FakeChatServer(fake.demo_responder) as running:
+        agent = llm.OpenAIChatAgent("fake-model", running.base_url, max_retries=2, backoff=0.25,
+                                    sleep=sleeps.append, timeout=2.0, environ={})
+        agent("hello", {})
+    with pytest.raises(llm.LLMConnectionError, match="after 3 attempts"):
         agent("hello", {})
     assert sleeps == [0.25, 0.5]
 

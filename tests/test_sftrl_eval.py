@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -15,7 +17,11 @@ from PIL import Image
 
 from sftrl_eval import (
     SETTINGS,
+    AgentError,
+    ResultsError,
+    ResultsInUseError,
     aevaluate,
+    agent_identity,
     evaluate,
     get_setting,
     load_records,
@@ -24,10 +30,11 @@ from sftrl_eval import (
     summarize,
 )
 from sftrl_eval.cli import load_agent, main
+from sftrl_eval.report import PER_STEP_FLOORS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
-from agents import OracleAgent, RandomAgent  # noqa: E402
+from agents import ForwardAgent, OracleAgent, RandomAgent  # noqa: E402
 
 FAST_SETTINGS = ["GP-L", "GP-L-RuleOOD", "GP-VL", "GP-VL-RuleOOD", "GP-VL-VisualOOD", "VIRL-L", "VIRL-L-RuleOOD"]
 
@@ -125,16 +132,18 @@ def test_resume_after_a_killed_run_loses_and_duplicates_nothing(tmp_path):
     # A run can also die in the middle of writing a line.
     with open(path, "a") as f:
         f.write('{"setting": "GP-L", "index": 7, "succ')
-    summary = evaluate(OracleAgent(), "GP-L", episodes=20, out_dir=tmp_path, progress=False)
+    summary = evaluate(Killer(-1), "GP-L", episodes=20, out_dir=tmp_path, progress=False)  # the same agent
     after = load_records(path)
     assert [r["index"] for r in after] == list(range(20))  # each exactly once, in order of completion
     assert after[:7] == before  # finished episodes were kept, not replayed
     assert summary["episodes"] == 20 and summary["success_rate"] == 1.0
     assert path.read_text().count("\n") == 20 and "succ\n" not in path.read_text()
     # Asking for more episodes later extends the same file; asking again adds nothing.
-    evaluate(OracleAgent(), "GP-L", episodes=25, out_dir=tmp_path, progress=False)
-    evaluate(OracleAgent(), "GP-L", episodes=25, out_dir=tmp_path, progress=False)
+    evaluate(Killer(-1), "GP-L", episodes=25, out_dir=tmp_path, progress=False)
+    evaluate(Killer(-1), "GP-L", episodes=25, out_dir=tmp_path, progress=False)
     assert [r["index"] for r in load_records(path)] == list(range(25))
+    runs = json.loads((tmp_path / "GP-L.meta.json").read_text())["runs"]
+    assert [run["episodes_already_done"] for run in runs] == [0, 7, 20]  # the last run played nothing
 
 
 def test_results_files_protect_other_runs(tmp_path):
@@ -239,3 +248,217 @@ def test_command_line(tmp_path, capsys):
         load_agent("no_colon")
     with pytest.raises(ValueError):
         load_agent(f"{agents}:Missing")
+
+
+# ---- faults found by outside testing (issue 13) -------------------------------------------------------------
+
+
+class Reentrant(OracleAgent):
+    """While its own run holds the results file, starts a second run into the same folder."""
+
+    def __init__(self, out_dir):
+        super().__init__()
+        self.out_dir, self.refusal = out_dir, None
+
+    def __call__(self, observation, info):
+        if self.refusal is None:
+            try:
+                evaluate(OracleAgent(), "GP-L", episodes=3, out_dir=self.out_dir, progress=False)
+            except ResultsInUseError as err:
+                self.refusal = err
+        return super().__call__(observation, info)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes(tmp_path):
+    agent = Reentrant(tmp_path)
+    evaluate(agent, "GP-L", episodes=3, out_dir=tmp_path, progress=False)
+    assert agent.refusal is not None and f"process {os.getpid()}" in str(agent.refusal)
+    assert "another run" in str(agent.refusal) and "another output folder" in str(agent.refusal)
+    assert [r["index"] for r in load_records(tmp_path / "GP-L.jsonl")] == [0, 1, 2]  # no episode twice
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GP-L.jsonl", "GP-L.meta.json"]  # the lock is gone
+    again = Reentrant(tmp_path)
+    again.refusal = "do not try"
+    evaluate(again, "GP-L", episodes=4, out_dir=tmp_path, progress=False)  # free again afterwards
+    assert [r["index"] for r in load_records(tmp_path / "GP-L.jsonl")] == [0, 1, 2, 3]
+
+
+GATED = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from agents import OracleAgent
+    from sftrl_eval import evaluate
+
+    class Gated(OracleAgent):
+        def __call__(self, observation, info):
+            Path(sys.argv[3], "started").touch()
+            while not Path(sys.argv[3], "go").exists():
+                time.sleep(0.01)
+            return super().__call__(observation, info)
+
+    evaluate(Gated(), "GP-L", episodes=5, out_dir=sys.argv[2], progress=False, agent_name="oracle")
+""")
+
+
+def test_two_processes_into_one_folder_never_duplicate_episodes(tmp_path):
+    out, flags = tmp_path / "out", tmp_path / "flags"
+    flags.mkdir()
+    first = subprocess.Popen([sys.executable, "-c", GATED, str(ROOT / "examples"), str(out), str(flags)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3000):  # the first run is inside its first episode
+            if (flags / "started").exists() or first.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert (flags / "started").exists(), first.communicate()
+        with pytest.raises(ResultsInUseError, match=f"process {first.pid}"):
+            evaluate(OracleAgent(), "GP-L", episodes=5, out_dir=out, progress=False)
+    finally:
+        (flags / "go").touch()
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert [r["index"] for r in load_records(out / "GP-L.jsonl")] == list(range(5))
+
+
+def test_a_killed_meta_write_leaves_no_half_file(tmp_path, monkeypatch):
+    import sftrl_eval.harness as harness
+
+    def killed(fd):
+        raise KeyboardInterrupt  # as if the process died after writing part of the file
+
+    monkeypatch.setattr(harness.os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(OracleAgent(), "GP-L", episodes=2, out_dir=tmp_path, progress=False)
+    assert not (tmp_path / "GP-L.meta.json").exists() and not any(tmp_path.glob(".*tmp"))
+
+
+def test_a_damaged_meta_file_gets_an_error_that_says_how_to_recover(tmp_path):
+    evaluate(OracleAgent(), "GP-L", episodes=3, out_dir=tmp_path, progress=False)
+    meta = tmp_path / "GP-L.meta.json"
+    meta.write_text('{"setting": "GP-L", "env_')  # what a kill during a plain write leaves
+    with pytest.raises(ResultsError, match="damaged.*delete GP-L.meta.json and run again"):
+        evaluate(OracleAgent(), "GP-L", episodes=5, out_dir=tmp_path, progress=False)
+    meta.unlink()  # the advice works: the episodes are kept and the meta file is rewritten
+    summary = evaluate(OracleAgent(), "GP-L", episodes=5, out_dir=tmp_path, progress=False)
+    assert summary["episodes"] == 5 and len(load_records(tmp_path / "GP-L.jsonl")) == 5
+    assert json.loads(meta.read_text())["agent"] == "oracle"
+    meta.unlink()
+    with pytest.raises(ResultsError, match="holds episodes of agent 'oracle'"):  # but only for the same agent
+        evaluate(RandomAgent(), "GP-L", episodes=5, out_dir=tmp_path, progress=False)
+
+
+class Configured:
+    """An agent whose behaviour depends on a setting, which it exposes as ``config``."""
+
+    name = "configured"
+
+    def __init__(self, temperature=0.0):
+        self.config = {"temperature": temperature}
+
+    def __call__(self, observation, info):
+        return '{"formula": "1+2+3+4"}'
+
+
+def test_the_identity_covers_name_factory_arguments_and_config(tmp_path):
+    evaluate(RandomAgent(seed=1), "GP-L", episodes=2, out_dir=tmp_path / "a", progress=False,
+             agent_factory=RandomAgent, agent_kwargs={"seed": 1})
+    with pytest.raises(ResultsError, match=r'agent_kwargs: \{"seed": 1\} there, \{"seed": 2\} now'):
+        evaluate(RandomAgent(seed=2), "GP-L", episodes=2, out_dir=tmp_path / "a", progress=False,
+                 agent_factory=RandomAgent, agent_kwargs={"seed": 2})
+    # Another agent under a reused name.
+    evaluate(OracleAgent(), "GP-L", episodes=2, out_dir=tmp_path / "b", progress=False, agent_name="mine")
+    with pytest.raises(ResultsError, match="agent_factory: \"agents:OracleAgent\" there, \"agents:RandomAgent\" now"):
+        evaluate(RandomAgent(), "GP-L", episodes=2, out_dir=tmp_path / "b", progress=False, agent_name="mine")
+    # The same class with another configuration.
+    evaluate(Configured(0.0), "GP-L", episodes=2, out_dir=tmp_path / "c", progress=False)
+    with pytest.raises(ResultsError, match="agent_config"):
+        evaluate(Configured(1.0), "GP-L", episodes=2, out_dir=tmp_path / "c", progress=False)
+    evaluate(Configured(0.0), "GP-L", episodes=3, out_dir=tmp_path / "c", progress=False)  # the same: resumes
+    assert len(load_records(tmp_path / "c" / "GP-L.jsonl")) == 3
+    assert agent_identity(lambda o, i: "", factory=make_closure_agent)["agent"] == "make_closure_agent"
+
+
+def make_closure_agent(**kwargs):
+    def agent(observation, info):
+        return "1+2"
+    return agent
+
+
+def test_virl_refuses_episodes_past_the_evaluation_routes():
+    with pytest.raises(ValueError, match="48 evaluation routes.*training routes 48..59"):
+        evaluate(OracleAgent(), "VIRL-L", episodes=60, progress=False)
+    with pytest.raises(ValueError, match="18 evaluation routes"):
+        evaluate(OracleAgent(), "VIRL-VL-VisualOOD", episodes=19, progress=False)
+    assert evaluate(OracleAgent(), "GP-L", episodes=240, progress=False)["episodes"] == 240  # seeds never run out
+
+
+class Failing(OracleAgent):
+    def __call__(self, observation, info):
+        raise ConnectionRefusedError("server down")
+
+
+def test_an_agent_that_fails_at_once_leaves_no_files(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(AgentError, match="GP-L episode 0, reply 1: the agent failed: ConnectionRefusedError: "
+                                         "server down") as caught:
+        evaluate(Failing(), "GP-L", episodes=3, out_dir=out, progress=False)
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+    assert not out.exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(AgentError):
+        evaluate(Failing(), "GP-L", episodes=3, out_dir=existing, progress=False)
+    assert list(existing.iterdir()) == []
+
+
+def test_progress_is_shown_after_every_reply_and_a_resume_says_what_was_done(tmp_path, capsys, monkeypatch):
+    import sftrl_eval.harness as harness
+
+    monkeypatch.setattr(harness._Progress, "LOG_SECONDS", 0.0)  # a slow model: every reply is worth a line
+    evaluate(RandomAgent(seed=1), "GP-L", episodes=1, out_dir=tmp_path, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    replies = len(load_records(tmp_path / "GP-L.jsonl")[0]["steps"])
+    assert replies > 1
+    assert any("0/1 episodes, 1 replies" in line and "s/reply" in line for line in lines)
+    assert any(f"1/1 episodes, {replies} replies" in line for line in lines)
+    evaluate(RandomAgent(seed=1), "GP-L", episodes=3, out_dir=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert "resuming" in err and "1 of 3 episodes already done" in err
+
+
+class Usage(OracleAgent):
+    """Replies that carry token counts, as the LLM agent's do; settings exposed as config and provenance."""
+
+    config = {"temperature": 0.5, "max_tokens": 64}
+    provenance = {"endpoint": "http://127.0.0.1:1/v1/chat/completions"}
+
+    def __call__(self, observation, info):
+        class Reply(str):
+            pass
+
+        reply = Reply(super().__call__(observation, info))
+        reply.usage = {"prompt_tokens": 100, "completion_tokens": 7}
+        return reply
+
+
+def test_results_record_the_agents_settings_and_token_counts(tmp_path):
+    summary = evaluate(Usage(), "GP-L", episodes=2, out_dir=tmp_path, progress=False)
+    step = load_records(tmp_path / "GP-L.jsonl")[0]["steps"][0]
+    assert step["prompt_tokens"] == 100 and step["completion_tokens"] == 7 and type(step["reply"]) is str
+    meta = json.loads((tmp_path / "GP-L.meta.json").read_text())
+    assert meta["agent_config"] == {"temperature": 0.5, "max_tokens": 64}
+    assert meta["runs"][0]["provenance"]["endpoint"].startswith("http://127.0.0.1:1/")
+    assert summary["mean_completion_tokens"] == 7 and summary["mean_prompt_tokens"] == 100
+    text = report([tmp_path])
+    assert "| s/reply | tokens/reply |" in text and "| 7 |" in text
+
+
+def test_report_states_the_per_step_floor(tmp_path):
+    summary = evaluate(ForwardAgent(), "VIRL-L", progress=False)
+    assert summary["success_rate"] == 0.0
+    assert summary["per_step_accuracy"] == pytest.approx(PER_STEP_FLOORS["VIRL-L"], abs=5e-4)
+    rule = evaluate(ForwardAgent(), "VIRL-L-RuleOOD", progress=False)
+    assert rule["per_step_accuracy"] == pytest.approx(PER_STEP_FLOORS["VIRL-L-RuleOOD"], abs=5e-4)
+    text = report([summary])
+    assert "always answers forward() gets VIRL-L 63.7% per step" in text
+    assert "trivial floor" not in report([evaluate(OracleAgent(), "GP-L", episodes=1, progress=False)])
