@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from fractions import Fraction
 
 import pytest
@@ -12,23 +10,9 @@ from gpoints_env import BINARY_REWARDS, PAPER_REWARDS, RewardTable, Verdict, che
 from gpoints_env.checker import MAX_FORMULA_CHARS, MAX_NESTING, FormulaError, parse_formula, reward_table
 from gpoints_env.prompts import OBSERVATION_CHARSET
 
+from fuzz_support import hang_guard
+
 HAND = [8, 3, 8, 3]  # one solution: 8/(3-8/3)
-
-
-@contextmanager
-def hang_guard(seconds: float = 5.0):
-    """Fail instead of hanging CI if an input makes the checker loop or backtrack (not a speed assert)."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"the checker did not answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # ---- extraction: the formula is found wherever a model puts it ---------------------------------------------
@@ -167,7 +151,7 @@ HOSTILE = {
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_answers_get_the_right_verdict_quickly(name):
     reply, verdicts = HOSTILE[name]
-    with hang_guard():
+    with hang_guard("the checker", seconds=5.0):
         result = check_answer(reply, HAND)
     assert result.verdict in verdicts, result.feedback
     # Feedback stays short and inside the observation charset whatever the reply held.
