@@ -21,7 +21,8 @@ import gymnasium as gym
 
 from virl_env import routes as routes_module
 from virl_env.city import generate_city, get_city
-from virl_env.streetview import clear_view_cache
+from virl_env.routes import get_rail, get_route
+from virl_env.streetview import clear_view_cache, render_grid
 from virl_env.styles import STYLE_NAMES
 
 
@@ -97,6 +98,21 @@ def bench_vl_steps(n: int, env_id: str = "virl_env:VIRL-VL-v0", view_size: int =
     return n, spent
 
 
+def bench_style_grids(style: str, n: int) -> tuple[int, float]:
+    """Uncached 256-pixel grids at the rail points of a style's city (its street geometry: trees,
+    lamps, cars, towers...), timed on their own; the city's scene is built before timing."""
+    city = get_city(style, 0)
+    points = [p for k in range(40) for p in get_rail(city, get_route(city, k), 2)][:n]
+    render_grid(city, points[0].position, points[0].heading, 256)
+    spent = 0.0
+    for p in points:
+        clear_view_cache()
+        t = time.perf_counter()
+        render_grid(city, p.position, p.heading, 256)
+        spent += time.perf_counter() - t
+    return len(points), spent
+
+
 def bench_vl_failed_attempts(n: int) -> tuple[int, float]:
     """Wrong replies at the same point: the grid of the point is reused, nothing is rendered."""
     env = gym.make("virl_env:VIRL-VL-v0", rules={"max_attempts": 100})
@@ -137,6 +153,10 @@ def main() -> None:
     ]
     for label, fn in vl:
         print(f"{label:<72}: {_median_rate(fn, repeats):8,.0f} /s")
+    print("uncached 256-pixel grids per style (render_grid alone):")
+    for style in STYLE_NAMES:
+        rate = _median_rate(lambda style=style: bench_style_grids(style, 60), repeats)
+        print(f"  {style:<10} {rate:7,.0f} /s")
     if args.vl_only:
         return
 

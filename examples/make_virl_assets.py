@@ -11,6 +11,8 @@ Run from the repository root::
   at an intersection where the instruction names a landmark: front, right / back, left.
 * ``assets/virl_vl_unseen.png``: the same kind of observation in six unseen styles of the visual-OOD
   benchmark (``VIRL-VL-VisualOOD-v0``), each captioned with its style and time of day.
+* ``assets/virl_vl_styles.png``: every style side by side at one route point: the training city's
+  streets drawn in each style's look (colours and street geometry), front and right views.
 """
 
 from __future__ import annotations
@@ -75,6 +77,46 @@ def make_vl_pictures() -> None:
     print(f"saved {ASSETS / 'virl_vl_unseen.png'}")
 
 
+def make_style_sheet() -> None:
+    """One route point of the training city in every style's look: the same streets and
+    landmarks, each style's colours, street widths, buildings, trees, cars and camera."""
+    from virl_env.city import get_city
+    from virl_env.env import styled_city
+    from virl_env.routes import get_rail, get_route
+    from virl_env.streetview import render_grid
+    from virl_env.styles import STYLE_NAMES, TRAINING_STYLE, get_style
+
+    base = get_style(TRAINING_STYLE)
+    city = get_city(base, 0)
+    # A point where named landmarks stand in the front view, one of them on a diagonal side.
+    point = next(p for k in range(60) for p in get_rail(city, get_route(city, k), 2)
+                 if len(p.landmarks) >= 2 and "front" in p.observation and p.kind == "forward")
+    size = 256
+    tiles = []
+    for name in STYLE_NAMES:
+        styled = styled_city(base.replace(look=get_style(name).look), 0)
+        grid, _ = render_grid(styled, point.position, point.heading, size)
+        tiles.append((grid[:size], name + (" (training)" if name == TRAINING_STYLE else "")
+                      + f", {get_style(name).look.time_of_day}"))
+    width = tiles[0][0].shape[1]
+    caption, gap, columns = 24, 10, 3
+    rows = (len(tiles) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * width + (columns - 1) * gap, rows * (size + caption + gap)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=16)
+    for i, (image, label) in enumerate(tiles):
+        x, y = (i % columns) * (width + gap), (i // columns) * (size + caption + gap)
+        draw.text((x + 4, y + 3), label, fill=(20, 20, 20), font=font)
+        sheet.paste(Image.fromarray(image), (x, y + caption))
+    note = ["The training city's streets at one route point,", "drawn in every style's look", "(front | right views).",
+            "", "Text observation at this point:"] + [part + ";" for part in point.observation.split("; ")]
+    for k, line in enumerate(note):
+        draw.text((len(tiles) % columns * (width + gap) + 8, (rows - 1) * (size + caption + gap) + caption + 8 + 22 * k),
+                  line, fill=(20, 20, 20), font=font)
+    sheet.save(ASSETS / "virl_vl_styles.png", optimize=True)
+    print(f"saved {ASSETS / 'virl_vl_styles.png'} ({point.observation})")
+
+
 def main() -> None:
     env = gym.make("virl_env:VIRL-v0", render_mode="rgb_array", render_size=900)
     route_index = 0
@@ -98,6 +140,7 @@ def main() -> None:
     print(f"saved {OUT} (route {route_index})")
     print(env.unwrapped.route.instruction)
     make_vl_pictures()
+    make_style_sheet()
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ class Palette:
 WINDOW_STYLES: tuple[str, ...] = ("grid", "tall", "bands", "pairs", "glass")
 SIGN_SHAPES: tuple[str, ...] = ("board", "rounded", "awning", "neon", "banner")
 MARKING_STYLES: tuple[str, ...] = ("dashed", "double", "solid", "none")
+ROOF_STYLES: tuple[str, ...] = ("flat", "gable")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,23 @@ class StreetLook:
         sign_text: Sign lettering colour; ``sign_border``: board outline colour.
         sign_case: ``"upper"`` or ``"title"`` lettering.
         sign_scale: Size of the signs relative to the default (1.0).
+        road_width_variation: Each street's roadway half width is ``road_half_width`` times a
+            factor drawn from ``[1 - v, 1 + v]`` (kept 1.5 m clear of the facades), so sidewalks
+            vary too.
+        building_setback: ``(min, max)`` extra metres each building stands back from its street's
+            building line (forecourts; the steps show as side walls).
+        building_gap: Chance that a building is followed by an open gap (a passage or lot).
+        tower_chance, tower_floors: Chance that a building is a tower, and its storeys.
+        roof: ``"flat"`` or ``"gable"`` (a pointed gable on every street front).
+        tree_spacing, tree_height, tree_color: Street trees on the sidewalks every ``tree_spacing``
+            metres (0 = none), their height range and canopy colour.
+        lamp_spacing, lamp_color: Street lamps every ``lamp_spacing`` metres (0 = none).
+        parked_cars, car_colors: Fraction of curb parking slots holding a parked car, their colours.
+        eye_height, fov: ``(min, max)`` camera height in metres and horizontal field of view in
+            degrees; each city draws its camera from these ranges (seeded by the city seed).
+
+    The geometry fields (from ``road_width_variation`` on) default to the training city's plain
+    street canyon; they change only the pictures, never the city, its routes or its texts.
     """
 
     time_of_day: str = "day"
@@ -170,6 +188,21 @@ class StreetLook:
     sign_border: Color = (30, 30, 30)
     sign_case: str = "title"
     sign_scale: float = 1.0
+    road_width_variation: float = 0.0
+    building_setback: tuple[float, float] = (0.0, 0.0)
+    building_gap: float = 0.0
+    tower_chance: float = 0.0
+    tower_floors: tuple[int, int] = (12, 20)
+    roof: str = "flat"
+    tree_spacing: float = 0.0
+    tree_height: tuple[float, float] = (5.0, 8.0)
+    tree_color: Color = (70, 110, 55)
+    lamp_spacing: float = 0.0
+    lamp_color: Color = (40, 42, 46)
+    parked_cars: float = 0.0
+    car_colors: tuple[Color, ...] = ((180, 30, 30), (230, 230, 230), (30, 30, 35), (40, 70, 140), (150, 150, 155))
+    eye_height: tuple[float, float] = (2.2, 2.2)
+    fov: tuple[float, float] = (90.0, 90.0)
 
     def __post_init__(self) -> None:
         if self.window_style not in WINDOW_STYLES:
@@ -194,6 +227,24 @@ class StreetLook:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         if not 0.0 <= self.lit_fraction <= 1.0:
             raise ValueError(f"lit_fraction must be in [0, 1], got {self.lit_fraction}")
+        if self.roof not in ROOF_STYLES:
+            raise ValueError(f"roof must be one of {ROOF_STYLES}, got {self.roof!r}")
+        for name in ("road_width_variation", "building_gap", "tower_chance", "parked_cars"):
+            if not 0.0 <= getattr(self, name) <= (0.6 if name == "road_width_variation" else 1.0):
+                raise ValueError(f"{name} must be a fraction in [0, 1] (road_width_variation <= 0.6), "
+                                 f"got {getattr(self, name)!r}")
+        for name, low, high in (("building_setback", 0.0, 20.0), ("tower_floors", 1, 60),
+                                ("tree_height", 1.0, 30.0), ("eye_height", 0.5, 20.0), ("fov", 40.0, 120.0)):
+            lo, hi = getattr(self, name)
+            if not low <= lo <= hi <= high:
+                raise ValueError(f"{name} must be (min, max) with {low} <= min <= max <= {high}, "
+                                 f"got {getattr(self, name)}")
+        for name in ("tree_spacing", "lamp_spacing"):
+            value = getattr(self, name)
+            if value != 0 and not 4.0 <= value <= 200.0:
+                raise ValueError(f"{name} must be 0 (none) or in [4, 200] metres, got {value!r}")
+        if not self.car_colors:
+            raise ValueError("car_colors needs at least one colour")
 
     def replace(self, **changes: object) -> StreetLook:
         """A copy with some fields changed (validated)."""
@@ -660,7 +711,7 @@ _LOOKS: dict[str, StreetLook] = {
         facades=((232, 206, 160), (216, 184, 138), (242, 226, 190), (205, 170, 130)), trim=(120, 80, 50),
         window=(70, 60, 55), window_style="tall", floors=(5, 7), floor_height=3.5,
         building_width=(12.0, 20.0), sign_shape="rounded",
-        sign_colors=((230, 110, 20), (0, 130, 130), (200, 40, 60)), sign_text=(255, 255, 255),
+        sign_colors=((180, 85, 15), (0, 120, 120), (200, 40, 60)), sign_text=(255, 255, 255),
         sign_border=(255, 250, 240), sign_case="title"),
     "rome": StreetLook(
         time_of_day="dusk", sky_top=(70, 62, 125), sky_horizon=(250, 168, 108), haze=(236, 170, 130),
@@ -678,7 +729,7 @@ _LOOKS: dict[str, StreetLook] = {
         facades=((118, 48, 38), (88, 58, 48), (160, 88, 58), (60, 45, 40)), trim=(238, 238, 232),
         window=(35, 40, 45), window_style="tall", floors=(4, 5), floor_height=3.1,
         building_width=(6.0, 9.0), sign_shape="banner",
-        sign_colors=((235, 110, 20), (20, 70, 150), (240, 240, 235)), sign_text=(20, 20, 20),
+        sign_colors=((235, 110, 20), (100, 150, 215), (240, 240, 235)), sign_text=(20, 20, 20),
         sign_border=(20, 20, 20), sign_case="title"),
     "mumbai": StreetLook(
         time_of_day="hazy afternoon", sky_top=(180, 172, 150), sky_horizon=(232, 218, 184),
@@ -688,7 +739,7 @@ _LOOKS: dict[str, StreetLook] = {
                                         (150, 120, 190)),
         trim=(80, 70, 60), window=(50, 60, 65), window_style="grid", floors=(2, 5), floor_height=3.0,
         building_width=(7.0, 14.0), sign_shape="banner",
-        sign_colors=((250, 210, 20), (220, 40, 40), (30, 150, 70)), sign_text=(25, 25, 25),
+        sign_colors=((250, 210, 20), (235, 95, 85), (60, 175, 95)), sign_text=(25, 25, 25),
         sign_border=(25, 25, 25), sign_case="upper", sign_scale=1.1),
     "sydney": StreetLook(
         time_of_day="clear day", sky_top=(10, 100, 225), sky_horizon=(140, 195, 245), haze=(180, 210, 240),
@@ -697,7 +748,7 @@ _LOOKS: dict[str, StreetLook] = {
         facades=((236, 232, 222), (192, 172, 140), (120, 142, 152), (200, 205, 210)), trim=(70, 80, 90),
         window=(40, 90, 120), window_style="glass", floors=(6, 16), floor_height=3.6,
         building_width=(16.0, 28.0), sign_shape="rounded",
-        sign_colors=((0, 110, 170), (250, 175, 0), (0, 150, 120)), sign_text=(255, 255, 255),
+        sign_colors=((0, 100, 160), (150, 100, 0), (0, 125, 100)), sign_text=(255, 255, 255),
         sign_border=(255, 255, 255), sign_case="title"),
     "cairo": StreetLook(
         time_of_day="dusty afternoon", sky_top=(196, 178, 140), sky_horizon=(236, 220, 186),
@@ -716,12 +767,49 @@ _LOOKS: dict[str, StreetLook] = {
         facades=((202, 170, 118), (172, 62, 52), (222, 222, 212), (150, 160, 140)), trim=(245, 245, 240),
         window=(55, 65, 80), window_style="grid", floors=(5, 9), floor_height=3.4,
         building_width=(18.0, 30.0), sign_shape="board",
-        sign_colors=((200, 20, 30), (20, 60, 140), (240, 240, 240)), sign_text=(255, 255, 255),
+        sign_colors=((200, 20, 30), (20, 60, 140), (20, 110, 70)), sign_text=(255, 255, 255),
         sign_border=(30, 30, 30), sign_case="upper"),
 }
 
+# The shape of each unseen city's streets (the training city keeps the plain canyon of the
+# defaults): street widths, setbacks and gaps, skyline, trees, lamps, parked cars and the camera.
+_GEOMETRY: dict[str, dict[str, object]] = {
+    "paris": dict(road_width_variation=0.25, tree_spacing=9.0, tree_height=(8.0, 11.0),
+                  tree_color=(78, 112, 52), lamp_spacing=22.0, parked_cars=0.5, roof="flat",
+                  eye_height=(2.0, 2.6), fov=(84.0, 96.0)),
+    "london": dict(road_width_variation=0.2, building_setback=(0.0, 3.0), building_gap=0.08,
+                   tree_spacing=26.0, tree_height=(6.0, 9.0), tree_color=(62, 96, 50), lamp_spacing=18.0,
+                   parked_cars=0.65, eye_height=(1.8, 2.3), fov=(80.0, 92.0),
+                   car_colors=((20, 20, 24), (200, 200, 205), (150, 20, 25), (30, 50, 90))),
+    "tokyo": dict(road_width_variation=0.3, building_gap=0.15, tower_chance=0.25, tower_floors=(14, 26),
+                  lamp_spacing=14.0, lamp_color=(70, 70, 78), parked_cars=0.12, eye_height=(1.6, 2.0),
+                  fov=(96.0, 106.0), car_colors=((240, 240, 240), (30, 30, 34), (200, 200, 210))),
+    "barcelona": dict(road_width_variation=0.15, tree_spacing=8.0, tree_height=(9.0, 12.0),
+                      tree_color=(96, 130, 60), lamp_spacing=20.0, parked_cars=0.45,
+                      eye_height=(2.4, 3.0), fov=(88.0, 94.0)),
+    "rome": dict(road_width_variation=0.3, building_gap=0.05, building_setback=(0.0, 1.0), parked_cars=0.7,
+                 lamp_spacing=16.0, lamp_color=(30, 28, 26), eye_height=(1.6, 2.0), fov=(80.0, 88.0),
+                 car_colors=((220, 210, 190), (120, 20, 20), (40, 60, 40), (90, 90, 95))),
+    "amsterdam": dict(road_width_variation=0.2, roof="gable", tree_spacing=12.0, tree_height=(7.0, 10.0),
+                      tree_color=(70, 118, 58), lamp_spacing=25.0, parked_cars=0.35,
+                      eye_height=(1.9, 2.3), fov=(86.0, 94.0)),
+    "mumbai": dict(road_width_variation=0.3, building_setback=(0.0, 4.0), building_gap=0.15, tower_chance=0.1,
+                   tower_floors=(12, 22), tree_spacing=18.0, tree_height=(6.0, 10.0), tree_color=(60, 105, 45),
+                   parked_cars=0.5, eye_height=(2.6, 3.2), fov=(92.0, 102.0),
+                   car_colors=((250, 210, 20), (30, 30, 30), (240, 240, 235), (30, 120, 60))),
+    "sydney": dict(road_width_variation=0.2, building_setback=(0.0, 8.0), building_gap=0.2, tower_chance=0.35,
+                   tower_floors=(20, 34), tree_spacing=15.0, tree_height=(6.0, 9.0), tree_color=(56, 120, 70),
+                   lamp_spacing=24.0, parked_cars=0.2, eye_height=(2.4, 3.0), fov=(98.0, 110.0)),
+    "cairo": dict(road_width_variation=0.35, building_setback=(0.0, 2.0), building_gap=0.1, tree_spacing=30.0,
+                  tree_height=(7.0, 12.0), tree_color=(90, 120, 60), parked_cars=0.6, eye_height=(1.8, 2.4),
+                  fov=(86.0, 96.0), car_colors=((235, 235, 230), (30, 30, 30), (200, 170, 40), (150, 40, 40))),
+    "moscow": dict(road_width_variation=0.15, building_setback=(2.0, 7.0), building_gap=0.12, tower_chance=0.1,
+                   tower_floors=(18, 26), tree_spacing=14.0, tree_height=(7.0, 10.0), tree_color=(110, 100, 88),
+                   lamp_spacing=24.0, parked_cars=0.3, eye_height=(2.6, 3.4), fov=(86.0, 100.0)),
+}
+
 STYLES: dict[str, CityStyle] = {
-    s.name: s.replace(look=_LOOKS[s.name])
+    s.name: s.replace(look=_LOOKS[s.name].replace(**_GEOMETRY.get(s.name, {})))
     for s in (_NEW_YORK, _PARIS, _LONDON, _TOKYO, _BARCELONA, _ROME, _AMSTERDAM, _MUMBAI,
               _SYDNEY, _CAIRO, _MOSCOW)
 }

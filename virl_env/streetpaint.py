@@ -1,0 +1,448 @@
+"""The painting passes of the street views: sky, ground, walls, skyline and props (numpy + Pillow).
+
+Each pass draws into an ``(size, W)`` ``uint32`` strip of RGBA words holding the views of a point
+side by side (``W = views * size``), so that every per-pixel pass runs once per point:
+
+* :func:`background_words` and :func:`ground_palette`: sky gradient and hazy pavement;
+* :func:`draw_ground`: ground polygons (roads, curbs, markings) clipped at the near plane and
+  rasterised by Pillow into a palette-index image;
+* :func:`cast_walls` and :func:`paint_walls`: a vectorised ray cast (one ray per column against
+  the wall segments near the point) and a per-pixel facade texture lookup;
+  :func:`paint_silhouettes`: the walls rising behind the nearest ones (the skyline);
+* :func:`draw_props`: trees, lamps and parked cars as camera-facing shapes.
+
+:mod:`virl_env.streetview` puts them together (and adds the signs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from virl_env.streetscene import CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Scene
+from virl_env.styles import StreetLook
+
+__all__ = [
+    "NEAR",
+    "PROP_RADIUS",
+    "Hits",
+    "background_words",
+    "cast_walls",
+    "draw_ground",
+    "draw_props",
+    "ground_palette",
+    "ground_subset",
+    "near_walls",
+    "paint_silhouettes",
+    "paint_walls",
+]
+
+NEAR = 0.5                  # metres: the camera's near plane
+PROP_RADIUS = 75.0          # metres beyond which trees, lamps and cars are not drawn
+
+
+def _words(rgb: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` colours (any real dtype) as opaque RGBA uint32 words."""
+    rgba = np.full(rgb.shape[:-1] + (4,), 255, dtype=np.uint8)
+    rgba[..., :3] = np.clip(np.asarray(rgb) + 0.5, 0, 255)
+    return rgba.view(np.uint32)[..., 0]
+
+
+@lru_cache(maxsize=32)
+def background_words(look: StreetLook, size: int, eye: float, fov: float) -> np.ndarray:
+    """Sky gradient above the horizon, hazy pavement below: one RGBA uint32 word per row,
+    ``(size, 1)`` (every column is the same, so a strip of any width fills by broadcasting)."""
+    f = (size / 2) / math.tan(math.radians(fov / 2))
+    y = np.arange(size, dtype=np.float64) + 0.5
+    horizon = size / 2
+    t = np.clip((horizon - y) / horizon, 0, 1) ** 0.6
+    sky = np.asarray(look.sky_horizon) * (1 - t[:, None]) + np.asarray(look.sky_top) * t[:, None]
+    below = y > horizon
+    dist = np.where(below, f * eye / np.maximum(y - horizon, 1e-6), 1e9)
+    fog = 1 - np.exp(-dist / look.haze_distance)
+    ground = np.asarray([min(255.0, max(0.0, round(c * look.light))) for c in look.ground])
+    g = ground * (1 - fog[:, None]) + np.asarray(look.haze) * fog[:, None]
+    words = _words(np.where(below[:, None], g, sky)).reshape(size, 1)
+    words.setflags(write=False)
+    return words
+
+
+@lru_cache(maxsize=32)
+def ground_palette(scene: Scene, size: int) -> np.ndarray:
+    """Ground polygon colours per image row below the horizon, faded into the haze by the row's
+    distance: ``(K + 1, rows, 1)`` uint32 RGBA words, one column of row colours per palette index.
+    Index 0 ("no polygon") is the row's bare background pavement."""
+    look, cam = scene.look, scene.camera
+    f = cam.focal(size)
+    y = np.arange(size // 2, size, dtype=np.float64) + 0.5
+    dist = f * cam.eye_height / np.maximum(y - size / 2, 1e-6)
+    fog = (1 - np.exp(-dist / look.haze_distance))[None, :, None]
+    colors = scene.ground.palette32.view(np.uint8).reshape(-1, 4)[:, None, :3].astype(np.float64)
+    faded = colors * (1 - fog) + np.asarray(look.haze, dtype=np.float64) * fog
+    words = _words(faded)[..., None]   # (K + 1, rows, 1)
+    words[0] = background_words(look, size, cam.eye_height, cam.fov)[size // 2:]
+    words.setflags(write=False)
+    return words
+
+
+def ground_subset(scene: Scene, ox: float, oy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """The ground polygons worth drawing from a point: vertices, first-vertex offsets, the index of
+    each vertex's successor around its polygon, and the polygons' palette indices."""
+    g = scene.ground
+    gd = np.hypot(g.center[:, 0] - ox, g.center[:, 1] - oy) - g.radius
+    sub = np.flatnonzero(gd <= g.reach)
+    if len(sub) == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
+    ends = np.append(g.start[1:], len(g.verts))
+    lens = ends[sub] - g.start[sub]
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    # Ragged arange: the vertex indices of the kept polygons, in order.
+    total = int(lens.sum())
+    idx = np.repeat(g.start[sub] - starts, lens) + np.arange(total)
+    succ = np.arange(1, total + 1)
+    succ[starts + lens - 1] = starts
+    return g.verts[idx], starts, succ, g.color_index[sub].tolist()
+
+
+def draw_ground(index: np.ndarray, ground: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]],
+                 ox: float, oy: float, frames: Sequence[tuple[tuple[float, float], tuple[float, float]]],
+                 size: int, focal: float, eye: float, top: int) -> None:
+    """Draw the ground polygons' palette indices into ``index``, the image rows from ``top`` down
+    (ground never rises above the horizon) of the views with the given ``(forward, right)`` frames,
+    side by side. The projection and clipping of every view is computed in one batch; Pillow then
+    rasterises each view's polygons into an ``L`` image of its own."""
+    v, starts, succ, colors = ground
+    rows = size - top
+    if len(starts) == 0:
+        index[...] = 0
+        return
+    half = size / 2
+    spread = half / focal    # tan of half the field of view
+    fx, fy = (np.asarray([fr[0][i] for fr in frames])[:, None] for i in (0, 1))
+    rx, ry = (np.asarray([fr[1][i] for fr in frames])[:, None] for i in (0, 1))
+    dx, dy = v[:, 0] - ox, v[:, 1] - oy
+    f_all = dx * fx + dy * fy          # (views, vertices)
+    r_all = dx * rx + dy * ry
+    fmax = np.maximum.reduceat(f_all, starts, axis=1)
+    # Cheap frustum test: skip polygons entirely behind, or entirely outside the view's wedge.
+    rmin = np.minimum.reduceat(r_all - spread * f_all, starts, axis=1)
+    rmax = np.maximum.reduceat(r_all + spread * f_all, starts, axis=1)
+    keep = (fmax >= NEAR) & (rmax >= 0) & (rmin <= 0)
+    # Sutherland-Hodgman clip against the near plane f >= NEAR, for all polygons at once: the edge
+    # from each vertex to its successor emits the vertex if it is in front, then the crossing
+    # point if the edge crosses the plane (a polygon wholly in front comes out unchanged).
+    f_next, r_next = f_all[:, succ], r_all[:, succ]
+    front = f_all >= NEAR
+    crosses = front != front[:, succ]
+    with np.errstate(divide="ignore", invalid="ignore"):  # edges that do not cross are dropped
+        r_cross = r_all + (NEAR - f_all) / (f_next - f_all) * (r_next - r_all)
+    emit = np.stack([front, crosses], axis=2).ravel()
+    f_out = np.stack([f_all, np.full_like(f_all, NEAR)], axis=2).ravel()[emit]
+    r_out = np.stack([r_all, r_cross], axis=2).ravel()[emit]
+    counts = np.add.reduceat(front.astype(np.int64) + crosses, starts, axis=1)
+    # Interleaved x, y coordinates of every output vertex, as one flat list to slice per polygon.
+    xy = np.empty(2 * len(f_out))
+    xy[0::2] = half + focal * r_out / f_out
+    xy[1::2] = (half - top) + focal * eye / f_out
+    flat = xy.tolist()
+    ends = np.cumsum(2 * counts.ravel())
+    begins = (ends - 2 * counts.ravel()).tolist()
+    ends = ends.tolist()
+    drawn = keep & (counts >= 3)
+    npoly = len(starts)
+    for view in range(len(frames)):
+        img = Image.new("L", (size, rows), 0)
+        # The core drawing call of ImageDraw.polygon(xy, fill=c) without its per-call ink parsing
+        # (the ink of an "L" image is the pixel value itself): a hundred-odd polygons per view.
+        draw = ImageDraw.Draw(img).draw
+        base = view * npoly
+        for i in np.flatnonzero(drawn[view]).tolist():
+            draw.draw_polygon(flat[begins[base + i]:ends[base + i]], colors[i], 1)
+        index[:, view * size:(view + 1) * size] = np.frombuffer(img.tobytes(), dtype=np.uint8).reshape(rows, size)
+
+
+# ---- walls ------------------------------------------------------------------------------------------
+class Hits:
+    """Per image column: the depth of a wall hit (inf if none), the wall's index and the hit's
+    distance along the wall."""
+
+    __slots__ = ("depth", "wall", "along")
+
+    def __init__(self, width: int) -> None:
+        self.depth = np.full(width, np.inf)
+        self.wall = np.zeros(width, dtype=np.int64)
+        self.along = np.zeros(width)
+
+
+def cast_walls(scene: Scene, nearby: np.ndarray, ox: float, oy: float, fwd: tuple[float, float],
+                right: tuple[float, float], size: int, focal: float, eye: float, near: Hits, back: Hits,
+                cols: slice) -> None:
+    """Fill columns ``cols`` of ``near`` with the nearest wall of each ray and of ``back`` with
+    the wall behind it whose top rises highest in the picture (when that is not the nearest)."""
+    fa = scene.facades
+    idx = np.flatnonzero(nearby)
+    if len(idx) == 0:
+        return
+    spread = (size / 2) / focal
+    x0, y0 = fa.x0[idx] - ox, fa.y0[idx] - oy
+    x1, y1 = fa.x1[idx] - ox, fa.y1[idx] - oy
+    # Cull walls outside the view wedge |r| <= spread * f (both ends on the same outer side).
+    f0, f1 = x0 * fwd[0] + y0 * fwd[1], x1 * fwd[0] + y1 * fwd[1]
+    r0, r1 = x0 * right[0] + y0 * right[1], x1 * right[0] + y1 * right[1]
+    ok = ~(((r0 > spread * f0) & (r1 > spread * f1)) | ((r0 < -spread * f0) & (r1 < -spread * f1))
+           | ((f0 < NEAR) & (f1 < NEAR)))
+    if not ok.any():
+        return
+    # float32 for the (columns x walls) arrays: half the memory traffic, and centimetre precision.
+    idx = idx[ok]
+    f0, f1, r0, r1 = (a[ok].astype(np.float32) for a in (f0, f1, r0, r1))
+    k = ((np.arange(size) + 0.5 - size / 2) / focal).astype(np.float32)
+    # In camera coordinates the ray of column c is (f, r) = s * (1, k_c); the wall is
+    # (f0, r0) + t * (ef, er). Solve s * (1, k) = (f0, r0) + t * (ef, er).
+    ef, er = f1 - f0, r1 - r0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = er[None, :] - k[:, None] * ef[None, :]          # (W, N)
+        t = (k[:, None] * f0[None, :] - r0[None, :]) / denom
+        s = f0[None, :] + t * ef[None, :]
+        valid = (t >= 0.0) & (t <= 1.0) & (s > NEAR)
+        s = np.where(valid, s, np.float32(np.inf))
+    rows = np.arange(size)
+    best = np.argmin(s, axis=1)
+    depth = s[rows, best]
+    hit = np.isfinite(depth)
+    near.depth[cols] = depth
+    near.wall[cols] = idx[best]
+    near.along[cols] = np.where(hit, t[rows, best], 0.0) * fa.length[idx[best]]
+    # The wall whose top is highest in the picture: elevation angle (height - eye) / distance.
+    tops = (fa.height[idx] + fa.gable[idx] - eye).astype(np.float32)
+    elevation = tops[None, :] / s          # 0 where there is no hit (s = inf)
+    high = np.argmax(elevation, axis=1)
+    behind = hit & (high != best) & (elevation[rows, high] > (tops[best] / np.where(hit, depth, 1.0)))
+    back.depth[cols] = np.where(behind, s[rows, high], np.inf)
+    back.wall[cols] = idx[high]
+    back.along[cols] = np.where(behind, t[rows, high], 0.0) * fa.length[idx[high]]
+
+
+_Z_STEPS = 10            # facade texture lookup resolution: steps per metre
+_Z_MAX = 260.0           # metres (tallest building: 60 storeys)
+
+
+@lru_cache(maxsize=32)
+def _facade_lut(look: StreetLook) -> np.ndarray:
+    """Pixel class by (column type, height in 0.1 m steps) for the look's window pattern.
+
+    Column type bits: 1 = the column crosses a window, 2 = the building is a landmark's shop,
+    4 = the column crosses the shop window (not a mullion).
+    """
+    z = (np.arange(int(_Z_MAX * _Z_STEPS)) + 0.5) / _Z_STEPS
+    rel = (z - GROUND_FLOOR) / look.floor_height
+    zf = rel - np.floor(rel)
+    upper = z >= GROUND_FLOOR
+    w0, w1 = {"grid": (0.28, 0.80), "tall": (0.12, 0.86), "pairs": (0.30, 0.80), "bands": (0.36, 0.84),
+              "glass": (0.10, 0.97)}[look.window_style]
+    lut = np.zeros((8, len(z)), dtype=np.uint8)
+    ground = z < GROUND_FLOOR - 0.35
+    trim = (z >= GROUND_FLOOR - 0.35) & (z < GROUND_FLOOR)
+    for t in range(8):
+        window_col, shop, shop_col = bool(t & 1), bool(t & 2), bool(t & 4)
+        row = np.zeros(len(z), dtype=np.uint8)
+        if window_col:
+            row[upper & (zf >= w0) & (zf <= w1)] = GLASS
+        if shop:
+            row[ground & (z >= GROUND_FLOOR - 1.35)] = FASCIA
+            if shop_col:
+                row[ground & (z >= 0.35) & (z < GROUND_FLOOR - 1.6)] = SHOP
+        elif window_col:
+            row[ground & (z >= 0.9) & (z < 2.7)] = GLASS
+        row[trim] = TRIM
+        lut[t] = row
+    lut.setflags(write=False)
+    return lut
+
+
+def _window_columns(style: str, uf: np.ndarray) -> np.ndarray:
+    if style == "grid":
+        return (uf >= 0.28) & (uf <= 0.72)
+    if style == "tall":
+        return (uf >= 0.32) & (uf <= 0.68)
+    if style == "pairs":
+        return ((uf >= 0.14) & (uf <= 0.40)) | ((uf >= 0.60) & (uf <= 0.86))
+    if style == "bands":
+        return uf % 0.5 >= 0.04
+    return uf % 0.5 >= 0.05  # glass curtain wall
+
+
+def paint_walls(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: float, eye: float) -> np.ndarray:
+    """Paint the walls ``hits`` names into ``out``, an ``(size, W)`` ``uint32`` view of the RGBA
+    image (the views side by side). Returns the first row each column's wall covers (``size``
+    where there is none)."""
+    look, fa = scene.look, scene.facades
+    depth, wall, along = hits.depth, hits.wall, hits.along
+    hit = np.isfinite(depth)
+    half = size / 2
+    if not hit.any():
+        return np.full(len(depth), size)
+    d = np.where(hit, depth, 1.0)
+    length = fa.length[wall]
+    u = np.clip(along / np.maximum(length, 1e-9), 0.0, 1.0)
+    height = np.where(hit, fa.height[wall] + fa.gable[wall] * (1.0 - np.abs(2.0 * u - 1.0)), -1.0)
+    top = np.clip(np.floor(half - focal * (height - eye) / d), 0, size).astype(np.int64)
+    bottom = np.clip(np.ceil(half + focal * eye / d), 0, size).astype(np.int64)
+    top = np.where(hit & (bottom > top), top, size)
+    painted = top < size
+    if not painted.any():
+        return top
+    ncols = len(d)
+    r0, r1 = int(top[painted].min()), int(bottom[painted].max())
+    # Height above the street of each pixel of the band, in texture steps (float32, in place).
+    rows = (half - (np.arange(r0, r1, dtype=np.float32) + 0.5))[:, None]
+    zq = rows * (d * _Z_STEPS / focal).astype(np.float32)[None, :]
+    zq += np.float32(eye * _Z_STEPS)
+    hq = (height * _Z_STEPS).astype(np.float32)
+    inwall = zq >= 0
+    inwall &= zq <= hq
+    # Texture row per pixel. Only pixels inside a wall (0 <= zq <= hq) are ever shown, and there
+    # truncation is the floor; elsewhere any value will do, as long as the lookups stay in bounds
+    # (mode="clip", which is also cheaper than the default bounds check).
+    zn = int(_Z_MAX * _Z_STEPS)
+    zi = zq.astype(np.intp)
+    if float(hq.max()) >= zn:  # a building taller than the texture table: clamp to its top row
+        np.minimum(zi, zn - 1, out=zi)
+    bay = fa.bay[wall]
+    uf = (along / bay) % 1.0
+    shop = fa.shop[wall]
+    coltype = (_window_columns(look.window_style, uf).astype(np.intp) + 2 * shop
+               + 4 * (shop & ((uf % 0.5) >= 0.04)))
+    lit_code = None
+    if look.lit_fraction > 0:
+        # Which windows are lit: a fixed integer hash of (building, bay, storey) (its low 10 bits
+        # do not depend on the integer width).
+        bay_index = np.floor(along / bay).astype(np.int32)
+        column_code = (bay_index * np.int32(7919)) ^ (fa.seed[wall] & 0xFFFFF).astype(np.int32)
+        lit_code = zi // round(look.floor_height * _Z_STEPS)
+        lit_code *= 104729
+        lit_code ^= column_code[None, :]
+        lit_code &= 1023
+    zi += (coltype * zn)[None, :]
+    cls = np.take(_facade_lut(look).ravel(), zi, mode="clip")
+    np.copyto(cls, TRIM, where=zq >= (hq - 0.7 * _Z_STEPS)[None, :])
+    if lit_code is not None:
+        lit = lit_code < int(look.lit_fraction * 1024)
+        lit &= cls == GLASS
+        np.copyto(cls, LIT, where=lit)
+    # Colours per column: the facade palette faded into the haze by distance, as RGBA words.
+    fog = (1 - np.exp(-d / look.haze_distance)).astype(np.float32)[:, None, None]
+    pal = fa.palette[wall] * (1 - fog) + np.asarray(look.haze, dtype=np.float32) * fog   # (W, 6, 3)
+    index = np.add(cls, (np.arange(ncols, dtype=np.intp) * 6)[None, :], out=zi)
+    colored = np.take(_words(pal).ravel(), index, mode="clip")
+    np.copyto(out[r0:r1], colored, where=inwall)
+    return top
+
+
+def paint_silhouettes(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: float, eye: float,
+                       limit: np.ndarray) -> None:
+    """Paint the walls rising behind the nearest ones (``hits``) above row ``limit`` of each
+    column, in their hazed facade colour: the skyline beyond the street's roofline."""
+    fa, look = scene.facades, scene.look
+    cols = np.flatnonzero(np.isfinite(hits.depth))
+    if len(cols) == 0:
+        return
+    d, wall = hits.depth[cols], hits.wall[cols]
+    u = np.clip(hits.along[cols] / np.maximum(fa.length[wall], 1e-9), 0.0, 1.0)
+    height = fa.height[wall] + fa.gable[wall] * (1.0 - np.abs(2.0 * u - 1.0))
+    top = np.clip(np.floor(size / 2 - focal * (height - eye) / d), 0, size).astype(np.int64)
+    bottom = limit[cols]
+    keep = top < bottom
+    if not keep.any():
+        return
+    cols, d, wall, top, bottom = cols[keep], d[keep], wall[keep], top[keep], bottom[keep]
+    fog = (1 - np.exp(-d / look.haze_distance))[:, None]
+    words = _words(fa.palette[wall, FACADE] * (1 - fog) + np.asarray(look.haze) * fog)
+    trim = _words(fa.palette[wall, TRIM] * (1 - fog) + np.asarray(look.haze) * fog)
+    r0, r1 = int(top.min()), int(bottom.max())
+    rows = np.arange(r0, r1)[:, None]
+    block = out[r0:r1, cols]
+    np.copyto(block, words[None, :], where=(rows >= top[None, :]) & (rows < bottom[None, :]))
+    # A cornice line along the top, a storey or so below the roof as seen from afar.
+    np.copyto(block, trim[None, :], where=(rows >= top[None, :]) & (rows <= top[None, :] + max(1, size // 256))
+              & (rows < bottom[None, :]))
+    out[r0:r1, cols] = block
+
+
+# ---- props: trees, lamps, parked cars ---------------------------------------------------------------
+def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float, oy: float,
+                fwd: tuple[float, float], right: tuple[float, float], size: int, focal: float, eye: float,
+                depth: np.ndarray) -> None:
+    """Draw the props in front of the camera into one view (``out``: its ``(size, size)`` uint32
+    words): simple shapes, far to near, rasterised by Pillow on a layer of their own that is then
+    laid over the view. A prop whose middle is hidden by a nearer wall (round a corner) is left out."""
+    pr, look = scene.props, scene.look
+    if len(near_props) == 0:
+        return
+    dx, dy = pr.x[near_props] - ox, pr.y[near_props] - oy
+    f = dx * fwd[0] + dy * fwd[1]
+    r = dx * right[0] + dy * right[1]
+    half = size / 2
+    w = pr.width[near_props]
+    front = (f > 1.5) & (np.abs(r) - w < (half / focal) * f) & (focal * pr.height[near_props] >= 3 * f)
+    if not front.any():
+        return
+    sel = np.flatnonzero(front)
+    scale = focal / f[sel]
+    cx = half + r[sel] * scale
+    middle = np.clip(cx.astype(int), 0, size - 1)
+    sel, scale, cx = (a[depth[middle] > f[sel]] for a in (sel, scale, cx))
+    if len(sel) == 0:
+        return
+    order = np.argsort(-f[sel])
+    sel, scale, cx = sel[order], scale[order], cx[order]
+    hw = np.maximum(0.5, 0.5 * w[sel] * scale)
+    foot = half + eye * scale
+    height = (pr.height[near_props[sel]] * scale).tolist()
+    fog = 1.0 - np.exp(-f[sel] / look.haze_distance)
+    haze = np.asarray(look.haze, dtype=np.float64)
+    layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer).draw
+
+    def ink(color: np.ndarray, k: float) -> int:
+        c = color * (1 - k) + haze * k
+        return draw.draw_ink((int(c[0] + 0.5), int(c[1] + 0.5), int(c[2] + 0.5), 255))
+
+    window = np.asarray(look.window, dtype=np.float64) * 0.6
+    bark = np.asarray((82, 64, 50), dtype=np.float64) * look.light
+    for j, i in enumerate(near_props[sel].tolist()):
+        x, half_w, y1, h, k = float(cx[j]), float(hw[j]), float(foot[j]), height[j], float(fog[j])
+        kind = int(pr.kind[i])
+        color = pr.color[i].astype(np.float64)
+        if kind == CAR:
+            body = ink(color, k)
+            draw.draw_rectangle((x - half_w, y1 - 0.62 * h, x + half_w, y1 - 0.08 * h), body, 1)
+            draw.draw_rectangle((x - 0.8 * half_w, y1 - h, x + 0.8 * half_w, y1 - 0.6 * h), body, 1)
+            draw.draw_rectangle((x - 0.7 * half_w, y1 - 0.92 * h, x + 0.7 * half_w, y1 - 0.66 * h),
+                                ink(window, k), 1)
+            tyre = ink(color * 0.3, k)
+            for side in (-1, 1):
+                draw.draw_rectangle((x + side * 0.78 * half_w - 0.2 * half_w, y1 - 0.12 * h,
+                                     x + side * 0.78 * half_w + 0.2 * half_w, y1), tyre, 1)
+        elif kind == LAMP:
+            post = ink(color, k)
+            draw.draw_rectangle((x - 0.45 * half_w, y1 - h, x + 0.45 * half_w, y1), post, 1)
+            draw.draw_rectangle((x - 1.6 * half_w, y1 - h, x + 1.6 * half_w, y1 - 0.95 * h), post, 1)
+        else:   # a trunk and an oval crown
+            draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), ink(bark, k), 1)
+            draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), ink(color, k), 1)
+    rgba = np.asarray(layer)
+    np.copyto(out, rgba.view(np.uint32)[..., 0], where=rgba[..., 3] > 0)
+
+
+def near_walls(scene: Scene, ox: float, oy: float) -> np.ndarray:
+    """Which walls come within :data:`SCENE_RADIUS` of the point."""
+    fa = scene.facades
+    ax, ay = fa.x0 - ox, fa.y0 - oy
+    bx, by = fa.x1 - fa.x0, fa.y1 - fa.y0
+    t = np.clip(-(ax * bx + ay * by) / np.maximum(bx * bx + by * by, 1e-9), 0, 1)
+    return (ax + t * bx) ** 2 + (ay + t * by) ** 2 <= SCENE_RADIUS ** 2
