@@ -12,6 +12,9 @@ id                                rules
 ``GeneralPoints-VL-RuleOOD-v0``   image mode, rule OOD: J/Q/K count 11/12/13, a face card, black suits
 ``GeneralPoints-VL-VisualOOD-v0`` image mode, visual OOD: J/Q/K count 10, red suits
 ================================  =========================================================================
+
+Every id takes ``protocol="suite"`` (default, this suite's prompt and lenient grading) or ``protocol="paper"``
+(the paper authors' prompt, parsing, grading, dealing and picture; see :mod:`gpoints_env.protocols`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .render import render_hand
 from .rules import ID_RULES, RANKS, RULE_OOD_RULES, Rules
 from .style import DEFAULT_STYLE, CardStyle
 from .numeric import FormulaBuilder, FormulaTokens, formula_to_tokens
+from .protocols import PAPER_EVAL_SETTINGS, PROTOCOLS, paper_eval_hands
 from .solver import canonical_form, find_solution, is_solvable, solvable_rank_hands, solve
 from .specs import grade
 from .vector import make_vec
@@ -110,6 +114,9 @@ __all__ = [
     "formula_to_tokens",
     "ENV_IDS",
     "grade",
+    "PROTOCOLS",
+    "PAPER_EVAL_SETTINGS",
+    "paper_eval_hands",
 ]
 
 _ENTRY_POINT = "gpoints_env.env:GeneralPointsEnv"

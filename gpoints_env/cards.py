@@ -114,26 +114,59 @@ def deal_hand(rules: Rules, rng: np.random.Generator) -> list[Card]:
     return [cards[i] for i in order]
 
 
-def hand_from_ranks(labels: Sequence[object], rules: Rules, rng: np.random.Generator) -> list[Card]:
-    """A fixed hand from rank labels (``["8", "3", "8", "3"]``), in the given order, suits drawn from ``rng``.
+def hand_from_ranks(
+    labels: Sequence[object],
+    rules: Rules,
+    rng: np.random.Generator,
+    suits: Sequence[str] | None = None,
+    *,
+    distinct: bool = True,
+    solvable: bool = True,
+) -> list[Card]:
+    """A fixed hand from rank labels (``["8", "3", "8", "3"]``), in the given order.
 
     Dealing constraints do not apply (a fixed hand may lack a face card), but the hand must be dealable from the
-    allowed suits and solvable under ``rules``.
+    allowed suits and (unless ``solvable=False``) solvable under ``rules``.
+
+    Args:
+        labels: the rank labels.
+        rules: the active rules.
+        rng: draws the suits when ``suits`` is not given (distinct cards: each from the suits still free for its
+            rank; ``distinct=False``: each independently).
+        suits: the suit of each card (from ``rules.suits``), to replay a hand exactly.
+        distinct: the cards must be distinct physical cards (one deck). ``False`` allows repeats, as the paper's
+            dealing does.
+        solvable: check that the hand reaches the target (callers with their own check pass ``False``).
 
     Raises:
-        ValueError: naming the problem (unknown label, wrong count, too many copies of a rank, unsolvable).
+        ValueError: naming the problem (unknown label or suit, wrong count, too many copies of a card, unsolvable).
     """
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
         raise ValueError(f"options['cards'] must be a list of rank labels such as ['8', '3', '8', '3'], got {labels!r}")
     ranks = [parse_rank(label) for label in labels]
     if len(ranks) != rules.hand_size:
         raise ValueError(f"options['cards'] must hold {rules.hand_size} cards, got {len(ranks)}: {list(labels)!r}")
-    for rank in set(ranks):
-        if ranks.count(rank) > len(rules.suits):
-            raise ValueError(
-                f"a deck restricted to {rules.suit_colour!r} suits holds {len(rules.suits)} cards of rank {rank}, "
-                f"but options['cards'] asks for {ranks.count(rank)}"
-            )
-    if not is_solvable(rules.values(ranks), rules.target, rules.operators):
+    if suits is not None:
+        if isinstance(suits, (str, bytes)) or not isinstance(suits, Sequence) or len(suits) != len(ranks):
+            raise ValueError(f"options['suits'] must list one suit per card ({len(ranks)}), got {suits!r}")
+        for suit in suits:
+            if suit not in rules.suits:
+                raise ValueError(f"options['suits']: {suit!r} is not a suit of the {rules.suit_colour!r} deck "
+                                 f"({', '.join(rules.suits)})")
+        if distinct and len(set(zip(ranks, suits))) < len(ranks):
+            raise ValueError(f"options['suits'] repeats a physical card: {list(zip(ranks, suits))}")
+    elif distinct:
+        for rank in set(ranks):
+            if ranks.count(rank) > len(rules.suits):
+                raise ValueError(
+                    f"a deck restricted to {rules.suit_colour!r} suits holds {len(rules.suits)} cards of rank {rank}, "
+                    f"but options['cards'] asks for {ranks.count(rank)}"
+                )
+    if solvable and not is_solvable(rules.values(ranks), rules.target, rules.operators):
         raise ValueError(f"the hand {ranks} cannot make {rules.target} under {rules}")
+    if suits is not None:
+        return [Card(rank, suit) for rank, suit in zip(ranks, suits)]
+    if not distinct:
+        picks = rng.integers(0, len(rules.suits), size=len(ranks)).tolist()
+        return [Card(rank, rules.suits[s]) for rank, s in zip(ranks, picks)]
     return _assign_suits([RANKS.index(r) for r in ranks], rules.suits, rng.random(len(ranks)).tolist())

@@ -10,13 +10,13 @@ from gymnasium import spaces
 
 from sftrl_core.variants import RULE_TRANSFORMS, STYLE_TRANSFORMS, apply_transforms, transforms_option
 
-from .cards import SUIT_SYMBOLS, Card, deal_hand, hand_from_ranks
-from .checker import CheckResult, RewardTable, grade_reply, reward_table
-from .prompts import MAX_OBSERVATION_CHARS, OBSERVATION_CHARSET, build_prompt, feedback_message
-from .render import render_hand
+from .cards import SUIT_SYMBOLS, Card
+from .checker import CheckResult, RewardTable, reward_table
+from .prompts import MAX_OBSERVATION_CHARS, OBSERVATION_CHARSET
+from .protocols import get_protocol
 from .rules import OPERATORS, Rules
 from .solver import find_solution
-from .style import DEFAULT_STYLE, CardStyle
+from .style import CardStyle
 
 __all__ = ["GeneralPointsEnv", "REPLY_CHARSET", "MAX_SAMPLED_REPLY_CHARS"]
 
@@ -28,7 +28,7 @@ MAX_SAMPLED_REPLY_CHARS = 4096
 Observation = Union[str, dict[str, Any]]
 OBSERVATION_MODES = ("text", "image")
 # "cards" and "rules" are for users; the others are passed down by the variant wrappers (gpoints_env.wrappers).
-_RESET_OPTIONS = ("cards", "rules", RULE_TRANSFORMS, STYLE_TRANSFORMS, "resolution")
+_RESET_OPTIONS = ("cards", "suits", "rules", RULE_TRANSFORMS, STYLE_TRANSFORMS, "resolution")
 
 
 class GeneralPointsEnv(gym.Env[Observation, str]):
@@ -81,14 +81,27 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
     env = gym.make("GeneralPoints-v0", target=24, face_values=(10, 10, 10), ace_value=1, hand_size=4,
                    operators="+-*/", suit_colour="any", require_face_card=False, max_attempts=5,
                    rewards="paper", reveal_solution=False, observation_mode="text", style=None,
-                   resolution=None, render_mode=None)
+                   resolution=None, render_mode=None, protocol="suite")
     obs, info = env.reset(seed=0)                                # a random solvable hand
     obs, info = env.reset(options={"cards": ["8", "3", "8", "3"]})  # a fixed hand (rank labels)
+    obs, info = env.reset(options={"cards": ["8", "3", "8", "3"],   # ... with its suits
+                                   "suits": ["spades", "hearts", "clubs", "clubs"]})
     ```
     The rule arguments build the env's base :class:`~gpoints_env.rules.Rules` (``env.unwrapped.rules``);
     ``reset(options={"rules": Rules(...)})`` plays one episode under other rules. ``style`` is a
     :class:`~gpoints_env.style.CardStyle` (``env.unwrapped.style``); ``resolution`` overrides its size.
     ``render_mode="rgb_array"`` returns the card picture (drawn on demand in text mode), ``"ansi"`` a summary.
+
+    ## Protocols
+    ``protocol="suite"`` (default) is the behaviour described above. ``protocol="paper"`` plays the evaluation of
+    the paper authors' released code (:mod:`gpoints_env.protocols`): their prompt and feedback text verbatim (after
+    a failure the observation is the new user turn ``You failed this trial because ...``, and ``info["messages"]``
+    keeps the whole conversation with the prompt once), their reply parsing, their grading and summed rewards
+    (``info["paper_label"]`` names the reward as their logs do), their dealing (ranks with replacement, forced face
+    card in rule OOD, suits per card) from this env's generator, and their 1,200-pixel picture. It needs the
+    paper's kind of rules (4 cards, A = 1, all operators) and ``rewards="paper"``. ``reset(options={"cards": [...],
+    "suits": [...]})`` replays a hand exactly (:func:`gpoints_env.protocols.paper_eval_hands` lists the authors'
+    evaluation hands).
 
     ## Variants
     ``GeneralPoints-RuleOOD-v0``: J/Q/K count 11/12/13 and every hand holds a face card.
@@ -119,6 +132,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         style: CardStyle | None = None,
         resolution: int | None = None,
         render_mode: str | None = None,
+        protocol: str = "suite",
     ):
         self.rules = Rules(
             face_values=tuple(face_values),
@@ -138,13 +152,17 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         if style is not None and not isinstance(style, CardStyle):
             raise TypeError(f"style must be a gpoints_env.CardStyle, got {type(style).__name__}")
         self.max_attempts = max_attempts
+        self._protocol = get_protocol(protocol)
+        #: ``"suite"`` or ``"paper"`` (:mod:`gpoints_env.protocols`).
+        self.protocol = self._protocol.name
         self.reward_table = reward_table(rewards)
         self.reveal_solution = bool(reveal_solution)
         self.render_mode = render_mode
         self.observation_mode = observation_mode
         self.action_space = spaces.Text(max_length=MAX_SAMPLED_REPLY_CHARS, min_length=0, charset=REPLY_CHARSET)
-        style = DEFAULT_STYLE if style is None else style
+        style = self._protocol.default_style() if style is None else style
         self.set_style(style if resolution is None else style.replace(resolution=resolution))
+        self._protocol.check(self.rules, self.style, self.reward_table)
         # Episode state, set by reset().
         self.active_rules: Rules | None = None
         self.active_style: CardStyle | None = None
@@ -205,18 +223,23 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: {', '.join(map(repr, _RESET_OPTIONS))}")
         rules = self._resolve_rules(options)
+        style = self._resolve_style(options)
+        protocol = self._protocol
+        protocol.check(rules, style, self.reward_table)
         if "cards" in options:
-            self.hand = hand_from_ranks(options["cards"], rules, self.np_random)
+            self.hand = protocol.fixed_hand(options["cards"], options.get("suits"), rules, self.np_random)
+        elif "suits" in options:
+            raise ValueError("options['suits'] gives the suits of options['cards']; pass both")
         else:
-            self.hand = deal_hand(rules, self.np_random)
+            self.hand = protocol.deal(rules, self.np_random)
         self.active_rules = rules
-        self.active_style = self._resolve_style(options)
+        self.active_style = style
         ranks = [card.rank for card in self.hand]
         self._numbers = rules.values(ranks)
         image_mode = self.observation_mode == "image"
         # Text mode never draws (render("rgb_array") draws on demand); image mode draws once per episode.
-        self._image = render_hand(self.hand, self.active_style, self.np_random) if image_mode else None
-        self._prompt = self._observation = build_prompt(rules, None if image_mode else ranks)
+        self._image = protocol.render(self.hand, self.active_style, self.np_random) if image_mode else None
+        self._prompt = self._observation = protocol.prompt(rules, None if image_mode else ranks)
         self._messages = [{"role": "user", "content": self._prompt}]
         self._attempts_used = 0
         self._last = None
@@ -231,14 +254,14 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
                 "this episode is over (it was never reset, or it ended with a correct answer or no attempts left); "
                 "call reset() to start a new one"
             )
-        result = grade_reply(action, [card.rank for card in self.hand], self.active_rules, self.reward_table,
-                             check_cards=self.observation_mode == "image")
+        result = self._protocol.grade(action, [card.rank for card in self.hand], self.active_rules,
+                                      self.reward_table, self.observation_mode == "image")
         self._attempts_used += 1
         self._last = result
         self._messages.append({"role": "assistant", "content": action})
         terminated = result.is_correct or self._attempts_used >= self.max_attempts
-        feedback = feedback_message(result.feedback, self._attempts_used, self.max_attempts, result.is_correct)
-        self._observation = f"{self._prompt}\n\n{feedback}"
+        self._observation, feedback = self._protocol.after_attempt(self._prompt, result, self._attempts_used,
+                                                                   self.max_attempts)
         if not terminated:
             self._messages.append({"role": "user", "content": feedback})
         self._done = terminated
@@ -249,7 +272,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
             if self.active_rules is None:
                 return None
             if self._image is None:  # text mode: draw only when asked
-                self._image = render_hand(self.hand, self.active_style, None)
+                self._image = self._protocol.render(self.hand, self.active_style, None)
             return self._image
         if self.render_mode != "ansi":
             return None
@@ -278,6 +301,18 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         from .specs import episode_spec  # lazy: the specs module builds on this one
 
         return episode_spec(self)
+
+    def expert_reply(self) -> str:
+        """A correct reply to the current hand in the answer format the prompt asks for (under ``"paper"`` the
+        authors' SFT answer), for oracles and demonstrations.
+
+        Raises:
+            RuntimeError: before the first reset.
+        """
+        if self.active_rules is None:
+            raise RuntimeError("call reset() before expert_reply(): there is no hand yet")
+        ranks = [card.rank for card in self.hand]
+        return self._protocol.expert_reply(self.active_rules, ranks, self.observation_mode == "image")
 
     def solution(self) -> str | None:
         """One witness formula for the current hand (for oracles and demonstrations), or ``None`` before reset."""
@@ -308,6 +343,8 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
             "is_success": last is not None and last.is_correct,
             "messages": [dict(m) for m in self._messages],
         }
+        if self.protocol == "paper":
+            info["paper_label"] = None if last is None else last.label
         if self.reveal_solution:
             info["solution"] = self.solution()
         return info

@@ -20,17 +20,15 @@ accept the dict or its text.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from sftrl_core.specs import SPEC_VERSION, SpecError, SpecStep, dump_spec, load_spec
+from sftrl_core.specs import SpecError, SpecStep, dump_spec, load_spec, spec_header, spec_object, spec_protocol
 
-from .checker import CheckResult, RewardTable, grade_reply, reward_table
-from .prompts import build_prompt, feedback_message
+from .checker import CheckResult, RewardTable, reward_table
+from .protocols import PROTOCOLS, Protocol, get_protocol
 from .rules import RANKS, Rules
-from .solver import find_solution
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "episode_spec", "grade", "advance", "spec_prompt", "expert_reply"]
 
@@ -38,7 +36,7 @@ __all__ = ["GAME", "PRESENTATION_FIELDS", "episode_spec", "grade", "advance", "s
 GAME = "GeneralPoints"
 #: Spec fields that describe the episode but play no part in grading (two specs that differ only here grade alike).
 PRESENTATION_FIELDS = ("env_id", "suits")
-_PROTOCOLS = ("suite",)
+_PROTOCOLS = tuple(PROTOCOLS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,7 @@ class _Episode:
     rewards: RewardTable
     max_attempts: int
     attempt: int
+    protocol: Protocol
 
 
 def episode_spec(env: Any) -> dict[str, Any]:
@@ -74,10 +73,7 @@ def episode_spec(env: Any) -> dict[str, Any]:
         raise RuntimeError("this episode is over; episode_spec() describes an episode that still takes a reply")
     rules = base.active_rules
     return {
-        "game": GAME,
-        "version": SPEC_VERSION,
-        "env_id": None if base.spec is None else base.spec.id,
-        "protocol": getattr(base, "protocol", "suite"),
+        **spec_header(GAME, base),
         "observation_mode": base.observation_mode,
         "rules": {
             "face_values": list(rules.face_values),
@@ -108,37 +104,31 @@ def _count(value: Any, name: str, minimum: int) -> int:
     return value
 
 
+def _rules(fields: Any) -> Rules:
+    """Rules from a spec's rule fields (JSON gives the face values as a list)."""
+    fields = dict(fields)
+    if "face_values" in fields:
+        fields["face_values"] = tuple(fields["face_values"])
+    return Rules(**fields)
+
+
 @lru_cache(maxsize=4096)
 def _episode(text: str) -> _Episode:
     spec = load_spec(text, GAME)
-    protocol = spec.get("protocol", "suite")
-    if protocol not in _PROTOCOLS:
-        raise SpecError(f"spec protocol {protocol!r} is not one this version grades ({', '.join(_PROTOCOLS)})")
+    protocol = spec_protocol(spec, _PROTOCOLS)
     mode = _field(spec, "observation_mode")
     if mode not in ("text", "image"):
         raise SpecError(f"spec field 'observation_mode' must be 'text' or 'image', got {mode!r}")
-    raw_rules = _field(spec, "rules")
-    if not isinstance(raw_rules, dict):
-        raise SpecError(f"spec field 'rules' must be an object, got {raw_rules!r}")
-    try:
-        fields = dict(raw_rules)
-        if isinstance(fields.get("face_values"), list):
-            fields["face_values"] = tuple(fields["face_values"])
-        rules = Rules(**fields)
-    except (TypeError, ValueError) as error:
-        raise SpecError(f"spec field 'rules' does not give valid rules: {error}") from None
+    rules = spec_object(spec, "rules", _rules)
     ranks = _field(spec, "cards")
     if not isinstance(ranks, list) or len(ranks) != rules.hand_size or any(r not in RANKS for r in ranks):
         raise SpecError(f"spec field 'cards' must list {rules.hand_size} rank labels from {RANKS}, got {ranks!r}")
-    try:
-        rewards = reward_table(_field(spec, "rewards"))
-    except (TypeError, ValueError) as error:
-        raise SpecError(f"spec field 'rewards' is not a reward table: {error}") from None
+    rewards = spec_object(spec, "rewards", reward_table)
     max_attempts = _count(_field(spec, "max_attempts"), "max_attempts", 1)
     attempt = _count(_field(spec, "attempt"), "attempt", 0)
     if attempt >= max_attempts:
         raise SpecError(f"spec attempt {attempt} leaves no attempt of {max_attempts}: the episode is over")
-    return _Episode(rules, tuple(ranks), mode == "image", rewards, max_attempts, attempt)
+    return _Episode(rules, tuple(ranks), mode == "image", rewards, max_attempts, attempt, get_protocol(protocol))
 
 
 def _load(spec: str | Mapping[str, Any]) -> _Episode:
@@ -160,7 +150,7 @@ def grade(reply: object, spec: str | Mapping[str, Any]) -> CheckResult:
         SpecError: the spec is malformed, not a GeneralPoints spec, or of an episode that is over.
     """
     episode = _load(spec)
-    return grade_reply(reply, episode.ranks, episode.rules, episode.rewards, check_cards=episode.image)
+    return episode.protocol.grade(reply, episode.ranks, episode.rules, episode.rewards, episode.image)
 
 
 def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
@@ -178,7 +168,7 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
     result = grade(reply, spec)
     attempt = episode.attempt + 1
     terminated = result.success or attempt >= episode.max_attempts
-    message = feedback_message(result.feedback, attempt, episode.max_attempts, result.success)
+    message = episode.protocol.after_attempt(spec_prompt(spec), result, attempt, episode.max_attempts)[1]
     next_spec = None
     if not terminated:
         next_spec = {**load_spec(spec, GAME), "attempt": attempt}
@@ -188,18 +178,16 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
 def spec_prompt(spec: str | Mapping[str, Any]) -> str:
     """The task prompt the env shows at reset for the episode of ``spec`` (image mode: without the cards)."""
     episode = _load(spec)
-    return build_prompt(episode.rules, None if episode.image else list(episode.ranks))
+    return episode.protocol.prompt(episode.rules, None if episode.image else list(episode.ranks))
 
 
 def expert_reply(spec: str | Mapping[str, Any]) -> str:
     """An expert's reply to the episode of ``spec`` in the answer format its prompt asks for: a JSON object with a
-    witness ``formula`` from the solver (image mode: the ``cards`` seen first). For SFT demonstrations.
+    witness ``formula`` from the solver (image mode: the ``cards`` seen first), or under the ``"paper"`` protocol
+    the authors' SFT answer (:func:`gpoints_env.protocols.expert_reply`). For SFT demonstrations.
 
     Raises:
         SpecError: as :func:`grade`.
     """
     episode = _load(spec)
-    formula = find_solution(episode.rules.values(list(episode.ranks)), episode.rules.target, episode.rules.operators)
-    answer: dict[str, Any] = {"cards": list(episode.ranks)} if episode.image else {}
-    answer["formula"] = formula
-    return json.dumps(answer)
+    return episode.protocol.expert_reply(episode.rules, episode.ranks, episode.image)
