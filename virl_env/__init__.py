@@ -16,7 +16,9 @@ Registered ids:
 with the text observations (async vector envs without shared memory).
 
 Every id also plays the paper authors' released routes: ``gym.make(id, dataset_dir=DIR)``
-(see :mod:`virl_env.dataset`).
+(see :mod:`virl_env.dataset`), and every id takes ``protocol="paper"`` for the authors' evaluation
+protocol (``protocol="suite"``, this package's, is the default); :func:`paper_evaluation_draws`
+replays their evaluation route list and :func:`paper_step_accuracy` computes their per-step accuracy.
 """
 
 from __future__ import annotations
@@ -26,11 +28,20 @@ import gymnasium
 from virl_env.checker import Grade, ParsedReply, expected_action, grade_reply, parse_reply
 from virl_env.city import City, Landmark, generate_city, get_city
 from virl_env.datafiles import DatasetError
-from virl_env.dataset import RouteDataset
+from virl_env.dataset import PaperDraws, RouteDataset, paper_evaluation_draws
 from virl_env.env import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES, VIRLEnv, VIRLVisionEnv
 from virl_env.routes import RailPoint, Route, build_rail, get_route, plan_route
 from virl_env.numeric import DiscreteNavigation, encode_navigation_state, navigation_actions
-from virl_env.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
+from virl_env.metrics import paper_step_accuracy
+from virl_env.rules import (
+    PAPER_RULES,
+    PROTOCOLS,
+    REWARD_TABLES,
+    NavigationRules,
+    RewardTable,
+    Verdict,
+    get_reward_table,
+)
 from virl_env.specs import grade
 from virl_env.styles import (
     STYLE_NAMES,
@@ -70,6 +81,9 @@ __all__ = [
     "MAX_EPISODE_STEPS",
     "NavigationRules",
     "NightCity",
+    "PAPER_RULES",
+    "PROTOCOLS",
+    "PaperDraws",
     "ParsedReply",
     "REWARD_TABLES",
     "RailPoint",
@@ -95,6 +109,8 @@ __all__ = [
     "encode_navigation_state",
     "navigation_actions",
     "expected_action",
+    "paper_evaluation_draws",
+    "paper_step_accuracy",
     "generate_city",
     "get_city",
     "get_reward_table",

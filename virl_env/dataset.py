@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +49,24 @@ from virl_env.instructions import (
     wrap_angle,
 )
 from virl_env.panoramas import MAPPING_FILE, PanoIndex, load_pano_mapping, load_panorama, panorama_grid
-from virl_env.routes import RailPoint
+from virl_env.prompts import paper_observation, paper_sentences
+from virl_env.routes import PAPER_END_CLEARANCE, PAPER_MIN_LEG, RailPoint, paper_leg_fractions
 
 __all__ = [
     "DatasetRoute",
     "EpisodeRoute",
     "MAX_LEGS",
+    "PAPER_EVAL_EPISODES",
+    "PAPER_EVAL_SEED",
+    "PAPER_SNAP_RADIUS",
+    "PAPER_VISUAL_OOD_EPISODES",
+    "PaperDraws",
     "ROUTE_FILE",
     "RouteDataset",
     "STREET_VIEW_DIR",
     "build_episode",
+    "build_paper_episode",
+    "paper_evaluation_draws",
 ]
 
 ROUTE_FILE = "route_infos.json"
@@ -252,6 +262,147 @@ def build_episode(route: DatasetRoute, forward_points: int, rng: np.random.Gener
     return episode, tuple(rail)
 
 
+# ---- the paper protocol -------------------------------------------------------------------------------
+PAPER_SNAP_RADIUS = 20.0
+"""An interpolated point moves to the nearest panorama within this many metres, or is skipped."""
+
+PAPER_EVAL_SEED = 12
+"""The seed of the authors' evaluator (``random.seed(12)``)."""
+
+PAPER_EVAL_EPISODES = 48
+"""Episodes of the authors' ID and rule-OOD evaluation (routes drawn with replacement)."""
+
+PAPER_VISUAL_OOD_EPISODES = 18
+"""Episodes of their visual-OOD evaluation (``route_list[0..17]`` in file order)."""
+
+
+@dataclass(frozen=True)
+class PaperDraws:
+    """The random draws of one episode of the authors' evaluation, for an exact replay.
+
+    Attributes:
+        route: The route index (``reset(options={"route": ...})``).
+        init_heading: The drawn start heading (``randint(0, 359)``), or None when the data gives one.
+        rail_draws: The uniform draws of the rail, ``forward_points`` per leg longer than
+            :data:`~virl_env.routes.PAPER_MIN_LEG`, leg by leg.
+    """
+
+    route: int
+    init_heading: int | None
+    rail_draws: tuple[float, ...]
+
+    def reset_options(self) -> dict[str, object]:
+        """The reset options that replay this episode under ``protocol="paper"``."""
+        return {"route": self.route,
+                "paper_draws": {"init_heading": self.init_heading, "rail_draws": list(self.rail_draws)}}
+
+
+def _leg_lengths(route: DatasetRoute) -> list[float]:
+    keys = (route.start,) + route.geocodes
+    return [math.hypot(*to_local(a, b)) for a, b in zip(keys[:-1], keys[1:])]
+
+
+def paper_evaluation_draws(routes: Sequence[DatasetRoute] | RouteDataset, *, visual_ood: bool = False,
+                           episodes: int | None = None, forward_points: int = 5,
+                           seed: int = PAPER_EVAL_SEED) -> tuple[PaperDraws, ...]:
+    """Replay the authors' evaluator's random stream: which routes it plays and the draws of each.
+
+    After ``random.seed(12)`` their evaluator, at each reset, picks ``random.choice(route_list)``
+    (with replacement; in file order for visual OOD), draws ``random.randint(0, 359)`` when the
+    route has no start heading, then ``random.random()`` ``forward_points`` times for each leg
+    longer than 5 m. This replays that stream on a private ``random.Random(seed)`` (never the global
+    one). Model steps draw nothing, so the list is the same for text and image, ID and rule OOD.
+
+    Args:
+        routes: The loaded dataset (or its routes) in file order.
+        visual_ood: Routes ``0..17`` in order instead of random choices.
+        episodes: How many episodes (default 48, or 18 for visual OOD).
+        forward_points: Draws per leg (the paper's ``straight_line_length``, 5).
+        seed: The evaluator's seed (12).
+
+    Raises:
+        ValueError: No routes, or visual OOD asking for more episodes than there are routes.
+    """
+    routes = routes.routes if isinstance(routes, RouteDataset) else tuple(routes)
+    if not routes:
+        raise ValueError("paper_evaluation_draws needs at least one route")
+    count = episodes if episodes is not None else (PAPER_VISUAL_OOD_EPISODES if visual_ood else PAPER_EVAL_EPISODES)
+    if visual_ood and count > len(routes):
+        raise ValueError(f"visual OOD plays routes 0..{count - 1} in order but there are {len(routes)} routes")
+    rng = random.Random(seed)
+    out = []
+    for episode in range(count):
+        index = episode if visual_ood else rng.choice(range(len(routes)))
+        route = routes[index]
+        heading = rng.randint(0, 359) if route.init_heading is None else None
+        draws = [rng.random() for length in _leg_lengths(route) if length > PAPER_MIN_LEG
+                 for _ in range(forward_points)]
+        out.append(PaperDraws(index, heading, tuple(draws)))
+    return tuple(out)
+
+
+def build_paper_episode(route: DatasetRoute, forward_points: int, drop_rate: float, init_heading: float | None,
+                        uniform: Callable[[], float], mapping: PanoIndex | None = None
+                        ) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
+    """The authors' instruction and rail of a released route.
+
+    Positions: the start, then for each ``geocode_list`` point its kept interpolated points (fractions
+    ``i / forward_points``, :func:`~virl_env.routes.paper_leg_fractions`), moved to the nearest
+    panorama within :data:`PAPER_SNAP_RADIUS` (skipped if none; same panorama twice is possible, as
+    in their code) and kept if more than 8 m from both ends of the leg, then the point itself (a
+    milestone, the last one the destination). Observations and sentences are the authors'.
+
+    Args:
+        route: The route.
+        forward_points: Interpolated points per leg (paper: 5).
+        drop_rate: Probability of dropping each (paper: 0.5).
+        init_heading: The start heading drawn for a route without one (ignored when it has one).
+        uniform: Draws a float in ``[0, 1)`` (``forward_points`` per leg longer than 5 m).
+        mapping: The panoramas to snap to (None: positions stay on the straight leg).
+    """
+    heads = route.headings
+    init = route.init_heading if route.init_heading is not None else float(init_heading or 0.0) % 360.0
+    origin = route.start
+    keys = [(0.0, 0.0)] + [to_local(origin, g) for g in route.geocodes]
+    legs = len(heads)
+    blocks = []
+    previous = init
+    for k in range(legs):
+        blocks.append((relative_turn(previous, heads[k]), compass_name(heads[k]), route.landmarks[k]))
+        previous = heads[k]
+    rail = [RailPoint(position=keys[0], heading=init, kind="start", observation=paper_observation(None, "start"),
+                      landmarks=(), at_intersection=False, sentence=0, turn_to=heads[0],
+                      turn_relative=blocks[0][0])]
+    for k, length in enumerate(_leg_lengths(route)):
+        (px, py), (qx, qy) = keys[k], keys[k + 1]
+        if length > PAPER_MIN_LEG:
+            for f in paper_leg_fractions(forward_points, drop_rate, uniform):
+                position = (px + (qx - px) * f, py + (qy - py) * f)
+                if mapping is not None:
+                    try:
+                        lat, lng, _pano, _d = mapping.nearest_entry(to_geo(origin, position), PAPER_SNAP_RADIUS)
+                    except DatasetError:
+                        continue
+                    position = to_local(origin, (lat, lng))
+                if min(math.dist(position, keys[k]), math.dist(position, keys[k + 1])) > PAPER_END_CLEARANCE:
+                    rail.append(RailPoint(position=position, heading=heads[k], kind="forward",
+                                          observation=paper_observation(None, "forward"), landmarks=(),
+                                          at_intersection=False, sentence=2 * k + 1, turn_to=None,
+                                          turn_relative=None))
+        text = route.landmarks[k]
+        if k == legs - 1:
+            rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="destination",
+                                  observation=paper_observation(text, "destination"), landmarks=_landmark_names(text),
+                                  at_intersection=False, sentence=2 * k + 1, turn_to=None, turn_relative=None))
+        else:
+            rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="turn",
+                                  observation=paper_observation(text, "turn"), landmarks=_landmark_names(text),
+                                  at_intersection=True, sentence=2 * (k + 1), turn_to=heads[k + 1],
+                                  turn_relative=blocks[k + 1][0]))
+    episode = EpisodeRoute(index=route.index, sentences=paper_sentences(blocks), points=tuple(keys), origin=origin)
+    return episode, tuple(rail)
+
+
 class RouteDataset:
     """A validated dataset directory (see the module docstring).
 
@@ -304,6 +455,32 @@ class RouteDataset:
                 ) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
         """Instruction and rail of route ``index`` (see :func:`build_episode`)."""
         return build_episode(self.routes[index], forward_points, rng)
+
+    def paper_episode(self, index: int, forward_points: int, drop_rate: float, rng: np.random.Generator,
+                      draws: PaperDraws | None = None) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
+        """The authors' instruction and rail of route ``index`` (see :func:`build_paper_episode`):
+        the start heading (when the data has none, ``randint(0, 359)``) and the rail draws come from
+        ``rng``, or from ``draws`` to replay their evaluator (:func:`paper_evaluation_draws`).
+
+        Raises:
+            ValueError: If ``draws`` lacks a heading the route needs, or has too few rail draws.
+        """
+        route = self.routes[index]
+        if draws is None:
+            heading = int(rng.integers(360)) if route.init_heading is None else None
+            uniform: Callable[[], float] = lambda: float(rng.random())  # noqa: E731
+        else:
+            if route.init_heading is None and draws.init_heading is None:
+                raise ValueError(f"route {index} has no start heading; the replayed draws must give one")
+            heading = draws.init_heading
+            stream = iter(draws.rail_draws)
+
+            def uniform() -> float:
+                try:
+                    return float(next(stream))
+                except StopIteration:
+                    raise ValueError(f"too few rail draws ({len(draws.rail_draws)}) for route {index}") from None
+        return build_paper_episode(route, forward_points, drop_rate, heading, uniform, self.mapping)
 
     def panorama_at(self, route: EpisodeRoute, point: RailPoint) -> str:
         """The panorama id used at a rail point (nearest within :data:`MAPPING_RADIUS`)."""

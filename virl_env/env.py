@@ -27,11 +27,14 @@ from virl_env.prompts import (
     expert_reply_text,
     format_history,
     image_observation_text,
+    paper_history,
+    paper_image_observation,
+    paper_prompt,
     prompt_header,
     prompt_text,
 )
 from virl_env.routes import RailPoint, Route
-from virl_env.rules import NavigationRules, RewardTable, with_action_mode
+from virl_env.rules import NavigationRules, RewardTable, check_protocol, protocol_rules, with_action_mode
 from virl_env.sources import (
     VISUAL_OOD_ROUTES,
     VISUAL_OOD_STYLES,
@@ -56,7 +59,8 @@ __all__ = [
     "styled_city",
 ]
 
-_OPTION_KEYS = frozenset({"route", "city_seed", "rules", RULE_TRANSFORMS, STYLE_TRANSFORMS})
+_OPTION_KEYS = frozenset({"route", "city_seed", "rules", "paper_draws", RULE_TRANSFORMS, STYLE_TRANSFORMS})
+_PAPER_ACTION_MODES = ("absolute", "relative")
 
 
 class VIRLEnv(gym.Env[str, str]):
@@ -123,6 +127,11 @@ class VIRLEnv(gym.Env[str, str]):
       ``rules`` that asks for another mode is refused.
     * ``rewards``: ``"paper"``, ``"binary"``, a ``RewardTable`` or a dict of field overrides.
     * ``render_mode``: ``"rgb_array"`` (top-down map, ``render_size`` pixels square) or ``"ansi"``.
+    * ``protocol``: ``"suite"`` (default: everything above) or ``"paper"``: the authors' evaluation
+      protocol (their prompt template, instruction, observation strings, feedback, exact action
+      matching, rail of 5 points per leg dropped with probability 0.5, 2 attempts per point and the
+      episode ends when they run out; base rules :data:`virl_env.rules.PAPER_RULES`). See the README
+      table "paper protocol vs the authors' code".
 
     ## Variants
     * ``VIRL-v0``: absolute actions (``turn_direction(northeast)``), New-York-like city: in
@@ -150,6 +159,7 @@ class VIRLEnv(gym.Env[str, str]):
         rewards: str | RewardTable | dict = "paper",
         render_size: int = 768,
         dataset_dir: str | os.PathLike[str] | None = None,
+        protocol: str = "suite",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
@@ -159,10 +169,11 @@ class VIRLEnv(gym.Env[str, str]):
         check_int("num_routes", num_routes, minimum=1)
         check_int("render_size", render_size, minimum=128)
         self.render_mode = render_mode
+        self.protocol = check_protocol(protocol)
         self.style = get_style(style)
         self.city_seed = None if city_seed is None else int(city_seed)
         self.action_mode = action_mode
-        self.rules = with_action_mode(rules, action_mode)
+        self.rules = with_action_mode(rules, action_mode, protocol_rules(self.protocol))
         self.rewards = RewardTable.resolve(rewards)
         self.render_size = int(render_size)
         self.dataset = None
@@ -170,8 +181,8 @@ class VIRLEnv(gym.Env[str, str]):
             from virl_env.dataset import RouteDataset
 
             self.dataset = RouteDataset.load(dataset_dir)
-        self._source: EpisodeSource = (DatasetSource(self.dataset) if self.dataset is not None
-                                       else CitySource(self.style, self.city_seed, int(num_routes)))
+        self._source: EpisodeSource = (DatasetSource(self.dataset, self.protocol) if self.dataset is not None
+                                       else CitySource(self.style, self.city_seed, int(num_routes), self.protocol))
         self.num_routes = self._source.num_routes
         self.observation_space = spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=OBS_CHARSET)
         self.action_space = spaces.Text(max_length=ACTION_MAX_LENGTH, min_length=0, charset=ACTION_CHARSET)
@@ -194,24 +205,36 @@ class VIRLEnv(gym.Env[str, str]):
             ``action_mode`` and the transforms of rule wrappers still apply).
             ``rule_transforms``, ``style_transforms``: set by the rule and style wrappers this
             reset goes through (``sftrl_core.variants``); they apply to this episode only.
+            ``paper_draws``: under ``protocol="paper"`` on released data, the start heading and rail
+            draws of one episode of the authors' evaluator
+            (:meth:`virl_env.dataset.PaperDraws.reset_options` gives ``route`` and this).
         """
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - _OPTION_KEYS
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: {sorted(_OPTION_KEYS)}")
+        if options.get("paper_draws") is not None and not (self.protocol == "paper" and self.dataset is not None
+                                                           and options.get("route") is not None):
+            raise ValueError("the paper_draws option replays the authors' evaluator on released data: it needs "
+                             "protocol='paper', dataset_dir and the route option")
         self._active_rules = self._resolve_rules(options)
+        if self.protocol == "paper" and self._active_rules.action_mode not in _PAPER_ACTION_MODES:
+            raise ValueError(f"the paper protocol has absolute and relative actions only, got action_mode="
+                             f"{self._active_rules.action_mode!r}")
         self._episode = self._source.draw(options, self._active_rules, self.np_random,
                                           transforms_option(options, STYLE_TRANSFORMS))
-        self._task = NavigationTask(self._episode.rail, self._active_rules, self.rewards)
-        self._header = prompt_header(self._episode.route.instruction, self._active_rules.action_mode,
-                                     image=self._image_mode)
+        self._task = NavigationTask(self._episode.rail, self._active_rules, self.rewards, self.protocol)
+        # The paper protocol fills the authors' template at each prompt (see _paper_prompt) instead.
+        self._header = "" if self.protocol == "paper" else prompt_header(
+            self._episode.route.instruction, self._active_rules.action_mode, image=self._image_mode)
         return self._get_obs(), self._get_info()
 
     def _resolve_rules(self, options: dict[str, Any]) -> NavigationRules:
         """The rules of the episode: the ``rules`` option (else the constructor's) under the id's
         action mode, then the rule wrappers' transforms, innermost first."""
-        rules = with_action_mode(options["rules"], self.action_mode) if "rules" in options else self.rules
+        rules = (with_action_mode(options["rules"], self.action_mode, protocol_rules(self.protocol))
+                 if "rules" in options else self.rules)
         return apply_transforms(rules, transforms_option(options, RULE_TRANSFORMS), NavigationRules, "rule")
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -229,11 +252,28 @@ class VIRLEnv(gym.Env[str, str]):
         if memo is not None and memo[0] is task and memo[1] == len(task.step_correct) and memo[2] == feedback:
             return memo[3]
         point = task.point
-        observation = image_observation_text(point.at_intersection) if self._image_mode else point.observation
-        text = prompt_text(self._header, format_history(task.history), len(task.history) + 1, observation,
-                           feedback, finished=task.finished)
+        if self.protocol == "paper":
+            text = self._paper_prompt(task, feedback)
+        else:
+            observation = image_observation_text(point.at_intersection) if self._image_mode else point.observation
+            text = prompt_text(self._header, format_history(task.history), len(task.history) + 1, observation,
+                               feedback, finished=task.finished)
         self._prompt_memo = (task, len(task.step_correct), feedback, text)
         return text
+
+    def _paper_prompt(self, task: NavigationTask, feedback: str | None) -> str:
+        """The authors' prompt at the current point. Theirs is a conversation (the prompt, the failed
+        reply, ``You failed this trial because ...``; ``info["messages"]`` holds it); this single
+        string is the prompt followed by the latest feedback, without the reply."""
+        if task.finished:
+            observation = None
+        elif self._image_mode:
+            observation = paper_image_observation(task.point.at_intersection)
+        else:
+            observation = task.point.observation
+        text = paper_prompt(self._episode.route.sentences, self._active_rules.action_mode, self._image_mode,
+                            paper_history(task.history, observation))
+        return f"{text}\n{feedback}" if feedback else text
 
     def _get_obs(self) -> str:
         return self._prompt(self._task.shown_feedback or None)
@@ -448,7 +488,7 @@ class VIRLVisionEnv(VIRLEnv):
         if self.benchmark is not None and self.dataset is not None:
             raise ValueError("benchmark and dataset_dir cannot be combined")
         if self.benchmark is not None:
-            self._source = BenchmarkSource(self.benchmark)
+            self._source = BenchmarkSource(self.benchmark, self.protocol)
             self.num_routes = self._source.num_routes
         from virl_env.streetview import grid_size
 

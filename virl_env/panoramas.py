@@ -68,6 +68,16 @@ class PanoIndex:
         Raises:
             DatasetError: If there is none.
         """
+        _lat, _lng, pano, distance = self.nearest_entry(geo, radius)
+        return pano, distance
+
+    def nearest_entry(self, geo: tuple[float, float], radius: float = MAPPING_RADIUS
+                      ) -> tuple[float, float, str, float]:
+        """``(lat, lng, pano_id, distance in metres)`` of the nearest panorama within ``radius``.
+
+        Raises:
+            DatasetError: If there is none.
+        """
         x, y = to_local(self._origin, geo)
         reach = int(math.ceil(radius / self._CELL))
         cx, cy = math.floor(x / self._CELL), math.floor(y / self._CELL)
@@ -81,7 +91,8 @@ class PanoIndex:
                         best = (d, i)
         if best is None or best[0] > radius:
             raise DatasetError(f"{self.source}: no panorama within {radius:g} m of ({geo[0]:.6f}, {geo[1]:.6f})")
-        return self.entries[best[1]][2], best[0]
+        lat, lng, pano = self.entries[best[1]]
+        return lat, lng, pano, best[0]
 
 
 def load_pano_mapping(path: str | os.PathLike[str]) -> PanoIndex:

@@ -22,6 +22,12 @@ __all__ = [
     "OBS_CHARSET",
     "OBS_MAX_LENGTH",
     "OUTPUT_FORMAT",
+    "PAPER_FAILURE_PREFIX",
+    "PAPER_FEEDBACK",
+    "PAPER_NO_LANDMARK",
+    "PAPER_NO_LANDMARKS",
+    "Q_VIRL_L",
+    "Q_VIRL_VL",
     "TASK_DESCRIPTION",
     "action_space_text",
     "ended_feedback",
@@ -29,6 +35,15 @@ __all__ = [
     "format_history",
     "image_observation_text",
     "moved_on_feedback",
+    "paper_action_space",
+    "paper_failure_feedback",
+    "paper_history",
+    "paper_image_observation",
+    "paper_instruction",
+    "paper_landmark_text",
+    "paper_observation",
+    "paper_prompt",
+    "paper_sentences",
     "prompt_header",
     "prompt_text",
     "retry_feedback",
@@ -169,3 +184,153 @@ def moved_on_feedback(message: str, expected: str) -> str:
 def expert_reply_text(observation: str, sentence: str, action: str) -> str:
     """A full reply in the prompt's answer format (:data:`OUTPUT_FORMAT`), as an expert gives it."""
     return json.dumps({"current observation": observation, "current instruction": sentence, "action": action})
+
+
+# ---- the paper protocol: the authors' texts, verbatim (PROTOCOL.md section 2) -------------------------
+# Kept exactly as the authors' code emits them, typos, trailing spaces and literal "{{ }}" included:
+# a model evaluated under protocol="paper" must read the same characters theirs did.
+Q_VIRL_L = (
+    "\n[Task Description]\n"
+    "You are an expert in navigation. You will receive a sequence of instructions to follow. You\n"
+    "are also provided with your observation and action history in text. Your goal is to first analyze "
+    "the instruction and identify the next sentence to be executed. \n"
+    "Then, you need to provide the action to be taken based on the current observation and instruction.\n"
+    "\n[Instruction]\n<<instruction>>\n\n"
+    "[Action space]\n<<action_space>>\n\n"
+    "[Observations and actions sequence]\n<<obs_act_seq>>\n\n"
+    "[Output]\n{\n"
+    '  "current observation": latest observation from the observation sequence,\n'
+    '  "current instruction": analyze the full instruction and identify the sentence to be executed,\n'
+    '  "action": the action to be taken chosen from the action space,\n'
+    "}\n"
+)
+"""The authors' text-mode prompt; ``<<instruction>>`` and ``<<obs_act_seq>>`` end in a newline."""
+
+Q_VIRL_VL = (
+    Q_VIRL_L
+    .replace("instructions to follow. You\n",
+             "instructions to follow while observing your surrounding stree tviews. You\n")
+    .replace("[Action space]\n",
+             "[Observation format]\nYou observe a 2x2 grid of streetview images with the following headings:\n"
+             "[front, right\n back, left]\nYou need to identify if any of the landmarks in the instruction are "
+             "visible in the street view grid.\n\n[Action space]\n")
+    .replace("latest observation from the observation sequence,", "latest observation from the street view grid,")
+)
+"""The authors' image-mode prompt (``stree tviews`` sic)."""
+
+_PAPER_TURN_ARGUMENTS = {
+    "absolute": "8 directions ['north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', "
+                "'northwest']",
+    "relative": "['left', 'right', 'slightly left', 'slightly right']",
+}
+
+PAPER_NO_LANDMARKS = "No landmarks nearby"
+"""The landmark part of the observation at the start and at interpolated points."""
+
+PAPER_NO_LANDMARK = "No landmark nearby"
+"""The authors' default landmark text of a milestone (sic: singular, unlike :data:`PAPER_NO_LANDMARKS`)."""
+
+_PAPER_INTERSECTION = "You observe an intersection"
+
+_PAPER_FT = ('\n[Output]\n{{\n  "current observation": latest observation from the streetview grid,\n'
+             '  "current instruction": analyze the full instruction and identify the sentence to be executed,\n'
+             '  "action": the action to be taken chosen from the action space,\n}}')
+
+PAPER_FEEDBACK: dict[str, str] = {
+    "not_at_intersection": "you are not at any intersection. Please avoid this observation and try again in "
+                           "the same format:" + _PAPER_FT,
+    "at_intersection": "you are at an intersection. Please avoid this observation and try again in the same "
+                       "format:" + _PAPER_FT,
+    "wrong_action": "you make incorrect action. Please avoid this action and try again in the same format:"
+                    + _PAPER_FT,
+}
+"""The authors' three failure messages (their ``{{ }}`` are literal: the string is never formatted)."""
+
+PAPER_FAILURE_PREFIX = "You failed this trial because "
+
+
+def paper_action_space(mode: str) -> str:
+    """The authors' ``<<action_space>>`` block for ``absolute`` or ``relative`` actions.
+
+    Raises:
+        ValueError: For another action mode (the paper has only these two).
+    """
+    if mode not in _PAPER_TURN_ARGUMENTS:
+        raise ValueError(f"the paper protocol has absolute and relative actions only, got action_mode={mode!r}")
+    return ('"forward()": indicates moving forward one step\n'
+            '"turn_direction(x)": indicates adjust the ego agent direction towards x direction. x could be any '
+            f"following {_PAPER_TURN_ARGUMENTS[mode]}\n"
+            '"stop()": indicates the navigation is finished.')
+
+
+def paper_sentences(blocks: Sequence[tuple[str, str, str | None]]) -> tuple[str, ...]:
+    """The authors' instruction sentences, two per leg.
+
+    Args:
+        blocks: ``(relative turn, compass word, landmark text or None)`` of each leg; the landmark
+            text is what the leg's end point shows (None: no landmark).
+    """
+    sentences: list[str] = []
+    last = len(blocks) - 1
+    for k, (relative, compass, landmarks) in enumerate(blocks):
+        sentences.append(f"{'First, turn' if k == 0 else 'Turn'} {relative} to face {compass}.")
+        if k < last:
+            sentences.append(f"Move forward until you reach next intersection where {landmarks}." if landmarks
+                             else "Move forward until you reach next intersection.")
+        else:
+            sentences.append(f"Move forward until you reach destination where {landmarks or PAPER_NO_LANDMARK}.")
+    return tuple(sentences)
+
+
+def paper_instruction(sentences: Sequence[str]) -> str:
+    """``<<instruction>>``: ``1. ...\\n2. ...\\n`` (every line ends in a newline)."""
+    return "".join(f"{i}. {s}\n" for i, s in enumerate(sentences, start=1))
+
+
+def paper_observation(landmarks: str | None, kind: str) -> str:
+    """The authors' observation at a rail point: ``<<landmark>>; <<intersection>>``.
+
+    Args:
+        landmarks: The landmark text of a milestone or the destination (None: no landmark).
+        kind: ``start``, ``forward`` (interpolated), ``turn`` (a milestone) or ``destination``.
+    """
+    if kind in ("start", "forward"):
+        return f"{PAPER_NO_LANDMARKS}; "
+    text = landmarks or PAPER_NO_LANDMARK
+    return f"{text}; {_PAPER_INTERSECTION}" if kind == "turn" else f"{text}; "
+
+
+def paper_landmark_text(observation: str) -> str:
+    """The landmark part of a :func:`paper_observation` (what the authors' -1.5 check reads)."""
+    return observation.rsplit("; ", 1)[0]
+
+
+def paper_image_observation(at_intersection: bool) -> str:
+    """The current observation line in image mode."""
+    return f"You observe an image of 4 views; {_PAPER_INTERSECTION if at_intersection else ''}"
+
+
+def paper_history(steps: Sequence[tuple[str, str]], observation: str | None) -> str:
+    """``<<obs_act_seq>>``: ``O_i``/``A_i`` lines of the points passed (with the expert's action), then
+    ``O_n: <<obs>>\\nA_n: \\n`` for the current point (left out once the episode has ended, which
+    closes the sequence with :data:`FINISHED_TEXT`)."""
+    text = "".join(f"O_{i}: {obs}\nA_{i}: {act}\n" for i, (obs, act) in enumerate(steps, start=1))
+    if observation is None:
+        return text + FINISHED_TEXT + "\n"
+    n = len(steps) + 1
+    return text + f"O_{n}: {observation}\nA_{n}: \n"
+
+
+def paper_prompt(sentences: Sequence[str], mode: str, image: bool, obs_act_seq: str) -> str:
+    """The authors' prompt (:data:`Q_VIRL_VL` in image mode, else :data:`Q_VIRL_L`) filled in."""
+    template = Q_VIRL_VL if image else Q_VIRL_L
+    # Placeholders are replaced one by one, so braces or markers inside route text stay as they are.
+    head, rest = template.split("<<instruction>>")
+    middle, rest = rest.split("<<action_space>>")
+    before, after = rest.split("<<obs_act_seq>>")
+    return head + paper_instruction(sentences) + middle + paper_action_space(mode) + before + obs_act_seq + after
+
+
+def paper_failure_feedback(message: str) -> str:
+    """What the authors append to the conversation after a failed reply."""
+    return PAPER_FAILURE_PREFIX + message

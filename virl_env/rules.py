@@ -18,11 +18,15 @@ from sftrl_core.rewards import RewardTable as CoreRewardTable
 __all__ = [
     "ACTION_MODES",
     "ON_EXHAUSTED",
+    "PAPER_RULES",
+    "PROTOCOLS",
     "REWARD_TABLES",
     "NavigationRules",
     "RewardTable",
     "Verdict",
+    "check_protocol",
     "get_reward_table",
+    "protocol_rules",
     "with_action_mode",
 ]
 
@@ -32,6 +36,22 @@ slightly left, slightly right (paper's rule OOD). ``bearing``: a compass bearing
 
 ON_EXHAUSTED: tuple[str, ...] = ("advance", "terminate")
 """What happens when the attempts at a point run out: move the agent on, or end the episode."""
+
+PROTOCOLS: tuple[str, ...] = ("suite", "paper")
+"""``suite``: this package's protocol (the default). ``paper``: the authors' evaluation protocol
+(their prompt, feedback, grading, rail and episode end; see the README table "paper protocol vs the
+authors' code")."""
+
+
+def check_protocol(protocol: object) -> str:
+    """``protocol`` if it is one of :data:`PROTOCOLS`.
+
+    Raises:
+        ValueError: For anything else (named).
+    """
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    return protocol
 
 
 class Verdict(VerdictEnum):
@@ -127,14 +147,20 @@ class NavigationRules:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def from_value(cls, value: NavigationRules | dict | None) -> NavigationRules:
+    def from_value(cls, value: NavigationRules | dict | None,
+                   base: NavigationRules | None = None) -> NavigationRules:
         """Rules from an instance, a dict of field values (as in registration ``kwargs``) or None.
+
+        Args:
+            value: The rules, a dict of the fields to set, or None.
+            base: The rules a dict or None starts from (default: the class defaults; the paper
+                protocol starts from :data:`PAPER_RULES`).
 
         Raises:
             TypeError: For another type or an unknown field name.
         """
         if value is None:
-            return cls()
+            return cls() if base is None else base
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
@@ -142,11 +168,23 @@ class NavigationRules:
             unknown = sorted(set(value) - known)
             if unknown:
                 raise TypeError(f"unknown NavigationRules fields {unknown}; known: {sorted(known)}")
-            return cls(**value)
+            return cls(**value) if base is None else base.replace(**value)
         raise TypeError(f"rules must be NavigationRules, a dict or None, got {type(value).__name__}")
 
 
-def with_action_mode(rules: NavigationRules | dict | None, action_mode: str | None) -> NavigationRules:
+PAPER_RULES = NavigationRules(max_attempts=2, on_exhausted="terminate", forward_points=5, drop_rate=0.5)
+"""The authors' evaluation settings (``verify_iter 2``, the episode ends when a point's attempts run
+out, ``straight_line_length 5``, ``drop_rate 0.5``): the base rules of ``protocol="paper"``."""
+
+
+def protocol_rules(protocol: str) -> NavigationRules | None:
+    """The base rules of a protocol: None (the class defaults) for ``suite``, :data:`PAPER_RULES`
+    for ``paper``."""
+    return PAPER_RULES if check_protocol(protocol) == "paper" else None
+
+
+def with_action_mode(rules: NavigationRules | dict | None, action_mode: str | None,
+                     base: NavigationRules | None = None) -> NavigationRules:
     """``rules`` (as :meth:`NavigationRules.from_value` reads them) with the action mode an id fixes.
 
     The registered rule-OOD ids fix ``action_mode="relative"``; whatever else ``rules`` sets is kept,
@@ -156,8 +194,10 @@ def with_action_mode(rules: NavigationRules | dict | None, action_mode: str | No
 
     Raises:
         ValueError: On a conflicting action mode (or an unknown one). TypeError: As ``from_value``.
+
+    ``base`` is the rules a dict or None starts from (see :meth:`NavigationRules.from_value`).
     """
-    resolved = NavigationRules.from_value(rules)
+    resolved = NavigationRules.from_value(rules, base)
     if action_mode is None:
         return resolved
     if action_mode not in ACTION_MODES:

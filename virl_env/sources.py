@@ -14,6 +14,10 @@ point, the top-down map and the text summary. The environment never asks where a
 Every random draw comes from the generator the environment passes in, in a fixed order (style
 transforms, city seed, route, initial heading, dropped points), so a seed gives the same episode in
 any process.
+
+Each source builds its rails with the protocol it is given: ``suite`` (this package's rail) or
+``paper`` (the authors' rail, observations and instruction: :func:`virl_env.routes.build_paper_rail`,
+:func:`virl_env.dataset.build_paper_episode`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import numpy as np
 
 from sftrl_core.variants import apply_transforms
 from virl_env.city import City, get_city
-from virl_env.dataset import EpisodeRoute, RouteDataset
-from virl_env.routes import RailPoint, Route, drop_points, get_rail, get_route
-from virl_env.rules import NavigationRules
+from virl_env.dataset import EpisodeRoute, PaperDraws, RouteDataset
+from virl_env.routes import RailPoint, Route, build_paper_rail, drop_points, get_rail, get_route
+from virl_env.rules import NavigationRules, check_protocol
 from virl_env.styles import CityStyle, Palette, StreetLook, get_style
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "VISUAL_OOD_ROUTES",
     "VISUAL_OOD_STYLES",
     "check_int",
+    "paper_draws_option",
     "resolve_benchmark",
     "styled_city",
 ]
@@ -216,6 +221,7 @@ class EpisodeSource(ABC):
     """
 
     num_routes: int
+    protocol: str = "suite"
 
     @abstractmethod
     def draw(self, options: dict[str, Any], rules: NavigationRules, rng: np.random.Generator,
@@ -223,7 +229,8 @@ class EpisodeSource(ABC):
         """The episode of a reset.
 
         Args:
-            options: The reset options (``route``, ``city_seed``; others are ignored here).
+            options: The reset options (``route``, ``city_seed``, ``paper_draws``; others are ignored
+                here).
             rules: The active rules (``forward_points``, ``drop_rate`` shape the rail).
             rng: The environment's generator (every random draw comes from it).
             style_transforms: Style transforms passed down by style wrappers, innermost first.
@@ -246,10 +253,44 @@ class EpisodeSource(ABC):
         return index
 
 
+def paper_draws_option(value: object) -> PaperDraws:
+    """The ``paper_draws`` reset option (``{"init_heading": int | None, "rail_draws": [float, ...]}``,
+    as :meth:`~virl_env.dataset.PaperDraws.reset_options` writes it) checked; the route comes from the
+    ``route`` option, so the result's ``route`` is -1.
+
+    Raises:
+        TypeError, ValueError: For anything else (named).
+    """
+    if isinstance(value, PaperDraws):
+        return value
+    if not isinstance(value, dict) or set(value) != {"init_heading", "rail_draws"}:
+        raise ValueError("paper_draws must be a dict with keys 'init_heading' and 'rail_draws', got "
+                         f"{str(value)[:80]}")
+    heading = value["init_heading"]
+    if heading is not None:
+        heading = check_int("paper_draws init_heading", heading, minimum=0)
+        if heading > 359:
+            raise ValueError(f"paper_draws init_heading must be in 0..359, got {heading}")
+    draws = value["rail_draws"]
+    if isinstance(draws, (str, bytes)) or not isinstance(draws, Sequence):
+        raise TypeError(f"paper_draws rail_draws must be a list of floats, got {type(draws).__name__}")
+    out = []
+    for u in draws:
+        if isinstance(u, bool) or not isinstance(u, (int, float, np.floating)) or not 0.0 <= float(u) < 1.0:
+            raise ValueError(f"paper_draws rail_draws must be floats in [0, 1), got {u!r}")
+        out.append(float(u))
+    return PaperDraws(-1, heading, tuple(out))
+
+
 def _city_episode(style: CityStyle, city_seed: int, route_index: int, rules: NavigationRules,
-                  rng: np.random.Generator, reported_index: int) -> CityEpisode:
+                  rng: np.random.Generator, reported_index: int, protocol: str = "suite") -> CityEpisode:
     city = styled_city(style, city_seed)
     route = get_route(city, route_index)
+    if protocol == "paper":
+        rail, sentences = build_paper_rail(city, route, rules.forward_points, rules.drop_rate,
+                                           lambda: float(rng.random()))
+        return CityEpisode(route=dataclasses.replace(route, sentences=sentences), rail=rail,
+                           route_index=reported_index, generated_city=city)
     rail = get_rail(city, route, rules.forward_points).drop(rules.drop_rate, rng)
     return CityEpisode(route=route, rail=rail, route_index=reported_index, generated_city=city)
 
@@ -262,12 +303,14 @@ class CitySource(EpisodeSource):
         city_seed: The city's seed, or None for a new random city at each reset.
         num_routes: Size of the route set random resets draw from; the ``route`` option may name
             any route index, beyond it too (routes are a pure function of style, seed and index).
+        protocol: ``suite`` or ``paper`` (the rail and instruction built).
     """
 
-    def __init__(self, style: CityStyle, city_seed: int | None, num_routes: int) -> None:
+    def __init__(self, style: CityStyle, city_seed: int | None, num_routes: int, protocol: str = "suite") -> None:
         self.style = style
         self.city_seed = city_seed
         self.num_routes = num_routes
+        self.protocol = check_protocol(protocol)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "city", "style": self.style.name, "city_seed": self.city_seed,
@@ -286,7 +329,7 @@ class CitySource(EpisodeSource):
             route_index = check_int("route", options["route"], minimum=0)
         else:
             route_index = int(rng.integers(self.num_routes))
-        return _city_episode(style, city_seed, route_index, rules, rng, route_index)
+        return _city_episode(style, city_seed, route_index, rules, rng, route_index, self.protocol)
 
 
 class BenchmarkSource(EpisodeSource):
@@ -294,11 +337,13 @@ class BenchmarkSource(EpisodeSource):
 
     Args:
         entries: The entries (see :func:`resolve_benchmark`).
+        protocol: ``suite`` or ``paper`` (the rail and instruction built).
     """
 
-    def __init__(self, entries: Sequence[tuple[str, int, int]]) -> None:
+    def __init__(self, entries: Sequence[tuple[str, int, int]], protocol: str = "suite") -> None:
         self.entries = tuple(entries)
         self.num_routes = len(self.entries)
+        self.protocol = check_protocol(protocol)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "benchmark", "entries": [list(e) for e in self.entries]}
@@ -310,7 +355,7 @@ class BenchmarkSource(EpisodeSource):
         k = self._route_option(options, rng, "benchmark entries")
         style_name, city_seed, route_index = self.entries[k]
         style = _apply_style(get_style(style_name), style_transforms)
-        return _city_episode(style, city_seed, route_index, rules, rng, k)
+        return _city_episode(style, city_seed, route_index, rules, rng, k, self.protocol)
 
 
 class DatasetSource(EpisodeSource):
@@ -318,11 +363,14 @@ class DatasetSource(EpisodeSource):
 
     Args:
         dataset: The loaded dataset.
+        protocol: ``suite`` or ``paper`` (the rail and instruction built; under ``paper`` the
+            ``paper_draws`` reset option replays the authors' evaluator's draws).
     """
 
-    def __init__(self, dataset: RouteDataset) -> None:
+    def __init__(self, dataset: RouteDataset, protocol: str = "suite") -> None:
         self.dataset = dataset
         self.num_routes = len(dataset)
+        self.protocol = check_protocol(protocol)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "dataset", "dataset_dir": str(self.dataset.root), "num_routes": self.num_routes}
@@ -332,6 +380,11 @@ class DatasetSource(EpisodeSource):
         if options.get("city_seed") is not None:
             raise ValueError("the city_seed option does not apply to routes of a dataset")
         index = self._route_option(options, rng, "routes in the dataset")
+        if self.protocol == "paper":
+            draws = options.get("paper_draws")
+            route, rail = self.dataset.paper_episode(index, rules.forward_points, rules.drop_rate, rng,
+                                                     None if draws is None else paper_draws_option(draws))
+            return DatasetEpisode(route=route, rail=rail, route_index=route.index, dataset=self.dataset)
         route, full_rail = self.dataset.episode(index, rules.forward_points, rng)
         rail = drop_points(full_rail, rules.drop_rate, rng)
         return DatasetEpisode(route=route, rail=rail, route_index=route.index, dataset=self.dataset)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from virl_env.checker import Grade, expected_action, grade_reply
-from virl_env.prompts import ended_feedback, moved_on_feedback, retry_feedback
+from virl_env.checker import Grade, expected_action, grade_paper_reply, grade_reply
+from virl_env.prompts import ended_feedback, moved_on_feedback, paper_failure_feedback, retry_feedback
 from virl_env.routes import RailPoint
-from virl_env.rules import NavigationRules, RewardTable, Verdict
+from virl_env.rules import NavigationRules, RewardTable, Verdict, check_protocol
 
 __all__ = ["MAX_STORED_REPLY_CHARS", "NavigationTask"]
 
@@ -29,6 +29,8 @@ class NavigationTask:
         rail: The rail points of the episode, in order (at least one).
         rules: The active rules of the episode.
         rewards: The reward table.
+        protocol: ``suite`` (this package's grading and feedback) or ``paper`` (the authors' exact
+            grading, and their feedback ``You failed this trial because ...`` after every failure).
 
     Attributes:
         index: Index of the current rail point (stays on the last point once finished).
@@ -45,9 +47,12 @@ class NavigationTask:
             reply cut to :data:`MAX_STORED_REPLY_CHARS`).
     """
 
-    def __init__(self, rail: Sequence[RailPoint], rules: NavigationRules, rewards: RewardTable) -> None:
+    def __init__(self, rail: Sequence[RailPoint], rules: NavigationRules, rewards: RewardTable,
+                 protocol: str = "suite") -> None:
         if len(rail) == 0:
             raise ValueError("a navigation task needs at least one rail point")
+        self.protocol = check_protocol(protocol)
+        self._paper = protocol == "paper"
         self.rail = rail
         self.rules = rules
         self.rewards = rewards
@@ -97,7 +102,8 @@ class NavigationTask:
         if not isinstance(reply, str):
             raise TypeError(f"action must be the model's reply as a str, got {type(reply).__name__}")
         point = self.point
-        grade = grade_reply(reply, point, self.rules, self.rewards, expected=self._expected)
+        grader = grade_paper_reply if self._paper else grade_reply
+        grade = grader(reply, point, self.rules, self.rewards, expected=self._expected)
         correct = grade.verdict is Verdict.CORRECT
         self.step_correct.append(correct)
         self.verdict = grade.verdict
@@ -109,18 +115,26 @@ class NavigationTask:
             return grade
         self.attempts_left -= 1
         if self.attempts_left > 0:
-            self.feedback = self.shown_feedback = retry_feedback(grade.feedback, self.attempts_left)
+            self.feedback = self.shown_feedback = self._failure_text(
+                grade.feedback, retry_feedback(grade.feedback, self.attempts_left))
             stored = reply if len(reply) <= MAX_STORED_REPLY_CHARS else reply[:MAX_STORED_REPLY_CHARS] + " [cut]"
             self.point_replies.append((stored, self.feedback))
             return grade
         self.points_solved.append(False)
         if self.rules.on_exhausted == "terminate" or point.kind == "destination":
-            self.feedback = self.shown_feedback = ended_feedback(grade.feedback)
+            self.feedback = self.shown_feedback = self._failure_text(grade.feedback,
+                                                                       ended_feedback(grade.feedback))
             self.finished = True
         else:
-            self.feedback = self.shown_feedback = moved_on_feedback(grade.feedback, self._expected)
+            self.feedback = self.shown_feedback = self._failure_text(
+                grade.feedback, moved_on_feedback(grade.feedback, self._expected))
             self._advance()
         return grade
+
+    def _failure_text(self, message: str, suite_text: str) -> str:
+        """The feedback after a failed reply: the authors' single form under the paper protocol
+        (what happens next is not said), else the suite's text."""
+        return paper_failure_feedback(message) if self._paper else suite_text
 
     def _advance(self) -> None:
         self.history.append((self.point.observation, self._expected))
