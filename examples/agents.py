@@ -20,7 +20,9 @@ from virl_env.checker import action_arguments
 
 
 class OracleAgent:
-    """Answers every episode correctly: the solver's formula (and, in image mode, the dealt cards)."""
+    """Answers every episode correctly, in the answer format of the env's protocol (``"suite"`` or ``"paper"``):
+    the env's expert reply (GeneralPoints: the solver's formula and, in image mode or under ``"paper"``, the
+    dealt cards; V-IRL: the expert action on the rail)."""
 
     name = "oracle"
 
@@ -34,7 +36,7 @@ class OracleAgent:
         env = self.env
         if env is None:
             raise RuntimeError("the oracle needs begin_episode(env) before each episode (the harness calls it)")
-        if hasattr(env, "expert_reply"):  # V-IRL
+        if hasattr(env, "expert_reply"):  # every env of the suite: the reply its protocol's prompt asks for
             return env.expert_reply()
         rules = env.active_rules
         ranks = [card.rank for card in env.hand]

@@ -5,11 +5,14 @@
     report(["runs/my_agent", "runs/baseline"], markdown_path="report.md", png_path="report.png")
 
 or from the command line: ``python -m sftrl_eval run --agent my_module:my_agent --settings GP-L,GP-L-RuleOOD``.
+``protocol="paper"`` (``--protocol paper``) plays the paper authors' evaluation, the only numbers comparable
+with the paper's; ``backend="ray"`` (``--backend ray``) plays a setting's episodes across a Ray cluster.
 """
 
 from __future__ import annotations
 
 from .harness import (
+    BACKENDS,
     UNPARSEABLE_VERDICTS,
     AgentError,
     ResultsError,
@@ -20,10 +23,21 @@ from .harness import (
     load_meta,
     load_records,
     public_info,
+    records_protocol,
     summarize,
 )
 from .report import collect_summaries, draw_chart, markdown_table, paper_table, report
-from .settings import SEED_LIST_VERSION, SETTINGS, Setting, get_setting
+from .settings import (
+    PAPER_RESULTS,
+    PROTOCOLS,
+    SEED_LIST_VERSION,
+    SETTINGS,
+    EpisodeList,
+    PaperResult,
+    Setting,
+    check_protocol,
+    get_setting,
+)
 
 __all__ = [
     "evaluate",
@@ -32,6 +46,7 @@ __all__ = [
     "load_records",
     "load_meta",
     "public_info",
+    "records_protocol",
     "agent_identity",
     "AgentError",
     "ResultsError",
@@ -46,4 +61,10 @@ __all__ = [
     "Setting",
     "get_setting",
     "SEED_LIST_VERSION",
+    "PROTOCOLS",
+    "check_protocol",
+    "EpisodeList",
+    "PaperResult",
+    "PAPER_RESULTS",
+    "BACKENDS",
 ]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .harness import _PRIVATE_MODULE_PREFIX, AgentError, ResultsError, check_episodes, evaluate
+from .harness import _PRIVATE_MODULE_PREFIX, BACKENDS, AgentError, ResultsError, check_episodes, evaluate
 from .report import report
-from .settings import SETTINGS, get_setting
+from .settings import PROTOCOLS, SETTINGS, EpisodeList, get_setting
 
 __all__ = ["main", "load_agent", "load_agent_spec", "LoadedAgent", "UsageError"]
 
@@ -27,8 +27,10 @@ Benchmark an agent on the paper's settings (GeneralPoints and V-IRL, in and out 
   run      evaluate an agent (resumes an interrupted run in the same --out folder)
   report   tables and a chart of the runs found under one or more folders
 
-Example:
+Examples:
   python -m sftrl_eval run --agent examples/agents.py:OracleAgent --settings GP-L,VIRL-L --episodes 10 --out runs/oracle
+  python -m sftrl_eval run --agent examples/agents.py:OracleAgent --settings GP-L-RuleOOD --protocol paper \
+      --paper-reference --out runs/oracle-paper
 """
 
 
@@ -157,6 +159,20 @@ def _parser() -> argparse.ArgumentParser:
                           "the model server answers requests in parallel (default 1)")
     run.add_argument("--env-kwargs", default="{}", metavar="JSON",
                      help="extra gym.make arguments as a JSON object, e.g. '{\"resolution\": 1200}'")
+    run.add_argument("--protocol", choices=PROTOCOLS, default="suite",
+                     help="'suite' (default): the suite's prompts and grading; 'paper': the authors' evaluation "
+                          "(their prompts, grading, hand lists and V-IRL per-step accuracy), the only numbers "
+                          "comparable with the paper's")
+    run.add_argument("--dataset-dir", metavar="DIR",
+                     help="the released V-IRL data for the V-IRL settings (with --protocol paper: the authors' "
+                          "route draws on it); without it V-IRL plays the suite's generated routes")
+    run.add_argument("--backend", choices=BACKENDS, default="local",
+                     help="'local' (default), or 'ray': episodes on Ray actors (ray.init(): a local cluster, or "
+                          "the one RAY_ADDRESS names; needs pip install ray)")
+    run.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="with --backend ray: Ray actors playing at once (default: the cluster's CPUs)")
+    run.add_argument("--paper-reference", action="store_true",
+                     help="print the paper's published numbers beside the run's in the report")
     run.add_argument("--no-progress", action="store_true", help="print no progress on stderr")
     rep = sub.add_parser("report", help="write the Markdown table and PNG chart of result folders", parents=[common],
                          description="Summarise every run found under the given folders (searched recursively). "
@@ -165,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("dirs", nargs="+", metavar="DIR", help="folders holding results (searched recursively)")
     rep.add_argument("--markdown", metavar="FILE", help="where to write the Markdown report")
     rep.add_argument("--png", metavar="FILE", help="where to write the PNG chart")
+    rep.add_argument("--paper-reference", action="store_true",
+                     help="print the paper's published numbers beside the runs' (runs under the suite protocol "
+                          "are marked not comparable)")
     return parser
 
 
@@ -180,8 +199,19 @@ def _run(args: argparse.Namespace) -> None:
     kwargs = _json_object(args.agent_kwargs, "--agent-kwargs")
     env_kwargs = _json_object(args.env_kwargs, "--env-kwargs")
     names = _settings(args.settings)
+    if args.workers is not None and args.backend != "ray":
+        raise UsageError("--workers is the number of Ray actors; add --backend ray")
+    if args.backend == "ray" and args.concurrency != 1:
+        raise UsageError("--concurrency is for the local backend; with --backend ray use --workers")
+    if args.dataset_dir is not None:
+        if not Path(args.dataset_dir).is_dir():
+            raise UsageError(f"--dataset-dir {args.dataset_dir} is not a folder")
+        if not any(get_setting(name).game == "virl" for name in names):
+            raise UsageError("--dataset-dir is the released V-IRL data, and --settings names no V-IRL setting")
     for name in names:  # every mistake before the first episode, not after an hour of the first setting
-        check_episodes(get_setting(name), args.episodes)
+        setting = get_setting(name)
+        on_dataset = _dataset_dir(args, name) is not None
+        check_episodes(setting, args.episodes, EpisodeList(setting, args.protocol, on_dataset))
     try:
         loaded = load_agent_spec(args.agent, kwargs)
     except ValueError as err:
@@ -190,12 +220,19 @@ def _run(args: argparse.Namespace) -> None:
         raise UsageError(f"--agent {args.agent} with --agent-kwargs {args.agent_kwargs}: {err}") from None
     summaries = [
         evaluate(loaded.agent, name, args.episodes, args.out, args.name, True, not args.no_progress,
-                 args.concurrency, env_kwargs, agent_factory=loaded.factory, agent_kwargs=loaded.kwargs)
+                 args.concurrency, env_kwargs, agent_factory=loaded.factory, agent_kwargs=loaded.kwargs,
+                 protocol=args.protocol, dataset_dir=_dataset_dir(args, name), backend=args.backend,
+                 workers=args.workers)
         for name in names
     ]
     out = Path(args.out)
-    print(report(summaries, out / "report.md", out / "report.png"))
+    print(report(summaries, out / "report.md", out / "report.png", paper_reference=args.paper_reference))
     print(f"wrote {out / 'report.md'} and {out / 'report.png'}")
+
+
+def _dataset_dir(args: argparse.Namespace, name: str) -> str | None:
+    """``--dataset-dir`` for a V-IRL setting (GeneralPoints settings have no route data)."""
+    return args.dataset_dir if get_setting(name).game == "virl" else None
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -205,7 +242,7 @@ def _report(args: argparse.Namespace) -> None:
     for directory in args.dirs:
         if not Path(directory).is_dir():
             raise UsageError(f"{directory} is not a folder; pass the folders given to 'run --out'")
-    print(report(args.dirs, markdown, png))
+    print(report(args.dirs, markdown, png, paper_reference=args.paper_reference))
     print("wrote " + " and ".join(str(p) for p in (markdown, png) if p is not None))
 
 
@@ -225,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             _report(args)
     except (UsageError, ResultsError, FileExistsError, FileNotFoundError) as err:
         return _fail(args, err, 2)
-    except (ValueError, TypeError) as err:  # argument checks: unknown setting, bad gym.make arguments...
+    except (ValueError, TypeError, ImportError) as err:  # argument checks, bad gym.make arguments, no Ray...
         return _fail(args, err, 2)
     except AgentError as err:
         return _fail(args, err, 1, " (finished episodes are saved: run the same command again to resume)")

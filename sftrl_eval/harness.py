@@ -23,6 +23,13 @@ name, factory, arguments and config) and a log of the runs that wrote the file; 
 is refused. While a run writes a results file it holds a lock on it (``out_dir/.<setting>.lock``), so a second
 run into the same folder is refused instead of playing every episode again. Nothing is written before the
 first episode ends: a run that fails at once (e.g. a model server that is down) leaves no files behind.
+
+``protocol="paper"`` plays the authors' evaluation (their prompts, grading and episode lists, see
+:class:`~sftrl_eval.settings.EpisodeList`) and computes V-IRL per-step accuracy as their evaluator does
+(:func:`virl_env.metrics.paper_step_accuracy`). Results record the protocol; one results file never mixes
+protocols. ``backend="ray"`` plays the episodes on Ray actors (``ray.init()``: a local cluster, or the one
+``RAY_ADDRESS`` names); the driver alone writes the results file, so resuming, locks and identities work the
+same way.
 """
 
 from __future__ import annotations
@@ -36,12 +43,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
-from .settings import SEED_LIST_VERSION, Setting, get_setting
+from .settings import SEED_LIST_VERSION, EpisodeList, Setting, check_protocol, get_setting
 
 __all__ = [
     "evaluate",
@@ -49,9 +57,11 @@ __all__ = [
     "summarize",
     "load_records",
     "load_meta",
+    "records_protocol",
     "public_info",
     "agent_identity",
     "check_episodes",
+    "BACKENDS",
     "UNPARSEABLE_VERDICTS",
     "AgentError",
     "ResultsError",
@@ -63,6 +73,8 @@ UNPARSEABLE_VERDICTS = frozenset({"no_formula", "illegal_formula", "invalid"})
 # info keys an agent must not see in image mode: they would give the picture's content away.
 _IMAGE_SECRETS = frozenset({"cards", "suits", "numbers"})
 _ALWAYS_SECRET = frozenset({"solution"})
+#: Where episodes are played: in this process, or on Ray actors.
+BACKENDS = ("local", "ray")
 
 
 def public_info(info: dict[str, Any], setting: Setting) -> dict[str, Any]:
@@ -297,6 +309,10 @@ class _ResultsFile:
             raise FileExistsError(f"{self.path} exists; pass resume=True to continue it or choose another out_dir")
         old = load_meta(self.meta_path)
         if old is not None:
+            # Files written before protocols existed hold suite results.
+            old = {**old, "protocol": old.get("protocol", "suite")}
+            if old["protocol"] != meta["protocol"]:
+                raise ResultsError(_mixed_protocols(self.path, old["protocol"], meta["protocol"]))
             legacy = "runs" not in old  # written before run logs and agent identities: compare what it holds
             mine = {k: v for k, v in meta.items() if k not in _RUN_LOG_KEYS and (k in old or not legacy)}
             theirs = {k: v for k, v in old.items() if k not in _RUN_LOG_KEYS}
@@ -310,6 +326,9 @@ class _ResultsFile:
         else:
             self.meta = {**meta, "runs": []}
         self.records = {r["index"]: r for r in load_records(self.path, repair=True)}
+        for record in self.records.values():
+            if record.get("protocol", "suite") != meta["protocol"]:
+                raise ResultsError(_mixed_protocols(self.path, record.get("protocol", "suite"), meta["protocol"]))
         if old is None and self.records:
             # The meta file was deleted (e.g. after damage): the records must at least be this agent's.
             others = {r.get("agent") for r in self.records.values()} - {meta["agent"]}
@@ -345,15 +364,22 @@ class _ResultsFile:
                 pass
 
 
+def _mixed_protocols(path: Path, theirs: str, mine: str) -> str:
+    return (f"{path} holds results of protocol {theirs!r} and this run uses protocol {mine!r}: one results file "
+            "never mixes protocols; write to another output folder")
+
+
 # ---- playing episodes ----------------------------------------------------------------------------------------
 
 
-def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int,
+def _episode(env: gym.Env, agent: Any, episodes: EpisodeList, name: str, index: int,
              on_reply: Callable[[float], None]) -> Generator:
     """One episode as a generator: it yields ``(observation, info)`` for each decision, is sent the reply,
     and returns the episode record. Sync and async drivers share it, so both play exactly the same way."""
     start = time.perf_counter()
-    obs, info = env.reset(seed=setting.seed(index), options=setting.reset_options(index))
+    setting = episodes.setting
+    seed, options = episodes.reset_args(index, env)
+    obs, info = env.reset(seed=seed, options=options)
     if hasattr(agent, "begin_episode"):
         agent.begin_episode(env)
     steps: list[dict[str, Any]] = []
@@ -385,16 +411,21 @@ def _episode(env: gym.Env, agent: Any, setting: Setting, name: str, index: int,
         "setting": setting.name,
         "agent": name,
         "index": index,
-        "seed": setting.seed(index),
+        "seed": seed,
         "seed_list_version": SEED_LIST_VERSION,
+        "protocol": episodes.protocol,
         "success": bool(info.get("is_success")),
         "return": sum(s["reward"] for s in steps),
         "replies": len(steps),
         "seconds": round(time.perf_counter() - start, 6),
         "steps": steps,
     }
+    if episodes.protocol != "suite":
+        record["episode_list"] = episodes.identity()["episode_list"]
     if "step_correct" in info:
         record["step_correct"] = [bool(x) for x in info["step_correct"]]
+    if "points_solved" in info:  # points whose attempts ran out: the paper's per-step accuracy counts them
+        record["exhausted_points"] = [bool(x) for x in info["points_solved"]].count(False)
     return record
 
 
@@ -404,8 +435,9 @@ def _agent_failed(setting: Setting, index: int, replies: int, err: Exception) ->
                       f"{type(err).__name__}: {detail}")
 
 
-def _play(env: gym.Env, agent: Any, setting: Setting, name: str, index: int, bar: _Progress) -> dict[str, Any]:
-    episode = _episode(env, agent, setting, name, index, bar.reply)
+def _play(env: gym.Env, agent: Any, episodes: EpisodeList, name: str, index: int, bar: _Progress) -> dict[str, Any]:
+    setting = episodes.setting
+    episode = _episode(env, agent, episodes, name, index, bar.reply)
     replies = 0
     try:
         request = next(episode)
@@ -420,9 +452,10 @@ def _play(env: gym.Env, agent: Any, setting: Setting, name: str, index: int, bar
         return finished.value
 
 
-async def _play_async(env: gym.Env, agent: Any, setting: Setting, name: str, index: int,
+async def _play_async(env: gym.Env, agent: Any, episodes: EpisodeList, name: str, index: int,
                       bar: _Progress) -> dict[str, Any]:
-    episode = _episode(env, agent, setting, name, index, bar.reply)
+    setting = episodes.setting
+    episode = _episode(env, agent, episodes, name, index, bar.reply)
     replies = 0
     try:
         request = next(episode)
@@ -488,42 +521,100 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _keep(record: dict[str, Any], done: dict[int, dict], results: _ResultsFile | None, bar: _Progress) -> None:
-    done[record["index"]] = record
-    if results:
-        results.append(record)  # on disk before the next episode starts
-    bar.update(record["success"])
+def _keep(record: dict[str, Any], run: _Run) -> None:
+    run.done[record["index"]] = record
+    if run.results:
+        run.results.append(record)  # on disk before the next episode starts
+    run.bar.update(record["success"])
 
 
-def check_episodes(setting: Setting, episodes: int | None) -> int:
+def check_episodes(setting: Setting, episodes: int | None, episode_list: EpisodeList | None = None) -> int:
     """The number of episodes to play (default: the setting's size).
 
+    Args:
+        setting: the setting.
+        episodes: the number asked for, or ``None``.
+        episode_list: the list the episodes come from (default: the suite's).
+
     Raises:
-        ValueError: not a positive integer, or more V-IRL routes than the evaluation list holds.
+        ValueError: not a positive integer, or more episodes than the evaluation list holds (V-IRL routes past
+            it are training routes; the paper's GeneralPoints lists hold 234 hands).
     """
     n = setting.episodes if episodes is None else episodes
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-    if setting.game == "virl" and n > setting.episodes:
-        # Routes past the evaluation list are the training routes: playing them would score memorisation.
-        raise ValueError(
-            f"{setting.name} has {setting.episodes} evaluation routes; episodes={n} would replay training routes "
-            f"{setting.episodes}..{n - 1}; ask for at most {setting.episodes}")
+    most = (episode_list or EpisodeList(setting, "suite")).max_episodes
+    if most is not None and n > most:
+        if setting.game == "virl":
+            # Routes past the evaluation list are the training routes: playing them would score memorisation.
+            raise ValueError(
+                f"{setting.name} has {most} evaluation routes; episodes={n} would replay training routes "
+                f"{most}..{n - 1}; ask for at most {most}")
+        raise ValueError(f"{setting.name} under the paper protocol has the authors' {most} hands; episodes={n} "
+                         f"asks for more; ask for at most {most}")
     return n
 
 
-def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, factory, factory_kwargs):
+def _env_kwargs(setting: Setting, env_kwargs: Mapping[str, Any] | None,
+                dataset_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+    kwargs = {**setting.env_kwargs, **(env_kwargs or {})}
+    if "protocol" in kwargs:
+        raise ValueError("pass the protocol as protocol=... (--protocol), not in env_kwargs: results record it")
+    if dataset_dir is not None:
+        if setting.game != "virl":
+            raise ValueError(f"dataset_dir is the released V-IRL data; {setting.name} is a GeneralPoints setting")
+        kwargs["dataset_dir"] = os.fspath(dataset_dir)
+        if setting.split == "visual_ood":  # the released routes replace the generated visual-OOD benchmark
+            kwargs["benchmark"] = None
+    return kwargs
+
+
+def _make_env(setting: Setting, kwargs: Mapping[str, Any], protocol: str) -> gym.Env:
+    # The protocol is an argument of its own (not in env_kwargs), so suite results files keep their identity.
+    return gym.make(setting.env_id, **kwargs, **({"protocol": protocol} if protocol != "suite" else {}))
+
+
+@dataclass
+class _Run:
+    """What :func:`_prepare` sets up for a run: the episodes to play and where their records go."""
+
+    episodes: EpisodeList
+    n: int
+    name: str
+    kwargs: dict[str, Any]
+    results: _ResultsFile | None
+    done: dict[int, dict[str, Any]]
+    todo: list[int]
+    bar: _Progress
+
+    @property
+    def setting(self) -> Setting:
+        return self.episodes.setting
+
+    def summary(self) -> dict[str, Any]:
+        return summarize([self.done[i] for i in range(self.n)], self.setting, self.name)
+
+    def close(self) -> None:
+        if self.results:
+            self.results.close()
+
+
+def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, factory, factory_kwargs,
+             protocol="suite", dataset_dir=None) -> _Run:
     setting = get_setting(setting)
-    n = check_episodes(setting, episodes)
+    kwargs = _env_kwargs(setting, env_kwargs, dataset_dir)
+    episode_list = EpisodeList(setting, check_protocol(protocol), on_dataset=kwargs.get("dataset_dir") is not None)
+    n = check_episodes(setting, episodes, episode_list)
     if not callable(agent) and not hasattr(agent, "acall"):
         raise TypeError(f"agent must be a callable (observation, info) -> str, got {type(agent).__name__}")
     identity = agent_identity(agent, agent_name, factory, factory_kwargs)
     name = identity["agent"]
-    kwargs = {**setting.env_kwargs, **(env_kwargs or {})}
-    # The run's identity: everything that must match for two runs to share a results file. New keys (e.g. a
-    # protocol) are added here; a meta file that lacks them is compared on the keys it has.
+    # The run's identity: everything that must match for two runs to share a results file. New keys are added
+    # here; a meta file that lacks them is compared on the keys it has (a missing protocol means "suite").
     meta = {"setting": setting.name, "env_id": setting.env_id, "env_kwargs": _json_value(kwargs, "env_kwargs"),
-            "seed_list_version": SEED_LIST_VERSION, **identity}
+            "seed_list_version": SEED_LIST_VERSION, **identity, "protocol": episode_list.protocol}
+    if episode_list.protocol != "suite":
+        meta["episode_list"] = episode_list.identity()["episode_list"]
     provenance = getattr(agent, "provenance", None)
     provenance = None if provenance is None else _json_value(provenance, "agent.provenance")
     results = _ResultsFile(out_dir, meta, resume, provenance) if out_dir is not None else None
@@ -533,7 +624,7 @@ def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, 
     if results and done:
         bar.note(f"{setting.name} {name}: resuming {results.path}: {n - len(todo)} of {n} episodes already done"
                  + ("" if todo else ", nothing to play"))
-    return setting, n, name, kwargs, results, done, todo, bar
+    return _Run(episode_list, n, name, kwargs, results, done, todo, bar)
 
 
 def evaluate(
@@ -549,6 +640,10 @@ def evaluate(
     *,
     agent_factory: Any = None,
     agent_kwargs: Mapping[str, Any] | None = None,
+    protocol: str = "suite",
+    dataset_dir: str | os.PathLike[str] | None = None,
+    backend: str = "local",
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Play episodes ``0 .. episodes-1`` of a setting with an agent and summarise them.
 
@@ -556,7 +651,7 @@ def evaluate(
         agent: a callable ``(observation, info) -> reply`` (see the module docstring for optional extras).
         setting: a name from :data:`~sftrl_eval.settings.SETTINGS` (e.g. ``"GP-L-RuleOOD"``) or a Setting.
         episodes: how many (default: the paper's number for the setting; V-IRL allows no more than that,
-            since later routes are training routes).
+            since later routes are training routes; the paper protocol's GeneralPoints lists hold 234 hands).
         out_dir: where to write ``<setting>.jsonl``; ``None`` keeps results in memory only.
         agent_name: the name recorded in results (default: see :func:`agent_identity`).
         resume: continue an existing results file instead of refusing to touch it.
@@ -566,31 +661,51 @@ def evaluate(
         env_kwargs: extra ``gym.make`` arguments (e.g. ``{"resolution": 1200}``); recorded with the results.
         agent_factory: the class or function that built the agent, for its identity (the command line passes it).
         agent_kwargs: the arguments the factory was called with, for its identity.
+        protocol: ``"suite"`` (default) or ``"paper"``: the authors' evaluation (prompts, grading, episode
+            lists and per-step accuracy as theirs), the only numbers comparable with the paper's table.
+        dataset_dir: the released V-IRL data (``virl_env`` ``dataset_dir``); under ``"paper"`` the authors'
+            route draws on it are played. Without it V-IRL plays the suite's generated evaluation routes.
+        backend: ``"local"`` (default) or ``"ray"``: episodes on Ray actors, ``workers`` at a time (the agent is
+            sent to each actor, so it must pickle; needs ``pip install ray``).
+        workers: Ray actors (default: the cluster's CPU count, at most the episodes to play).
 
     Returns:
         The summary (see :func:`summarize`) over the requested episodes.
 
     Raises:
         AgentError: the agent raised (finished episodes are kept; run again to resume).
-        ResultsError: ``out_dir`` holds another run's results, a damaged meta file, or is in use by another run.
-        ValueError: a bad setting or episode count.
+        ResultsError: ``out_dir`` holds another run's results (another protocol included), a damaged meta
+            file, or is in use by another run.
+        ValueError: a bad setting, protocol, backend or episode count.
     """
-    if concurrency > 1 and hasattr(agent, "acall"):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if backend == "ray":
+        if concurrency != 1:
+            raise ValueError("backend='ray' plays `workers` episodes at once on Ray actors; concurrency is for "
+                             "the local backend")
+        ray = _import_ray()
+    elif workers is not None:
+        raise ValueError("workers is the number of Ray actors; pass backend='ray'")
+    if backend == "local" and concurrency > 1 and hasattr(agent, "acall"):
         return asyncio.run(aevaluate(agent, setting, episodes, out_dir, agent_name, resume, progress, concurrency,
-                                     env_kwargs, agent_factory=agent_factory, agent_kwargs=agent_kwargs))
-    setting, n, name, kwargs, results, done, todo, bar = _prepare(
-        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, agent_factory, agent_kwargs)
+                                     env_kwargs, agent_factory=agent_factory, agent_kwargs=agent_kwargs,
+                                     protocol=protocol, dataset_dir=dataset_dir))
+    run = _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, agent_factory,
+                   agent_kwargs, protocol, dataset_dir)
     try:
-        env = gym.make(setting.env_id, **kwargs)
-        try:
-            for index in todo:
-                _keep(_play(env, agent, setting, name, index, bar), done, results, bar)
-        finally:
-            env.close()
+        if backend == "ray":
+            _play_on_ray(ray, agent, run, workers)
+        else:
+            env = _make_env(run.setting, run.kwargs, run.episodes.protocol)
+            try:
+                for index in run.todo:
+                    _keep(_play(env, agent, run.episodes, run.name, index, run.bar), run)
+            finally:
+                env.close()
     finally:
-        if results:
-            results.close()
-    return summarize([done[i] for i in range(n)], setting, name)
+        run.close()
+    return run.summary()
 
 
 async def aevaluate(
@@ -606,6 +721,8 @@ async def aevaluate(
     *,
     agent_factory: Any = None,
     agent_kwargs: Mapping[str, Any] | None = None,
+    protocol: str = "suite",
+    dataset_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate` for agents with ``async acall(observation, info)``: ``concurrency`` episodes in flight.
 
@@ -615,11 +732,12 @@ async def aevaluate(
         raise TypeError("aevaluate needs an agent with an async acall(observation, info) method")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
-    setting, n, name, kwargs, results, done, todo, bar = _prepare(
-        agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, agent_factory, agent_kwargs)
+    run = _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, agent_factory,
+                   agent_kwargs, protocol, dataset_dir)
     pool: list[gym.Env] = []
     try:
-        pool.extend(gym.make(setting.env_id, **kwargs) for _ in range(min(concurrency, max(len(todo), 1))))
+        pool.extend(_make_env(run.setting, run.kwargs, run.episodes.protocol)
+                    for _ in range(min(concurrency, max(len(run.todo), 1))))
         free = list(pool)
         slots = asyncio.Semaphore(len(pool))
 
@@ -627,12 +745,12 @@ async def aevaluate(
             async with slots:
                 env = free.pop()
                 try:
-                    record = await _play_async(env, agent, setting, name, index, bar)
+                    record = await _play_async(env, agent, run.episodes, run.name, index, run.bar)
                 finally:
                     free.append(env)
-                _keep(record, done, results, bar)
+                _keep(record, run)
 
-        tasks = [asyncio.ensure_future(one(i)) for i in todo]
+        tasks = [asyncio.ensure_future(one(i)) for i in run.todo]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -643,9 +761,98 @@ async def aevaluate(
     finally:
         for env in pool:
             env.close()
-        if results:
-            results.close()
-    return summarize([done[i] for i in range(n)], setting, name)
+        run.close()
+    return run.summary()
+
+
+# ---- Ray ---------------------------------------------------------------------------------------------------
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("backend='ray' needs Ray: pip install ray (plain Ray is enough; the suite's `ray` extra "
+                          "adds RLlib, which pins an older gymnasium)") from None
+    return ray
+
+
+class _EpisodeWorker:
+    """A Ray actor: one environment and a copy of the agent; plays the episodes it is given, one at a time."""
+
+    def __init__(self, agent: Any, episodes: EpisodeList, name: str, kwargs: dict[str, Any]):
+        self.agent, self.episodes, self.name = agent, episodes, name
+        self.env = _make_env(episodes.setting, kwargs, episodes.protocol)
+        self.quiet = _Progress("", 0, 0, enabled=False)
+
+    def play(self, index: int) -> tuple[str, Any]:
+        """``("record", record)``, or ``("agent_error", message)`` when the agent failed (the driver raises)."""
+        try:
+            if callable(self.agent):
+                return "record", _play(self.env, self.agent, self.episodes, self.name, index, self.quiet)
+            return "record", asyncio.run(_play_async(self.env, self.agent, self.episodes, self.name, index,
+                                                     self.quiet))
+        except AgentError as err:
+            return "agent_error", str(err)
+
+
+#: Packages Ray workers import by name (the suite itself); other agent modules outside site-packages are sent.
+_SUITE_PACKAGES = frozenset({"sftrl_eval", "sftrl_core", "gpoints_env", "virl_env", "sftrl_train"})
+
+
+def _ship_by_value(ray: Any, agent: Any) -> None:
+    """Send the agent's modules (its class's and its base classes') by value when Ray workers may not import
+    them by name: a file the command line loaded (a private module name), or a test or script folder added to
+    ``sys.path`` only in this process. Installed packages (site-packages) and the suite itself are imported by
+    name as usual."""
+    target = agent if inspect.isclass(agent) or inspect.isfunction(agent) else type(agent)
+    for owner in getattr(target, "__mro__", (target,)):
+        module = sys.modules.get(getattr(owner, "__module__", None) or "")
+        if module is None or module.__name__ in ("__main__", "builtins") \
+                or module.__name__.split(".")[0] in _SUITE_PACKAGES:
+            continue  # __main__ is always sent by value
+        path = Path(getattr(module, "__file__", None) or "")
+        if path.name and not {"site-packages", "dist-packages"} & set(path.parts):
+            ray.cloudpickle.register_pickle_by_value(module)
+
+
+def _play_on_ray(ray: Any, agent: Any, run: _Run, workers: int | None) -> None:
+    """Play ``run.todo`` on Ray actors; the driver writes each record as it arrives (one writer, one lock)."""
+    if not run.todo:
+        return
+    # Bad environment arguments fail here, as with the local backend, not inside an actor.
+    _make_env(run.setting, run.kwargs, run.episodes.protocol).close()
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    if workers is None:
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    _ship_by_value(ray, agent)
+    actor = ray.remote(num_cpus=1)(_EpisodeWorker)
+    agent_ref = ray.put(agent)
+    actors = [actor.remote(agent_ref, run.episodes, run.name, run.kwargs)
+              for _ in range(min(workers, len(run.todo)))]
+    queue = iter(run.todo)
+    pending: dict[Any, Any] = {}
+    try:
+        for worker, index in zip(actors, queue):
+            pending[worker.play.remote(index)] = worker
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            worker = pending.pop(ready[0])
+            kind, value = ray.get(ready[0])
+            if kind == "agent_error":
+                raise AgentError(value)
+            for step in value["steps"]:
+                run.bar.reply(step["agent_seconds"])
+            _keep(value, run)
+            index = next(queue, None)
+            if index is not None:
+                pending[worker.play.remote(index)] = worker
+    finally:
+        for worker in actors:  # episodes still in flight are dropped: a resume plays them again
+            ray.kill(worker)
 
 
 # ---- summaries ---------------------------------------------------------------------------------------------
@@ -662,25 +869,56 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def records_protocol(records: Iterable[dict[str, Any]]) -> str:
+    """The protocol a setting's records were played under (records without one are ``"suite"``).
+
+    Raises:
+        ValueError: the records mix protocols (the harness never writes such a file).
+    """
+    found = {str(r.get("protocol", "suite")) for r in records}
+    if len(found) > 1:
+        raise ValueError(f"these results mix protocols ({', '.join(sorted(found))}): their numbers cannot be pooled")
+    return found.pop() if found else "suite"
+
+
+def _per_step(records: list[dict[str, Any]], protocol: str) -> tuple[float | None, float | None]:
+    if protocol != "paper":
+        return _rate([c for r in records for c in r.get("step_correct", [])])
+    # The authors' evaluator counts one more wrong call per point whose attempts ran out (virl_env.metrics).
+    from virl_env.metrics import paper_step_accuracy, step_counts
+
+    accuracy = paper_step_accuracy(records)
+    calls = sum(step_counts(r).calls for r in records)
+    return accuracy, None if accuracy is None else math.sqrt(accuracy * (1 - accuracy) / calls)
+
+
 def summarize(records: Iterable[dict[str, Any]], setting: str | Setting, agent: str) -> dict[str, Any]:
     """Summary statistics of a setting's episode records.
 
-    Returns a dict with ``success_rate`` and its standard error (binomial, over episodes), ``per_step_accuracy``
-    (V-IRL: over every graded step, else ``None``) with its standard error, ``recognition_accuracy`` (image
-    modes: over replies that reported cards, else ``None``), ``mean_attempts`` (replies per episode),
-    ``unparseable_rate`` (replies with no readable answer), ``mean_agent_seconds`` per reply and, when the
-    agent reported them, ``mean_prompt_tokens`` and ``mean_completion_tokens`` per reply (else ``None``).
+    Returns a dict with ``protocol``, ``success_rate`` and its standard error (binomial, over episodes),
+    ``per_step_accuracy`` (V-IRL: over every graded step, else ``None``; under the paper protocol as the
+    authors' evaluator computes it, a wrong extra call counted for every point whose attempts ran out) with its
+    standard error, ``recognition_accuracy`` (image modes: over replies that reported cards, else ``None``),
+    ``mean_attempts`` (replies per episode), ``unparseable_rate`` (replies with no readable answer),
+    ``mean_agent_seconds`` per reply and, when the agent reported them, ``mean_prompt_tokens`` and
+    ``mean_completion_tokens`` per reply (else ``None``).
+
+    Raises:
+        ValueError: the records mix protocols.
     """
     setting = get_setting(setting)
     records = list(records)
+    protocol = records_protocol(records)
     replies = [step for r in records for step in r["steps"]]
     success, success_se = _rate([r["success"] for r in records])
-    step_acc, step_se = _rate([c for r in records for c in r.get("step_correct", [])]) if setting.game == "virl" else (None, None)
+    step_acc, step_se = _per_step(records, protocol) if setting.game == "virl" else (None, None)
     recognition, _ = _rate([s["recognized"] for s in replies if s.get("recognized") is not None])
     unparseable, _ = _rate([s["verdict"] in UNPARSEABLE_VERDICTS for s in replies])
     return {
         "setting": setting.name,
         "agent": agent,
+        "protocol": protocol,
+        "episode_list": next((r["episode_list"] for r in records if "episode_list" in r), None),
         "split": setting.split,
         "episodes": len(records),
         "success_rate": success,

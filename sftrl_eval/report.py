@@ -4,6 +4,10 @@ Inputs are summaries (from :func:`~sftrl_eval.harness.evaluate`) or folders, sea
 files (``<setting>.jsonl``), which are summarised afresh, so a report can be made at any time, even from an
 interrupted run. Two runs with the same agent name from different folders are never merged: their rows are
 labelled with their folders and the report says so.
+
+Every row names its protocol. With ``paper_reference=True`` the report prints the paper's published numbers
+(:data:`~sftrl_eval.settings.PAPER_RESULTS`) beside the runs measured under the paper protocol; runs under the
+suite protocol are marked as not comparable with them.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .harness import load_records, summarize
-from .settings import SETTINGS
+from .settings import PAPER_RESULTS, PAPER_VIRL_DATA_LIST, SETTINGS
 
 __all__ = ["collect_summaries", "markdown_table", "paper_table", "draw_chart", "report", "PER_STEP_FLOORS"]
 
 #: Per-step accuracy of an agent that always answers ``forward()`` (route success 0%), per V-IRL setting, under
-#: the suite protocol: most points of a route expect ``forward()``, so per-step accuracy starts high. Measured
+#: the suite protocol: most points of a route expect ``forward()``, so per-step accuracy starts high. (Under the
+#: paper protocol it is 0: the start point expects a turn, and the episode ends when its attempts run out.) Measured
 #: with ``python -m sftrl_eval run --agent examples/agents.py:ForwardAgent --settings <setting> --out DIR``
 #: (the test suite re-measures the text settings).
 PER_STEP_FLOORS: dict[str, float] = {
@@ -77,12 +82,25 @@ def _pct(value: float | None, stderr: float | None = None) -> str:
     return f"{100 * value:.1f}" + (f" ± {100 * stderr:.1f}" if stderr is not None else "")
 
 
-def markdown_table(summaries: list[dict[str, Any]]) -> str:
-    """One row per (agent, setting) with every statistic."""
+def _paper_cell(summary: dict[str, Any]) -> str:
+    reference = PAPER_RESULTS.get(summary["setting"])
+    if reference is None:
+        return "-"
+    if summary.get("protocol", "suite") != "paper":
+        return "not comparable (suite protocol)"
+    if SETTINGS[summary["setting"]].game == "virl" and summary.get("episode_list") != PAPER_VIRL_DATA_LIST:
+        # Their protocol on the suite's generated cities: the routes, hence the difficulty, are not theirs.
+        return reference.describe() + " (their protocol, our generated routes)"
+    return reference.describe()
+
+
+def markdown_table(summaries: list[dict[str, Any]], paper_reference: bool = False) -> str:
+    """One row per (agent, setting) with every statistic; with ``paper_reference``, a last column with the
+    paper's published result for the setting (initial model → RL / SFT, in %)."""
     lines = [
-        "| agent | setting | episodes | success % | per-step acc. % | recognition % | replies/episode | unparseable % "
-        "| s/reply | tokens/reply |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| agent | setting | protocol | episodes | success % | per-step acc. % | recognition % | replies/episode "
+        "| unparseable % | s/reply | tokens/reply |" + (" paper % (initial → RL / SFT) |" if paper_reference else ""),
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---|" if paper_reference else ""),
     ]
     order = list(SETTINGS)
     for s in sorted(summaries, key=lambda s: (s["agent"], order.index(s["setting"]))):
@@ -92,17 +110,20 @@ def markdown_table(summaries: list[dict[str, Any]]) -> str:
         tokens = s.get("mean_completion_tokens")
         tokens = "-" if tokens is None else f"{tokens:.0f}"
         lines.append(
-            f"| {s['agent']} | {s['setting']} | {s['episodes']} | {_pct(s['success_rate'], s['success_stderr'])} | "
+            f"| {s['agent']} | {s['setting']} | {s.get('protocol', 'suite')} | {s['episodes']} | "
+            f"{_pct(s['success_rate'], s['success_stderr'])} | "
             f"{_pct(s['per_step_accuracy'], s.get('per_step_stderr'))} | {_pct(s['recognition_accuracy'])} | "
             f"{attempts} | {_pct(s['unparseable_rate'])} | {seconds} | {tokens} |"
+            + (f" {_paper_cell(s)} |" if paper_reference else "")
         )
     return "\n".join(lines) + "\n"
 
 
-def paper_table(summaries: list[dict[str, Any]]) -> str:
+def paper_table(summaries: list[dict[str, Any]], paper_reference: bool = False) -> str:
     """The paper's layout: one row per agent, one column per setting: success %, and for V-IRL also the
     per-step accuracy in parentheses (the paper reports per-step accuracy for its rule-OOD V-IRL results and
-    route success for the visual-OOD ones)."""
+    route success for the visual-OOD ones). With ``paper_reference``, three more rows give the paper's
+    published numbers (its initial model, after RL, after SFT) in the same layout."""
     settings = [name for name in SETTINGS if any(s["setting"] == name for s in summaries)]
     agents = sorted({s["agent"] for s in summaries})
     lookup = {(s["agent"], s["setting"]): s for s in summaries}
@@ -118,6 +139,14 @@ def paper_table(summaries: list[dict[str, Any]]) -> str:
             else:
                 cells.append(_pct(s["success_rate"]))
         lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    if paper_reference and any(name in PAPER_RESULTS for name in settings):
+        for label, field in (("initial", "initial"), ("RL", "rl"), ("SFT", "sft")):
+            cells = []
+            for name in settings:
+                reference = PAPER_RESULTS.get(name)
+                value = None if reference is None else f"{getattr(reference, field):.1f}"
+                cells.append("-" if value is None else (value if reference.metric == "success" else f"- ({value})"))
+            lines.append(f"| *paper: {label}* | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,11 +211,17 @@ def _notes(summaries: list[dict[str, Any]]) -> str:
     """Warnings a reader needs next to the table: trivial floors, and runs that share an agent name."""
     notes = []
     floors = [f"{name} {100 * PER_STEP_FLOORS[name]:.1f}%" for name in SETTINGS
-              if name in PER_STEP_FLOORS and any(s["setting"] == name for s in summaries)]
+              if name in PER_STEP_FLOORS
+              and any(s["setting"] == name and s.get("protocol", "suite") == "suite" for s in summaries)]
     if floors:
         notes.append("Per-step accuracy has a high trivial floor: an agent that always answers forward() gets "
                      + ", ".join(floors) + " per step, with route success 0%. Compare per-step figures with "
                      "these floors, not with 0.")
+    suite = sorted({s["setting"] for s in summaries if s.get("protocol", "suite") != "paper"},
+                   key=list(SETTINGS).index)
+    if suite:
+        notes.append("Measured under the suite protocol (" + ", ".join(suite) + "): these numbers are not comparable "
+                     "with the paper's; run with --protocol paper (protocol=\"paper\") for numbers that are.")
     renamed = sorted({s["agent_name"] for s in summaries if "agent_name" in s})
     if renamed:
         notes.append("Runs in different folders share the agent name " + ", ".join(repr(n) for n in renamed)
@@ -198,15 +233,23 @@ def report(
     sources: Iterable[dict[str, Any] | str | os.PathLike[str]],
     markdown_path: str | os.PathLike[str] | None = None,
     png_path: str | os.PathLike[str] | None = None,
+    paper_reference: bool = False,
 ) -> str:
-    """Write the Markdown report (both tables) and the PNG chart; return the Markdown."""
+    """Write the Markdown report (both tables) and the PNG chart; return the Markdown.
+
+    Args:
+        sources: summaries and/or results folders (see :func:`collect_summaries`).
+        markdown_path: where to write the Markdown (``None``: nowhere).
+        png_path: where to write the chart (``None``: nowhere).
+        paper_reference: print the paper's published numbers beside the runs'.
+    """
     summaries = collect_summaries(sources)
     if not summaries:
         raise ValueError("no results to report")
     text = (
         "## Paper-style table\n\nSuccess % per setting; V-IRL cells also give the per-step accuracy % in "
-        "parentheses.\n\n" + paper_table(summaries) + _notes(summaries)
-        + "\n## All statistics\n\n" + markdown_table(summaries)
+        "parentheses.\n\n" + paper_table(summaries, paper_reference) + _notes(summaries)
+        + "\n## All statistics\n\n" + markdown_table(summaries, paper_reference)
         + "\ns/reply: the agent's mean seconds per reply; tokens/reply: mean completion tokens, when the agent "
           "reports them.\n"
     )
