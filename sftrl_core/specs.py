@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .grading import Grade
 
-__all__ = ["SPEC_VERSION", "SpecError", "SpecStep", "dump_spec", "load_spec", "spec_game"]
+T = TypeVar("T")
+
+__all__ = ["SPEC_VERSION", "SpecError", "SpecStep", "dump_spec", "load_spec", "spec_game", "spec_protocol",
+           "spec_object", "spec_header"]
 
 #: Version of the spec layout; a spec of another version is refused rather than misread.
 SPEC_VERSION = 1
@@ -109,3 +112,37 @@ def load_spec(spec: str | Mapping[str, Any], game: str) -> dict[str, Any]:
         raise SpecError(f"spec version {value.get('version')!r} is not supported (this suite reads version "
                         f"{SPEC_VERSION})")
     return value
+
+
+def spec_protocol(spec: Mapping[str, Any], known: Sequence[str]) -> str:
+    """The spec's ``protocol`` (``"suite"`` when absent).
+
+    Raises:
+        SpecError: a protocol not in ``known``.
+    """
+    protocol = spec.get("protocol", "suite")
+    if protocol not in known:
+        raise SpecError(f"spec protocol {protocol!r} is not one this version grades ({', '.join(known)})")
+    return protocol
+
+
+def spec_object(spec: Mapping[str, Any], name: str, build: Callable[[Any], T]) -> T:
+    """``build(spec[name])``: a game object (rules, reward table...) from a spec field.
+
+    Raises:
+        SpecError: naming the field, when it is missing or ``build`` refuses it (``TypeError``, ``ValueError``,
+            ``KeyError``).
+    """
+    if name not in spec:
+        raise SpecError(f"{spec.get('game', 'this')} spec has no {name!r} field")
+    try:
+        return build(spec[name])
+    except (TypeError, ValueError, KeyError) as error:
+        raise SpecError(f"spec field {name!r} is not valid: {error}") from None
+
+
+def spec_header(game: str, env: Any) -> dict[str, Any]:
+    """The fields every spec starts with: ``game``, ``version``, ``env_id`` (the registered id of the unwrapped
+    ``env``, or ``None``) and ``protocol`` (the env's, ``"suite"`` when it has none)."""
+    return {"game": game, "version": SPEC_VERSION, "env_id": None if env.spec is None else env.spec.id,
+            "protocol": getattr(env, "protocol", "suite")}
