@@ -7,7 +7,7 @@ asks the selected :class:`Protocol` for each of these; :mod:`gpoints_env.specs` 
 
 ``"suite"`` is the suite's behaviour (modules :mod:`~gpoints_env.cards`, :mod:`~gpoints_env.prompts`,
 :mod:`~gpoints_env.checker`), unchanged. ``"paper"`` reproduces the evaluation in the authors' released code
-(LeslieTrue/SFTvsRL @5a6ea55; ``/work/shared/paper/PROTOCOL.md`` section 1 describes it), with the templates and
+(LeslieTrue/SFTvsRL @5a6ea55; ``docs/PAPER_PROTOCOL.md`` section 1 describes it), with the templates and
 messages verbatim and the few deliberate differences listed in the README's table "paper protocol vs the
 authors' code":
 
@@ -526,7 +526,7 @@ def _number_errors(used: Sequence[int], cards: Sequence[int]) -> list[str]:
 
 
 def paper_grade(reply: object, ranks: Sequence[str], rules: Rules, image: bool = False) -> PaperCheckResult:
-    """Grade a raw reply as the authors' ``step_rewards`` does (``/work/shared/paper/PROTOCOL.md`` section 1).
+    """Grade a raw reply as the authors' ``step_rewards`` does (``docs/PAPER_PROTOCOL.md`` section 1).
 
     In order: (image mode) the sorted reported cards must equal the sorted ranks, else -1.5 ``you recognized wrong
     cards`` (no period); characters other than integers and ``+-*/()`` give -3 ``illegal characters``; each token

@@ -7,7 +7,7 @@ harness refuses to mix versions.
 
 Each setting is played under a protocol (:data:`PROTOCOLS`): ``"suite"`` (the default) plays the suite's own
 prompts and grading on the seeded episodes above; ``"paper"`` plays the authors' evaluation
-(``/work/shared/paper/PROTOCOL.md``): ``gym.make(..., protocol="paper")`` and the authors' episode lists
+(``docs/PAPER_PROTOCOL.md``): ``gym.make(..., protocol="paper")`` and the authors' episode lists
 (:class:`EpisodeList`). Only numbers measured under ``"paper"`` are comparable with :data:`PAPER_RESULTS`.
 """
 

@@ -137,7 +137,7 @@ def test_paper_refuses_rules_and_settings_its_prompt_cannot_state() -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Grading: the authors' verdicts and rewards (PROTOCOL.md section 1).
+# Grading: the authors' verdicts and rewards (docs/PAPER_PROTOCOL.md section 1).
 # --------------------------------------------------------------------------------------------------------------
 
 def _json(formula: str) -> str:

@@ -1,5 +1,5 @@
 """V-IRL under protocol="paper": the authors' prompt, grading, rail, episode end, evaluation replay and
-per-step accuracy (issue 10), checked against texts and numbers written out here from PROTOCOL.md."""
+per-step accuracy (issue 10), checked against texts and numbers written out here from docs/PAPER_PROTOCOL.md."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from virl_env.specs import grade
 
 from test_virl_data import build_dataset, geo
 
-# The authors' templates (PROTOCOL.md section 2), written out: every blank line and the trailing space
+# The authors' templates (docs/PAPER_PROTOCOL.md section 2), written out: every blank line and the trailing space
 # after "executed." matter.
 _LINES_3_4 = (
     "are also provided with your observation and action history in text. Your goal is to first analyze the "
@@ -410,7 +410,7 @@ def test_evaluation_replay_follows_the_authors_stream_without_touching_random():
     draws = paper_evaluation_draws(routes)
     assert random.getstate() == state
     assert len(draws) == 48
-    # the same stream, spelled out as PROTOCOL.md's replay procedure
+    # the same stream, spelled out as docs/PAPER_PROTOCOL.md's replay procedure
     rng = random.Random(12)
     for d in draws:
         index = rng.choice(routes).index

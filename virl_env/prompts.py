@@ -186,7 +186,7 @@ def expert_reply_text(observation: str, sentence: str, action: str) -> str:
     return json.dumps({"current observation": observation, "current instruction": sentence, "action": action})
 
 
-# ---- the paper protocol: the authors' texts, verbatim (PROTOCOL.md section 2) -------------------------
+# ---- the paper protocol: the authors' texts, verbatim (docs/PAPER_PROTOCOL.md section 2) -------------------------
 # Kept exactly as the authors' code emits them, typos, trailing spaces and literal "{{ }}" included:
 # a model evaluated under protocol="paper" must read the same characters theirs did.
 Q_VIRL_L = (
