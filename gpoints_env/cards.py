@@ -5,6 +5,9 @@ solvable rank multisets for a rule set come precomputed from :func:`gpoints_env.
 weighted by the number of physical deals (suit choices) that produce it. Picking a multiset by weight, then its
 suits, then an order, draws exactly from "deal cards at random until the hand is solvable and meets the rules"
 without the retries.
+
+:func:`paper_deal` deals as the paper authors do instead (``protocol="paper"``): with replacement, redealt until
+their solver (:func:`gpoints_env.paper_solver.paper_answer_key`) reaches the target.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Sequence
 import numpy as np
 
 from .rules import FACE_RANKS, RANKS, SUIT_COLOURS, Rules, parse_rank
+from .paper_solver import paper_answer_key
 from .solver import is_solvable, solvable_rank_hands
 
-__all__ = ["SUITS", "SUIT_SYMBOLS", "Card", "DECK", "deal_hand", "hand_from_ranks", "NoSolvableHandError"]
+__all__ = ["SUITS", "SUIT_SYMBOLS", "Card", "DECK", "deal_hand", "hand_from_ranks", "paper_deal",
+           "NoSolvableHandError"]
 
 SUITS: tuple[str, ...] = SUIT_COLOURS["any"]
 SUIT_SYMBOLS: dict[str, str] = {"spades": "\u2660", "hearts": "\u2665", "diamonds": "\u2666", "clubs": "\u2663"}
@@ -170,3 +175,34 @@ def hand_from_ranks(
         picks = rng.integers(0, len(rules.suits), size=len(ranks)).tolist()
         return [Card(rank, rules.suits[s]) for rank, s in zip(ranks, picks)]
     return _assign_suits([RANKS.index(r) for r in ranks], rules.suits, rng.random(len(ranks)).tolist())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The paper authors' dealing (GeneralPointEnv_oneline._generate_cards + solve), from the env's generator.
+# --------------------------------------------------------------------------------------------------------------
+
+#: Redeals before giving up (a paper hand is solvable with probability about 0.75; 1,000 failures in a row
+#: mean the rules admit no hand).
+_MAX_DEALS = 1000
+
+
+def paper_deal(rules: Rules, rng: np.random.Generator) -> list[Card]:
+    """Deal as the authors do: 4 ranks drawn uniformly from A..K with replacement (``rules.require_face_card``,
+    their rule OOD: 3 from A..K and 1 from J..K, then shuffled), each card's suit drawn independently from the
+    allowed suits (so two identical physical cards can occur), redealt until their solver reaches the target.
+
+    Raises:
+        NoSolvableHandError: no solvable hand after 1,000 deals.
+    """
+    suits = rules.suits
+    for _ in range(_MAX_DEALS):
+        if rules.require_face_card:
+            indices = np.concatenate([rng.integers(0, 13, size=3), rng.integers(10, 13, size=1)])
+            rng.shuffle(indices)
+        else:
+            indices = rng.integers(0, 13, size=4)
+        picks = rng.integers(0, len(suits), size=4)
+        ranks = [RANKS[i] for i in indices.tolist()]
+        if paper_answer_key(rules.values(ranks), rules.target):
+            return [Card(rank, suits[s]) for rank, s in zip(ranks, picks.tolist())]
+    raise NoSolvableHandError(f"no hand reaching {rules.target} in {_MAX_DEALS} paper deals under {rules}")

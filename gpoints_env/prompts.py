@@ -1,4 +1,5 @@
-"""The text a model reads: the task prompt for a hand and the feedback after a failed attempt.
+"""The text a model reads: the task prompt for a hand and the feedback after a failed attempt, the suite's and
+(``protocol="paper"``) the paper authors' verbatim templates.
 
 Every string built here is printable ASCII plus newlines (:data:`OBSERVATION_CHARSET`), so observations always
 lie in the environment's ``spaces.Text``; anything a model wrote is echoed only in escaped or whitelisted form
@@ -10,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Sequence
 
-from .rules import Rules
+from .rules import OPERATORS, Rules
 
 __all__ = [
     "OBSERVATION_CHARSET",
@@ -19,6 +20,12 @@ __all__ = [
     "IMAGE_ANSWER_EXAMPLE",
     "build_prompt",
     "feedback_message",
+    "PAPER_TEXT_TEMPLATE",
+    "PAPER_IMAGE_TEMPLATE",
+    "PAPER_RESPONSE_TEMPLATE",
+    "PAPER_FEEDBACK_TEMPLATE",
+    "paper_face_card_msg",
+    "paper_prompt",
 ]
 
 #: Characters an observation may contain: printable ASCII and newline.
@@ -91,3 +98,85 @@ def feedback_message(feedback: str, attempt: int, max_attempts: int, correct: bo
     left = max_attempts - attempt
     plural = "attempt" if left == 1 else "attempts"
     return f"[Feedback]\nAttempt {attempt} of {max_attempts} was not correct. {feedback}\nYou have {left} {plural} left."
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The authors' text, verbatim (prompt_lib/prompts.py and utils_rl.py); formatted with str.format as theirs is.
+# --------------------------------------------------------------------------------------------------------------
+
+#: ``Q_GeneralPoint_EQN_L``: the text-mode prompt (placeholders ``target_number``, ``face_card_msg``, ``cards``).
+PAPER_TEXT_TEMPLATE = """
+[Task Description]
+You are an expert {target_number} points card game player. You will receive a set of 4 cards.
+Note that {face_card_msg}, and each card must be used once.
+Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
+
+[Input]
+Cards: {cards}
+
+[Output]
+{{
+  "cards": [x, y, z, w], where {face_card_msg},
+  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
+  "formula": 'an equation that equals {target_number}',
+}}
+
+"""
+
+#: ``Q_GeneralPoint_EQN_VL``: the image-mode prompt (the image comes first in the same user turn).
+PAPER_IMAGE_TEMPLATE = """
+[Task Description]
+You are an expert {target_number} points card game player. You are observing these four cards in the image.
+Note that {face_card_msg}, and each card must be used once.
+Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
+
+[Output]
+Your response should be a valid json file in the following format:
+{{
+  "cards": [x, y, z, w], where {face_card_msg},
+  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
+  "formula": 'an equation that equals {target_number}',
+}}
+
+"""
+
+#: ``ResponseEqn``: the authors' answer template (defined in their code for SFT targets).
+PAPER_RESPONSE_TEMPLATE = """
+{{
+  "cards": {cards},
+  "number": {numbers},
+  "formula": "{formula}",
+}}"""
+
+#: The user turn after a failed attempt (their evaluator's ``f"You failed this trial because {info['Verify Info']}"``).
+PAPER_FEEDBACK_TEMPLATE = "You failed this trial because {message}"
+
+
+def _check_paper_rules(rules: Rules) -> None:
+    if rules.hand_size != 4 or rules.ace_value != 1 or rules.operators != OPERATORS:
+        raise ValueError(
+            "protocol='paper' plays the paper's game only: 4 cards, A = 1 and the operators + - * / (its prompt "
+            f"states nothing else), got hand_size={rules.hand_size}, ace_value={rules.ace_value}, "
+            f"operators={rules.operators!r}"
+        )
+
+
+def paper_face_card_msg(rules: Rules) -> str:
+    """The prompt's ``face_card_msg``: theirs for J/Q/K = 10 and 11/12/13, the same wording for other values."""
+    jack, queen, king = rules.face_values
+    if jack == queen == king:
+        return f"'J', 'Q', and 'K' count as '{jack}'."
+    return f"'J', 'Q', and 'K' count as '{jack}', '{queen}', and '{king}' respectively."
+
+
+def paper_prompt(rules: Rules, ranks: Sequence[str] | None) -> str:
+    """The authors' prompt for a hand: the text template with the ranks, or (``ranks=None``) the image template.
+
+    Raises:
+        ValueError: rules the paper's prompt cannot state (other than 4 cards, A = 1, all four operators).
+    """
+    _check_paper_rules(rules)
+    arguments = {"target_number": str(rules.target), "face_card_msg": paper_face_card_msg(rules)}
+    if ranks is None:
+        return PAPER_IMAGE_TEMPLATE.format(**arguments)
+    return PAPER_TEXT_TEMPLATE.format(cards=repr(list(ranks)), **arguments)

@@ -23,35 +23,51 @@ authors' code":
   env's seeded generator;
 * the picture: 1,200 pixels, table colour ``#35654d``, cards 270 x 378 at x = 5, 302, 599, 896, y = 411.
 
->>> from gpoints_env.rules import ID_RULES
->>> paper_grade('{"formula": "8 * 3"}', ["8", "3", "8", "3"], ID_RULES).feedback
-'illegal characters.'
->>> r = paper_grade('{"formula": "(8*3*9)"}', ["8", "3", "8", "3"], ID_RULES)
->>> r.reward, r.feedback
-(-4.0, "you used invalid numbers: [9], you didn't use numbers: [8, 3].")
+The paper's parts live beside the suite's, one place for each rule: its templates and prompt in
+:mod:`~gpoints_env.prompts`, its reply reading and grading in :mod:`~gpoints_env.paper_checker`, its arithmetic,
+answer key and SFT answer in :mod:`~gpoints_env.paper_solver`, its dealing in :mod:`~gpoints_env.cards`; every
+public name stays importable from here.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from bisect import bisect_left
-from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
-from itertools import chain, permutations, product, zip_longest
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .cards import Card, NoSolvableHandError, deal_hand, hand_from_ranks
-from .checker import PAPER_REWARDS, CheckResult, RewardTable, Verdict, grade_reply
-from .prompts import build_prompt, feedback_message
+from .cards import Card, deal_hand, hand_from_ranks, paper_deal
+from .checker import PAPER_REWARDS, CheckResult, RewardTable, grade_reply
+from .paper_checker import (
+    PAPER_MAX_FORMULA_CHARS,
+    PAPER_REWARD_FN,
+    PaperCheckResult,
+    paper_card_list,
+    paper_grade,
+    paper_read_field,
+)
+from .paper_solver import paper_answer_key, paper_expert_reply
+from .prompts import (
+    PAPER_FEEDBACK_TEMPLATE,
+    PAPER_IMAGE_TEMPLATE,
+    PAPER_RESPONSE_TEMPLATE,
+    PAPER_TEXT_TEMPLATE,
+    _check_paper_rules,
+    build_prompt,
+    feedback_message,
+    paper_face_card_msg,
+    paper_prompt,
+)
 from .render import render_hand, render_hand_paper
-from .rules import OPERATORS, RANKS, Rules
+from .rules import Rules
 from .solver import find_solution
 from .style import DEFAULT_STYLE, CardStyle
+
+# Private helpers the paper tests reach from here (their home is paper_checker / paper_solver).
+from .paper_checker import _search  # noqa: F401
+from .paper_solver import _SHAPES, _EvalFailure, _python_arithmetic  # noqa: F401
 
 __all__ = [
     "PROTOCOLS",
@@ -82,79 +98,10 @@ __all__ = [
     "expert_reply",
 ]
 
-# --------------------------------------------------------------------------------------------------------------
-# The authors' text, verbatim (prompt_lib/prompts.py and utils_rl.py); formatted with str.format as theirs is.
-# --------------------------------------------------------------------------------------------------------------
-
-#: ``Q_GeneralPoint_EQN_L``: the text-mode prompt (placeholders ``target_number``, ``face_card_msg``, ``cards``).
-PAPER_TEXT_TEMPLATE = """
-[Task Description]
-You are an expert {target_number} points card game player. You will receive a set of 4 cards.
-Note that {face_card_msg}, and each card must be used once.
-Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
-
-[Input]
-Cards: {cards}
-
-[Output]
-{{
-  "cards": [x, y, z, w], where {face_card_msg},
-  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
-  "formula": 'an equation that equals {target_number}',
-}}
-
-"""
-
-#: ``Q_GeneralPoint_EQN_VL``: the image-mode prompt (the image comes first in the same user turn).
-PAPER_IMAGE_TEMPLATE = """
-[Task Description]
-You are an expert {target_number} points card game player. You are observing these four cards in the image.
-Note that {face_card_msg}, and each card must be used once.
-Your goal is to output a formula that evaluates to {target_number} using numbers from the cards and operators such as '+', '-', '*', '/', '(', ')', and '='.
-
-[Output]
-Your response should be a valid json file in the following format:
-{{
-  "cards": [x, y, z, w], where {face_card_msg},
-  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,
-  "formula": 'an equation that equals {target_number}',
-}}
-
-"""
-
-#: ``ResponseEqn``: the authors' answer template (defined in their code for SFT targets).
-PAPER_RESPONSE_TEMPLATE = """
-{{
-  "cards": {cards},
-  "number": {numbers},
-  "formula": "{formula}",
-}}"""
-
-#: The user turn after a failed attempt (their evaluator's ``f"You failed this trial because {info['Verify Info']}"``).
-PAPER_FEEDBACK_TEMPLATE = "You failed this trial because {message}"
-
-#: ``REWARD_FN``: the reward of each kind of outcome. Penalties add up; an unlabeled total is logged by their
-#: evaluator as ``AGGREGATED_ERROR``.
-PAPER_REWARD_FN: dict[str, float] = {
-    "CORRECT_SOLUTION": 5.0,
-    "PARTIAL_SOLUTION": 1.0,
-    "NO_SOLUTION": -1.0,
-    "INCORRECT_VISION": -1.5,
-    "INCORRECT_NUMBER": -2.0,
-    "ILLEGAL_FORMULA": -3.0,
-}
-_LABELS = {value: name for name, value in PAPER_REWARD_FN.items()}
-
 #: The authors' table colour (``'#35654d'``).
 PAPER_TABLE_COLOUR = (0x35, 0x65, 0x4D)
 #: The paper's picture: 1,200 x 1,200 pixels on the authors' table colour (our own card art).
 PAPER_STYLE = DEFAULT_STYLE.replace(resolution=1200, background=PAPER_TABLE_COLOUR)
-
-#: Longest formula (after the cut at '=') graded as theirs is; a longer one is "illegal characters" (-3). Bounds
-#: the work and the feedback a reply can cause; their replies are capped at 256 tokens.
-PAPER_MAX_FORMULA_CHARS = 1000
-# Python's parser refuses more than 200 nested parentheses ("too many nested parentheses").
-_PYTHON_MAX_NESTING = 200
 
 #: Each paper evaluation setting and the env id that plays it (``gym.make(env_id, protocol="paper")``).
 PAPER_EVAL_SETTINGS: dict[str, str] = {
@@ -165,487 +112,10 @@ PAPER_EVAL_SETTINGS: dict[str, str] = {
     "GP-VL-VisualOOD": "GeneralPoints-VL-VisualOOD-v0",
 }
 
-# --------------------------------------------------------------------------------------------------------------
-# Prompt.
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _check_paper_rules(rules: Rules) -> None:
-    if rules.hand_size != 4 or rules.ace_value != 1 or rules.operators != OPERATORS:
-        raise ValueError(
-            "protocol='paper' plays the paper's game only: 4 cards, A = 1 and the operators + - * / (its prompt "
-            f"states nothing else), got hand_size={rules.hand_size}, ace_value={rules.ace_value}, "
-            f"operators={rules.operators!r}"
-        )
-
-
-def paper_face_card_msg(rules: Rules) -> str:
-    """The prompt's ``face_card_msg``: theirs for J/Q/K = 10 and 11/12/13, the same wording for other values."""
-    jack, queen, king = rules.face_values
-    if jack == queen == king:
-        return f"'J', 'Q', and 'K' count as '{jack}'."
-    return f"'J', 'Q', and 'K' count as '{jack}', '{queen}', and '{king}' respectively."
-
-
-def paper_prompt(rules: Rules, ranks: Sequence[str] | None) -> str:
-    """The authors' prompt for a hand: the text template with the ranks, or (``ranks=None``) the image template.
-
-    Raises:
-        ValueError: rules the paper's prompt cannot state (other than 4 cards, A = 1, all four operators).
-    """
-    _check_paper_rules(rules)
-    arguments = {"target_number": str(rules.target), "face_card_msg": paper_face_card_msg(rules)}
-    if ranks is None:
-        return PAPER_IMAGE_TEMPLATE.format(**arguments)
-    return PAPER_TEXT_TEMPLATE.format(cards=repr(list(ranks)), **arguments)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Reading a reply: utils_general.re_match and robust_str_to_list, without regex backtracking.
-# --------------------------------------------------------------------------------------------------------------
-
-_NOT_FOUND = "None"  # what their re_match returns when nothing matches
-
-
-def _search(text: str, prefix: str, close: str) -> str | None:
-    """Their regexes in linear time: ``re.search(re.escape(prefix) + '(.*?)"', text).group(1)`` for
-    ``close='"'`` (``.`` stops at a newline), ``re.search(re.escape(prefix) + r'([^\\]]+)\\]', text).group(1)``
-    for ``close=']'``; ``None`` when they do not match."""
-    start = 0
-    while True:
-        at = text.find(prefix, start)
-        if at < 0:
-            return None
-        begin = at + len(prefix)
-        end = text.find(close, begin)
-        if end < 0:
-            return None
-        if close == '"':
-            newline = text.find("\n", begin, end)
-            if newline < 0:
-                return text[begin:end]
-            # No quote between this match and the newline, so no later match can start before it either.
-            start = newline + 1
-        elif end > begin:
-            return text[begin:end]
-        else:
-            start = at + 1
-
-
-def _read(reply: object, key: str) -> tuple[bool, Any]:
-    """Their ``re_match(reply, key)`` for ``formula``, ``cards`` and ``number``, and whether anything matched."""
-    if not isinstance(reply, str):
-        return False, _NOT_FOUND
-    try:
-        whole = json.loads(reply)
-    except (ValueError, RecursionError):
-        whole = None
-    if isinstance(whole, dict) and key in whole:
-        return True, whole[key]
-    if key == "formula":
-        found = _search(reply, '"formula": "', '"')
-        return (False, _NOT_FOUND) if found is None else (True, found)
-    found = _search(reply, f'"{key}": [', "]")
-    if found is None:
-        return False, _NOT_FOUND
-    if key != "cards":  # their list conversion is for patterns containing 'cards' only
-        return True, found
-    try:
-        return True, [int(item) for item in found.split(", ")]
-    except ValueError:
-        return True, "[" + found + "]"
-
-
-def paper_read_field(reply: object, key: str) -> Any:
-    """The authors' ``re_match``: ``json.loads(reply)[key]``, else the regular expression of ``key``
-    (``"formula": "(.*?)"``, ``"cards": \\[([^\\]]+)\\]``, ``"number": ...``), else the string ``"None"``.
-
-    A ``cards`` match that splits on ``", "`` into integers becomes a list of ints, any other a string in brackets.
-    """
-    if key not in ("formula", "cards", "number"):
-        raise ValueError(f"paper_read_field reads 'formula', 'cards' or 'number', got {key!r}")
-    return _read(reply, key)[1]
-
-
-def paper_card_list(value: Any) -> list[str]:
-    """The authors' ``robust_str_to_list``: drop ``[ ] '`` and spaces, split on ``,``; exactly 4 items, else ``[]``.
-    Anything but a string (a JSON list, a list of ints) gives ``[]``."""
-    if not isinstance(value, str):
-        return []
-    items = value.replace("[", "").replace("]", "").replace("'", "").replace(" ", "").split(",")
-    return items if len(items) == 4 else []
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Python's arithmetic on their token set, exactly (their ``eval``), without evaluating any text as code.
-# --------------------------------------------------------------------------------------------------------------
-
-_TOKEN_RE = re.compile(r"\d+|[+\-*/()]")  # theirs; \d also matches non-ASCII digits, as in theirs
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
-
-
-class _EvalFailure(Exception):
-    """Where their ``eval`` raises: ``kind`` is ``"syntax"`` (SyntaxError) or ``"zero"`` (ZeroDivisionError)."""
-
-    def __init__(self, kind: str):
-        super().__init__(kind)
-        self.kind = kind
-
-
-def _python_arithmetic(tokens: Sequence[str], number: Callable[[int], Any] = Fraction) -> Any:
-    """The value Python's ``eval`` gives the joined tokens (integers, ``+ - * /``, parentheses), computed with
-    ``number`` (exact :class:`~fractions.Fraction` by default, ``float`` for Python's own result).
-
-    Raises:
-        _EvalFailure: where ``eval`` raises: a syntax error (Python's grammar: no leading zeros, ASCII digits,
-            at most 200 nested parentheses, balanced, no dangling operator) or a division by zero.
-    """
-    values: list[Any] = []
-    ops: list[str] = []
-    depth, operand_next, zero = 0, True, False
-
-    def apply() -> None:
-        nonlocal zero
-        op, right, left = ops.pop(), values.pop(), values.pop()
-        if op == "+":
-            values.append(left + right)
-        elif op == "-":
-            values.append(left - right)
-        elif op == "*":
-            values.append(left * right)
-        elif right == 0:
-            zero = True  # a syntax error later in the text still wins: Python compiles before it evaluates
-            values.append(left)
-        else:
-            values.append(left / right)
-
-    for tok in tokens:
-        if tok[0] not in "+-*/()":
-            if not operand_next or not tok.isascii() or (tok[0] == "0" and tok.strip("0")):
-                raise _EvalFailure("syntax")
-            values.append(number(int(tok)))
-            operand_next = False
-        elif tok == "(":
-            depth += 1
-            if not operand_next or depth > _PYTHON_MAX_NESTING:
-                raise _EvalFailure("syntax")
-            ops.append(tok)
-        elif tok == ")":
-            if operand_next or depth == 0:
-                raise _EvalFailure("syntax")
-            while ops[-1] != "(":
-                apply()
-            ops.pop()
-            depth -= 1
-        else:
-            if operand_next:
-                raise _EvalFailure("syntax")
-            while ops and ops[-1] != "(" and _PRECEDENCE[ops[-1]] >= _PRECEDENCE[tok]:
-                apply()
-            ops.append(tok)
-            operand_next = True
-    if operand_next or depth:
-        raise _EvalFailure("syntax")
-    while ops:
-        apply()
-    if zero:
-        raise _EvalFailure("zero")
-    return values[0]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Their solver's answer key (GeneralPointEnv_oneline.solve): every distinct value order x 3-operator choice x
-# 7 bracket shapes that reaches the target, written without spaces.
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _bracket_shapes(n: int) -> list[tuple[int, ...]]:
-    exprlen = 2 * n - 1
-    return ([()] + [(x, y) for x in range(0, exprlen, 2) for y in range(x + 4, exprlen + 2, 2)
-                    if (x, y) != (0, exprlen + 1)] + [(0, 3 + 1, 4 + 2, 7 + 3)])
-
-
-_SHAPES = _bracket_shapes(4)
-
-
-class _Tree(tuple):
-    """An expression tree over leaf indices, built by running :func:`_python_arithmetic` on a template."""
-
-    def __add__(self, other):  # type: ignore[override]
-        return _Tree(("+", self, other))
-
-    def __sub__(self, other):
-        return _Tree(("-", self, other))
-
-    def __mul__(self, other):  # type: ignore[override]
-        return _Tree(("*", self, other))
-
-    def __truediv__(self, other):
-        return _Tree(("/", self, other))
-
-
-@lru_cache(maxsize=1)
-def _templates() -> tuple[tuple[_Tree, tuple[tuple[str, ...], ...]], ...]:
-    """Their expression strings with leaf indices for numbers (all 3-operator choices x 7 bracket shapes), grouped
-    by the tree Python parses them into (strings of one tree have one value)."""
-    groups: dict[_Tree, list[tuple[str, ...]]] = {}
-    for ops in product("+-*/", repeat=3):
-        base = list(chain.from_iterable(zip_longest("0123", ops, fillvalue="")))[:7]
-        for shape in _SHAPES:
-            tokens = list(base)
-            for at, bracket in zip(shape, "()" * (len(shape) // 2)):
-                tokens.insert(at, bracket)
-            tree = _python_arithmetic(tokens, lambda i: _Tree(("n", i)))
-            groups.setdefault(tree, []).append(tuple(tokens))
-    return tuple((tree, tuple(strings)) for tree, strings in groups.items())
-
-
-def _tree_values(tree: _Tree, columns: np.ndarray) -> np.ndarray:
-    if tree[0] == "n":
-        return columns[:, tree[1]]
-    left, right = _tree_values(tree[1], columns), _tree_values(tree[2], columns)
-    if tree[0] == "+":
-        return left + right
-    if tree[0] == "-":
-        return left - right
-    if tree[0] == "*":
-        return left * right
-    return left / right
-
-
-@lru_cache(maxsize=8192)
-def _answer_key(values: tuple[int, ...], target: int) -> tuple[str, ...]:
-    orders = sorted(set(permutations(values)))
-    columns = np.array(orders, dtype=float)
-    found: set[str] = set()
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for tree, strings in _templates():
-            # Floats only screen (an exact hit is within rounding of the target); each candidate is then checked
-            # exactly, as their solver's Fraction arithmetic does.
-            near = np.flatnonzero(np.abs(_tree_values(tree, columns) - target) < 1e-6)
-            for row in near.tolist():
-                digits = [str(d) for d in orders[row]]
-                spelled = [[digits[int(t)] if t.isdigit() else t for t in template] for template in strings]
-                try:
-                    hit = _python_arithmetic(spelled[0]) == target
-                except _EvalFailure:
-                    hit = False
-                if hit:
-                    found.update("".join(tokens) for tokens in spelled)
-    return tuple(sorted(found))
-
-
-def paper_answer_key(numbers: Sequence[int], target: int = 24) -> tuple[str, ...]:
-    """Every formula the authors' solver finds for a 4-card hand, as their grader matches prefixes against: all
-    distinct orders of the values x all 3-operator choices x their 7 bracket shapes (none, ``(ab)cd``,
-    ``(abc)d``, ``a(bc)d``, ``a(bcd)``, ``ab(cd)``, ``(ab)(cd)``) whose exact value is ``target``, without
-    spaces, sorted. Empty when their solver finds nothing (their dealer then redeals)."""
-    return _answer_key(tuple(sorted(numbers)), target)
-
-
-def _any_starts_with(key: tuple[str, ...], prefix: str) -> bool:
-    at = bisect_left(key, prefix)
-    return at < len(key) and key[at].startswith(prefix)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Grading: utils_rl.step_rewards, in their order, with their messages and rewards.
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaperCheckResult(CheckResult):
-    """A grade under the paper protocol. ``reward`` and ``feedback`` are the authors' (summed penalties, their
-    messages joined with ``", "`` and ending in ``"."``); ``verdict`` is the suite's name for what went wrong
-    first; ``label`` is the name their evaluator logs for the reward (``CORRECT_SOLUTION``, ``PARTIAL_SOLUTION``,
-    ``NO_SOLUTION``, ``INCORRECT_VISION``, ``INCORRECT_NUMBER``, ``ILLEGAL_FORMULA``, or ``AGGREGATED_ERROR``
-    for a sum such as -4)."""
-
-    label: str = ""
-
-
-def _result(verdict: Verdict, reward: float, messages: list[str], **fields: Any) -> PaperCheckResult:
-    return PaperCheckResult(verdict, reward, ", ".join(messages) + ".", label=_LABELS.get(reward, "AGGREGATED_ERROR"),
-                            **fields)
-
-
-def _token_order_errors(tokens: list[str]) -> list[str]:
-    """Their sequence check: one message per offending token (an unclosed '(' and a final operator pass)."""
-    errors = []
-    previous = None
-    open_parens = 0
-    for tok in tokens:
-        if tok in "+-*/":
-            kind = "operator"
-            if previous not in ("number", "close_paren"):
-                errors.append("invalid sequence after operator")
-        elif tok == "(":
-            kind = "open_paren"
-            if previous in (None, "operator", "open_paren"):
-                open_parens += 1
-            else:
-                errors.append("invalid sequence before '('")
-        elif tok == ")":
-            kind = "close_paren"
-            if previous in ("number", "close_paren"):
-                if open_parens:
-                    open_parens -= 1
-                else:
-                    errors.append("unmatched closing parenthesis")
-            else:
-                errors.append("invalid sequence after ')'")
-        else:
-            kind = "number"
-            if previous not in (None, "operator", "open_paren"):
-                errors.append("invalid sequence after number")
-        previous = kind
-    return errors
-
-
-def _counts(numbers: Sequence[int]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for n in numbers:
-        counts[n] = counts.get(n, 0) + 1
-    return counts
-
-
-def _number_errors(used: Sequence[int], cards: Sequence[int]) -> list[str]:
-    """Their number check: invalid numbers or else overused ones, then unused ones (unique, first-seen order)."""
-    have, need = _counts(used), _counts(cards)
-    errors = []
-    invalid = [n for n in have if n not in need]
-    overused = [n for n in have if have[n] > need.get(n, 0)]
-    if invalid:
-        errors.append(f"you used invalid numbers: {invalid}")
-    elif overused:
-        errors.append(f"you used numbers: {overused} too many times")
-    unused = [n for n in need if need[n] > have.get(n, 0)]
-    if unused:
-        errors.append(f"you didn't use numbers: {unused}")
-    return errors
-
-
-def paper_grade(reply: object, ranks: Sequence[str], rules: Rules, image: bool = False) -> PaperCheckResult:
-    """Grade a raw reply as the authors' ``step_rewards`` does (``docs/PAPER_PROTOCOL.md`` section 1).
-
-    In order: (image mode) the sorted reported cards must equal the sorted ranks, else -1.5 ``you recognized wrong
-    cards`` (no period); characters other than integers and ``+-*/()`` give -3 ``illegal characters``; each token
-    out of sequence -3; invalid or overused numbers -2, unused numbers -2; only if nothing was wrong: +5 if the
-    formula equals the target, +1 ``partial solution`` if evaluating it fails and it starts an answer-key formula;
-    otherwise -1 at the first token whose prefix starts no answer-key formula.
-
-    Args:
-        reply: the model's raw reply (anything that is not a ``str`` reads as no formula).
-        ranks: the dealt rank labels.
-        rules: the active rules (card values and target).
-        image: image mode: check the reply's ``cards`` first.
-
-    Returns:
-        A :class:`PaperCheckResult`; never raises for any ``reply``.
-    """
-    numbers = rules.values(list(ranks))
-    found, raw = _read(reply, "formula")
-    formula = raw.split("=")[0] if isinstance(raw, str) else None
-    recognized = None
-    if image:
-        reported = paper_card_list(paper_read_field(reply, "cards"))
-        if sorted(reported) != sorted(ranks):
-            return PaperCheckResult(Verdict.WRONG_CARDS, PAPER_REWARD_FN["INCORRECT_VISION"],
-                                    "you recognized wrong cards", recognized=False, label="INCORRECT_VISION")
-        recognized = True
-    illegal = PAPER_REWARD_FN["ILLEGAL_FORMULA"]
-    tokens = _TOKEN_RE.findall(formula) if formula is not None and len(formula) <= PAPER_MAX_FORMULA_CHARS else None
-    if tokens is None or "".join(tokens) != formula:
-        verdict = Verdict.NO_FORMULA if not found else Verdict.ILLEGAL_FORMULA
-        return _result(verdict, illegal, ["illegal characters"], recognized=recognized)
-    messages = _token_order_errors(tokens)
-    reward = illegal * len(messages)
-    used = tuple(int(tok) for tok in tokens if tok[0] not in "+-*/()")
-    number_errors = _number_errors(used, numbers)
-    messages += number_errors
-    reward += PAPER_REWARD_FN["INCORRECT_NUMBER"] * len(number_errors)
-    details = {"formula": formula, "numbers_used": used, "recognized": recognized}
-    if messages:
-        verdict = Verdict.ILLEGAL_FORMULA if len(messages) > len(number_errors) else Verdict.WRONG_NUMBERS
-        return _result(verdict, reward, messages, **details)
-    key = paper_answer_key(numbers, rules.target)
-    try:
-        value = _python_arithmetic(tokens)
-    except _EvalFailure as failure:
-        verdict = Verdict.DIVISION_BY_ZERO if failure.kind == "zero" else Verdict.ILLEGAL_FORMULA
-        if _any_starts_with(key, formula):
-            return _result(verdict, PAPER_REWARD_FN["PARTIAL_SOLUTION"], ["partial solution"], **details)
-        value = None
-    else:
-        if value == rules.target:
-            return _result(Verdict.CORRECT, PAPER_REWARD_FN["CORRECT_SOLUTION"], ["Correct solution"], value=value,
-                           **details)
-        verdict = Verdict.WRONG_VALUE
-    prefix = ""
-    for tok in tokens:
-        if not _any_starts_with(key, prefix + tok):
-            message = ("your formula does not match any solution" if not prefix
-                       else f"{prefix} is partially correct but the full formula does not match any solution")
-            return _result(verdict, PAPER_REWARD_FN["NO_SOLUTION"], [message], value=value, **details)
-        prefix += tok
-    # Every prefix starts a key formula yet the formula is no hit: theirs reaches this on a float miss (reward 0,
-    # message "."). With exact values it cannot happen (a whole key formula is correct, a proper prefix that uses
-    # every card fails to evaluate and scored +1 above); kept so the walk stays theirs.
-    return _result(verdict, 0.0, [], value=value, **details)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Dealing (GeneralPointEnv_oneline._generate_cards + solve), from the env's generator.
-# --------------------------------------------------------------------------------------------------------------
-
-#: Redeals before giving up (a paper hand is solvable with probability about 0.75; 1,000 failures in a row
-#: mean the rules admit no hand).
-_MAX_DEALS = 1000
-
-
-def paper_deal(rules: Rules, rng: np.random.Generator) -> list[Card]:
-    """Deal as the authors do: 4 ranks drawn uniformly from A..K with replacement (``rules.require_face_card``,
-    their rule OOD: 3 from A..K and 1 from J..K, then shuffled), each card's suit drawn independently from the
-    allowed suits (so two identical physical cards can occur), redealt until their solver reaches the target.
-
-    Raises:
-        NoSolvableHandError: no solvable hand after 1,000 deals.
-    """
-    suits = rules.suits
-    for _ in range(_MAX_DEALS):
-        if rules.require_face_card:
-            indices = np.concatenate([rng.integers(0, 13, size=3), rng.integers(10, 13, size=1)])
-            rng.shuffle(indices)
-        else:
-            indices = rng.integers(0, 13, size=4)
-        picks = rng.integers(0, len(suits), size=4)
-        ranks = [RANKS[i] for i in indices.tolist()]
-        if paper_answer_key(rules.values(ranks), rules.target):
-            return [Card(rank, suits[s]) for rank, s in zip(ranks, picks.tolist())]
-    raise NoSolvableHandError(f"no hand reaching {rules.target} in {_MAX_DEALS} paper deals under {rules}")
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Demonstrations.
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _float_hits(formula: str, target: int) -> bool:
-    try:
-        return _python_arithmetic(_TOKEN_RE.findall(formula), float) == target
-    except _EvalFailure:
-        return False
-
-
-def paper_expert_reply(rules: Rules, ranks: Sequence[str]) -> str:
-    """The authors' SFT answer (``ResponseEqn``) for a hand: the ranks and values as Python lists and an answer-key
-    formula, the shortest one their float ``eval`` also accepts (so the reply earns +5 under theirs as well)."""
-    numbers = rules.values(list(ranks))
-    key = sorted(paper_answer_key(numbers, rules.target), key=lambda text: (len(text), text))
-    if not key:
-        raise ValueError(f"the hand {list(ranks)} has no solution their solver finds under {rules}")
-    formula = next((text for text in key if _float_hits(text, rules.target)), key[0])
-    return PAPER_RESPONSE_TEMPLATE.format(cards=repr(list(ranks)), numbers=repr(numbers), formula=formula)
 
 
 def _suite_expert_reply(rules: Rules, ranks: Sequence[str], image: bool) -> str:

@@ -11,22 +11,10 @@ with the paper's; ``backend="ray"`` (``--backend ray``) plays a setting's episod
 
 from __future__ import annotations
 
-from .harness import (
-    BACKENDS,
-    UNPARSEABLE_VERDICTS,
-    AgentError,
-    ResultsError,
-    ResultsInUseError,
-    aevaluate,
-    agent_identity,
-    evaluate,
-    load_meta,
-    load_records,
-    public_info,
-    records_protocol,
-    summarize,
-)
+from .episode import AgentError, public_info
+from .harness import BACKENDS, aevaluate, evaluate
 from .report import collect_summaries, draw_chart, markdown_table, paper_table, report
+from .results import ResultsError, ResultsInUseError, agent_identity, load_meta, load_records
 from .settings import (
     PAPER_RESULTS,
     PROTOCOLS,
@@ -38,6 +26,7 @@ from .settings import (
     check_protocol,
     get_setting,
 )
+from .summary import UNPARSEABLE_VERDICTS, records_protocol, summarize
 
 __all__ = [
     "evaluate",

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .harness import _PRIVATE_MODULE_PREFIX, BACKENDS, AgentError, ResultsError, check_episodes, evaluate
+from .episode import AgentError
+from .harness import BACKENDS, check_episodes, evaluate
 from .report import report
+from .results import _PRIVATE_MODULE_PREFIX, ResultsError
 from .settings import PROTOCOLS, SETTINGS, EpisodeList, get_setting
 
 __all__ = ["main", "load_agent", "load_agent_spec", "LoadedAgent", "UsageError"]

@@ -19,7 +19,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .harness import load_records, summarize
+from .results import load_records
+from .summary import summarize
 from .settings import PAPER_RESULTS, PAPER_VIRL_DATA_LIST, SETTINGS
 
 __all__ = ["collect_summaries", "markdown_table", "paper_table", "draw_chart", "report", "PER_STEP_FLOORS"]
