@@ -81,7 +81,9 @@ def bench_vl_steps(n: int, env_id: str = "virl_env:VIRL-VL-v0", view_size: int =
                    uncached: bool = True) -> tuple[int, float]:
     """Graded image-mode steps with expert replies: every step moves to a new point, so the four
     views are rendered (with ``uncached`` the grid cache is emptied first, so nothing is reused
-    from an earlier episode). Only step() is timed; the city scene is built before timing."""
+    from an earlier episode). Only step() is timed; the city scene is built before timing. Sign
+    lettering stays cached per landmark (as in training, which sees each landmark many times):
+    the first repeat letters each landmark it meets once, later repeats reuse the letters."""
     env = gym.make(env_id, view_size=view_size)
     env.reset(seed=0)
     spent, done = 0.0, 0

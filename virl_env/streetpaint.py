@@ -89,6 +89,14 @@ def ground_palette(scene: Scene, size: int) -> np.ndarray:
     return words
 
 
+def _frame_axes(frames: Sequence[tuple[tuple[float, float], tuple[float, float]]]
+                ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The x and y components of the views' forward and right axes as ``(views, 1)`` columns, so
+    that a row of points projects into every view at once."""
+    return tuple(tuple(np.asarray([fr[axis][i] for fr in frames])[:, None] for i in (0, 1))
+                 for axis in (0, 1))  # type: ignore[return-value]
+
+
 def ground_subset(scene: Scene, ox: float, oy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """The ground polygons worth drawing from a point: vertices, first-vertex offsets, the index of
     each vertex's successor around its polygon, and the polygons' palette indices."""
@@ -122,8 +130,7 @@ def draw_ground(index: np.ndarray, ground: tuple[np.ndarray, np.ndarray, np.ndar
         return
     half = size / 2
     spread = half / focal    # tan of half the field of view
-    fx, fy = (np.asarray([fr[0][i] for fr in frames])[:, None] for i in (0, 1))
-    rx, ry = (np.asarray([fr[1][i] for fr in frames])[:, None] for i in (0, 1))
+    (fx, fy), (rx, ry) = _frame_axes(frames)
     dx, dy = v[:, 0] - ox, v[:, 1] - oy
     f_all = dx * fx + dy * fy          # (views, vertices)
     r_all = dx * rx + dy * ry
@@ -168,7 +175,7 @@ def draw_ground(index: np.ndarray, ground: tuple[np.ndarray, np.ndarray, np.ndar
 # ---- walls ------------------------------------------------------------------------------------------
 class Hits:
     """Per image column: the depth of a wall hit (inf if none), the wall's index and the hit's
-    distance along the wall."""
+    distance along the wall (both meaningless where there is no hit)."""
 
     __slots__ = ("depth", "wall", "along")
 
@@ -178,53 +185,91 @@ class Hits:
         self.along = np.zeros(width)
 
 
-def cast_walls(scene: Scene, nearby: np.ndarray, ox: float, oy: float, fwd: tuple[float, float],
-                right: tuple[float, float], size: int, focal: float, eye: float, near: Hits, back: Hits,
-                cols: slice) -> None:
-    """Fill columns ``cols`` of ``near`` with the nearest wall of each ray and of ``back`` with
-    the wall behind it whose top rises highest in the picture (when that is not the nearest)."""
+def cast_walls(scene: Scene, nearby: np.ndarray, ox: float, oy: float,
+               frames: Sequence[tuple[tuple[float, float], tuple[float, float]]], size: int, focal: float,
+               eye: float) -> tuple[Hits, Hits]:
+    """Cast one ray per image column of the views with the given ``(forward, right)`` frames, side
+    by side, against the ``nearby`` walls.
+
+    Returns:
+        ``(near, back)``: per column, the nearest wall of its ray, and the wall behind it whose top
+        rises highest in the picture (when that is not the nearest).
+    """
+    views = len(frames)
+    near, back = Hits(views * size), Hits(views * size)
     fa = scene.facades
     idx = np.flatnonzero(nearby)
     if len(idx) == 0:
-        return
+        return near, back
     spread = (size / 2) / focal
+    (fx, fy), (rx, ry) = _frame_axes(frames)
     x0, y0 = fa.x0[idx] - ox, fa.y0[idx] - oy
     x1, y1 = fa.x1[idx] - ox, fa.y1[idx] - oy
-    # Cull walls outside the view wedge |r| <= spread * f (both ends on the same outer side).
-    f0, f1 = x0 * fwd[0] + y0 * fwd[1], x1 * fwd[0] + y1 * fwd[1]
-    r0, r1 = x0 * right[0] + y0 * right[1], x1 * right[0] + y1 * right[1]
+    # Cull walls outside each view's wedge |r| <= spread * f (both ends on the same outer side).
+    f0, f1 = x0 * fx + y0 * fy, x1 * fx + y1 * fy          # (views, walls)
+    r0, r1 = x0 * rx + y0 * ry, x1 * rx + y1 * ry
     ok = ~(((r0 > spread * f0) & (r1 > spread * f1)) | ((r0 < -spread * f0) & (r1 < -spread * f1))
            | ((f0 < NEAR) & (f1 < NEAR)))
-    if not ok.any():
-        return
-    # float32 for the (columns x walls) arrays: half the memory traffic, and centimetre precision.
-    idx = idx[ok]
-    f0, f1, r0, r1 = (a[ok].astype(np.float32) for a in (f0, f1, r0, r1))
-    k = ((np.arange(size) + 0.5 - size / 2) / focal).astype(np.float32)
+    # Each kept wall covers a range of columns in its view: the projection of its part in front
+    # of the near plane, widened by a column on each side for float rounding. Rays are cast only
+    # against the walls whose range holds their column: a few walls per column, not every wall.
+    view, local = np.nonzero(ok)
+    if len(view) == 0:
+        return near, back
+    fa0, fb0, ra0, rb0 = (a[view, local] for a in (f0, f1, r0, r1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cut = (NEAR - fa0) / (fb0 - fa0)
+    fa_, ra_ = np.where(fa0 < NEAR, NEAR, fa0), np.where(fa0 < NEAR, ra0 + cut * (rb0 - ra0), ra0)
+    fb_, rb_ = np.where(fb0 < NEAR, NEAR, fb0), np.where(fb0 < NEAR, ra0 + cut * (rb0 - ra0), rb0)
+    ka, kb = ra_ / fa_, rb_ / fb_
+    half = size / 2
+    lo = np.clip(np.floor(half + focal * np.minimum(ka, kb) - 0.5) - 1, 0, size - 1).astype(np.int64)
+    hi = np.clip(np.ceil(half + focal * np.maximum(ka, kb) - 0.5) + 1, 0, size - 1).astype(np.int64)
+    span = hi - lo + 1
+    pair = np.repeat(np.arange(len(view)), span)
+    col = np.arange(len(pair)) - np.repeat(np.cumsum(span) - span, span) + lo[pair]
+    # float32 for the ray-wall pairs: half the memory traffic, and centimetre precision.
+    f0p, f1p, r0p, r1p = (a[pair].astype(np.float32) for a in (fa0, fb0, ra0, rb0))
+    k = ((np.arange(size) + 0.5 - size / 2) / focal).astype(np.float32)[col]
     # In camera coordinates the ray of column c is (f, r) = s * (1, k_c); the wall is
     # (f0, r0) + t * (ef, er). Solve s * (1, k) = (f0, r0) + t * (ef, er).
-    ef, er = f1 - f0, r1 - r0
+    ef, er = f1p - f0p, r1p - r0p
     with np.errstate(divide="ignore", invalid="ignore"):
-        denom = er[None, :] - k[:, None] * ef[None, :]          # (W, N)
-        t = (k[:, None] * f0[None, :] - r0[None, :]) / denom
-        s = f0[None, :] + t * ef[None, :]
+        t = (k * f0p - r0p) / (er - k * ef)
+        s = f0p + t * ef
         valid = (t >= 0.0) & (t <= 1.0) & (s > NEAR)
-        s = np.where(valid, s, np.float32(np.inf))
-    rows = np.arange(size)
-    best = np.argmin(s, axis=1)
-    depth = s[rows, best]
-    hit = np.isfinite(depth)
+    if not valid.any():
+        return near, back
+    # The valid hits grouped by image column (stable: each column's walls stay in wall order, so
+    # ties go to the first wall, as an argmin over all walls would).
+    pair, t, s = pair[valid], t[valid], s[valid]
+    column = view[pair] * size + col[valid]
+    order = np.argsort(column, kind="stable")
+    pair, t, s, column = pair[order], t[order], s[order], column[order]
+    walls = idx[local[pair]]
+    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+    cols = column[starts]
+    sizes = np.diff(np.r_[starts, len(column)])
+    position = np.arange(len(column))
+
+    def first_where(flags: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(np.where(flags, position, len(column)), starts)
+
+    depth = np.minimum.reduceat(s, starts)
+    best = first_where(s == np.repeat(depth, sizes))
     near.depth[cols] = depth
-    near.wall[cols] = idx[best]
-    near.along[cols] = np.where(hit, t[rows, best], 0.0) * fa.length[idx[best]]
+    near.wall[cols] = walls[best]
+    near.along[cols] = t[best] * fa.length[walls[best]]
     # The wall whose top is highest in the picture: elevation angle (height - eye) / distance.
-    tops = (fa.height[idx] + fa.gable[idx] - eye).astype(np.float32)
-    elevation = tops[None, :] / s          # 0 where there is no hit (s = inf)
-    high = np.argmax(elevation, axis=1)
-    behind = hit & (high != best) & (elevation[rows, high] > (tops[best] / np.where(hit, depth, 1.0)))
-    back.depth[cols] = np.where(behind, s[rows, high], np.inf)
-    back.wall[cols] = idx[high]
-    back.along[cols] = np.where(behind, t[rows, high], 0.0) * fa.length[idx[high]]
+    tops = (fa.height[walls] + fa.gable[walls] - eye).astype(np.float32)
+    elevation = tops / s
+    highest = np.maximum.reduceat(elevation, starts)
+    high = first_where(elevation == np.repeat(highest, sizes))
+    behind = (high != best) & (highest > 0) & (highest > tops[best] / depth)
+    back.depth[cols] = np.where(behind, s[high], np.inf)
+    back.wall[cols] = walls[high]
+    back.along[cols] = np.where(behind, t[high], 0.0) * fa.length[walls[high]]
+    return near, back
 
 
 _Z_STEPS = 10            # facade texture lookup resolution: steps per metre
@@ -403,38 +448,41 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     hw = np.maximum(0.5, 0.5 * w[sel] * scale)
     foot = half + eye * scale
     height = (pr.height[near_props[sel]] * scale).tolist()
-    fog = 1.0 - np.exp(-f[sel] / look.haze_distance)
+    fog = (1.0 - np.exp(-f[sel] / look.haze_distance))[:, None]
     haze = np.asarray(look.haze, dtype=np.float64)
     layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer).draw
-
-    def ink(color: np.ndarray, k: float) -> int:
-        c = color * (1 - k) + haze * k
-        return draw.draw_ink((int(c[0] + 0.5), int(c[1] + 0.5), int(c[2] + 0.5), 255))
-
+    # Every colour of every prop faded into the haze at once: (props, 3) arrays, rounded to the
+    # nearest integer, as Python tuples for the drawing calls.
+    color = pr.color[near_props[sel]].astype(np.float64)
     window = np.asarray(look.window, dtype=np.float64) * 0.6
     bark = np.asarray((82, 64, 50), dtype=np.float64) * look.light
+
+    def inks(c: np.ndarray) -> list[tuple[int, ...]]:
+        faded = (c * (1 - fog) + haze * fog + 0.5).astype(np.int64)
+        return [tuple(rgb) + (255,) for rgb in faded.tolist()]
+
+    main, glass, tyres, trunks = inks(color), inks(window), inks(color * 0.3), inks(bark)
     for j, i in enumerate(near_props[sel].tolist()):
-        x, half_w, y1, h, k = float(cx[j]), float(hw[j]), float(foot[j]), height[j], float(fog[j])
+        x, half_w, y1, h = float(cx[j]), float(hw[j]), float(foot[j]), height[j]
         kind = int(pr.kind[i])
-        color = pr.color[i].astype(np.float64)
         if kind == CAR:
-            body = ink(color, k)
+            body = draw.draw_ink(main[j])
             draw.draw_rectangle((x - half_w, y1 - 0.62 * h, x + half_w, y1 - 0.08 * h), body, 1)
             draw.draw_rectangle((x - 0.8 * half_w, y1 - h, x + 0.8 * half_w, y1 - 0.6 * h), body, 1)
             draw.draw_rectangle((x - 0.7 * half_w, y1 - 0.92 * h, x + 0.7 * half_w, y1 - 0.66 * h),
-                                ink(window, k), 1)
-            tyre = ink(color * 0.3, k)
+                                draw.draw_ink(glass[j]), 1)
+            tyre = draw.draw_ink(tyres[j])
             for side in (-1, 1):
                 draw.draw_rectangle((x + side * 0.78 * half_w - 0.2 * half_w, y1 - 0.12 * h,
                                      x + side * 0.78 * half_w + 0.2 * half_w, y1), tyre, 1)
         elif kind == LAMP:
-            post = ink(color, k)
+            post = draw.draw_ink(main[j])
             draw.draw_rectangle((x - 0.45 * half_w, y1 - h, x + 0.45 * half_w, y1), post, 1)
             draw.draw_rectangle((x - 1.6 * half_w, y1 - h, x + 1.6 * half_w, y1 - 0.95 * h), post, 1)
         else:   # a trunk and an oval crown
-            draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), ink(bark, k), 1)
-            draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), ink(color, k), 1)
+            draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), draw.draw_ink(trunks[j]), 1)
+            draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), draw.draw_ink(main[j]), 1)
     rgba = np.asarray(layer)
     np.copyto(out, rgba.view(np.uint32)[..., 0], where=rgba[..., 3] > 0)
 

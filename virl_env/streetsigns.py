@@ -22,6 +22,7 @@ The rule that ties the pictures to the text (one place, used by the renderer and
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -158,14 +159,39 @@ def _wrap(text: str, lines: int) -> list[str]:
     return best or [text]
 
 
-@lru_cache(maxsize=128)   # a few MB at 256-pixel views; sprites grow with the view size
+_SPRITE_CACHE_BYTES = 48 * 2**20
+_sprites: OrderedDict[tuple[str, str, StreetLook, int, int], tuple[np.ndarray, int]] = OrderedDict()
+_sprite_bytes = 0
+
+
 def sign_sprite(name: str, kind: str, look: StreetLook, cap: int, max_width: int) -> tuple[np.ndarray, int]:
     """A sign board lettered with ``name``: an RGBA ``uint8`` array (read-only) and the height in
     pixels of its capital letters.
 
     The lettering is as small as allowed (``cap`` pixel capitals) and split over up to three lines
     so that the board is no wider than about 60% of ``max_width``; only if even three lines
-    are wider than ``max_width`` does the lettering shrink (tiny views only)."""
+    are wider than ``max_width`` does the lettering shrink (tiny views only).
+
+    Sprites are cached per process (least recently used first out, 48 MB at most): a landmark's
+    letters are the same every time it is seen, and lettering is the dearest part of a sign (a
+    city of a few hundred landmarks, each at a few letter sizes, fits at 256-pixel views)."""
+    global _sprite_bytes
+    key = (name, kind, look, cap, max_width)
+    hit = _sprites.get(key)
+    if hit is not None:
+        _sprites.move_to_end(key)
+        return hit
+    value = _letter_sign(name, kind, look, cap, max_width)
+    _sprites[key] = value
+    _sprite_bytes += value[0].nbytes
+    while _sprite_bytes > _SPRITE_CACHE_BYTES and len(_sprites) > 1:
+        _, (old, _letters) = _sprites.popitem(last=False)
+        _sprite_bytes -= old.nbytes
+    return value
+
+
+def _letter_sign(name: str, kind: str, look: StreetLook, cap: int, max_width: int) -> tuple[np.ndarray, int]:
+    """:func:`sign_sprite` without the cache."""
     text = name.upper() if look.sign_case == "upper" else name
     board_color, text_color = sign_colors(look, kind)
     measure = ImageDraw.Draw(Image.new("L", (1, 1)))

@@ -39,7 +39,6 @@ from virl_env.instructions import bearing, wrap_angle
 from virl_env.routes import VIEW_LIMIT
 from virl_env.streetpaint import (
     PROP_RADIUS,
-    Hits,
     background_words,
     cast_walls,
     draw_ground,
@@ -181,10 +180,7 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
     lookup *= rows
     lookup += np.arange(rows)[:, None]
     np.take(row_colors.reshape(-1), lookup, out=strip32[first:])
-    near, back = Hits(width), Hits(width)
-    for slot, (fwd, right) in enumerate(frames):
-        cast_walls(scene, nearby, ox, oy, fwd, right, size, focal, eye, near, back,
-                   slice(slot * size, (slot + 1) * size))
+    near, back = cast_walls(scene, nearby, ox, oy, frames, size, focal, eye)
     top = paint_walls(strip32, scene, near, size, focal, eye)
     paint_silhouettes(strip32, scene, back, size, focal, eye, top)
     pr = scene.props
@@ -246,9 +242,7 @@ def render_depth(city: City, position: tuple[float, float], heading: float, size
     half = size / 2
     h = math.radians(float(heading))
     fwd, right = (math.sin(h), math.cos(h)), (math.cos(h), -math.sin(h))
-    near, back = Hits(size), Hits(size)
-    cast_walls(scene, near_walls(scene, ox, oy), ox, oy, fwd, right, size, focal, cam.eye_height, near, back,
-               slice(0, size))
+    near, back = cast_walls(scene, near_walls(scene, ox, oy), ox, oy, [(fwd, right)], size, focal, cam.eye_height)
     rows = np.arange(size, dtype=np.float64) + 0.5
     ground = np.where(rows > half, focal * cam.eye_height / np.maximum(rows - half, 1e-9), np.inf)
     depth = np.repeat(ground[:, None], size, axis=1)
