@@ -64,6 +64,15 @@ class CardLike(Protocol):
 # --------------------------------------------------------------------------------------------------------------
 
 
+
+def _checked_faces(cards: Sequence[CardLike], style: CardStyle, caller: str) -> list[tuple[str, str]]:
+    """The (rank, suit) of each card, after checking the style and the hand size (errors name ``caller``)."""
+    if not isinstance(style, CardStyle):
+        raise TypeError(f"style must be a CardStyle, got {type(style).__name__}")
+    if not 1 <= len(cards) <= MAX_CARDS:
+        raise ValueError(f"{caller} draws 1 to {MAX_CARDS} cards, got {len(cards)}")
+    return [(_checked_rank(getattr(c, "rank", None)), _checked_suit(getattr(c, "suit", None))) for c in cards]
+
 def render_hand(cards: Sequence[CardLike], style: CardStyle, rng: np.random.Generator | None = None) -> np.ndarray:
     """Picture of a hand: the cards left to right in the given order, in one centred row on the table.
 
@@ -82,12 +91,8 @@ def render_hand(cards: Sequence[CardLike], style: CardStyle, rng: np.random.Gene
         ValueError: for an empty or too long hand, or an unknown rank or suit.
         TypeError: if ``style`` is not a :class:`CardStyle`.
     """
-    if not isinstance(style, CardStyle):
-        raise TypeError(f"style must be a CardStyle, got {type(style).__name__}")
-    n = len(cards)
-    if not 1 <= n <= MAX_CARDS:
-        raise ValueError(f"render_hand draws 1 to {MAX_CARDS} cards, got {n}")
-    faces = [(_checked_rank(getattr(c, "rank", None)), _checked_suit(getattr(c, "suit", None))) for c in cards]
+    faces = _checked_faces(cards, style, "render_hand")
+    n = len(faces)
     layout = _layout(style, n)
     look = _look(style)
     jitter = rng is not None and (style.jitter_degrees > 0.0 or style.jitter_offset > 0.0)
@@ -159,12 +164,8 @@ def render_hand_paper(cards: Sequence[CardLike], style: CardStyle) -> np.ndarray
         ValueError: for an empty or too long hand, or an unknown rank or suit.
         TypeError: if ``style`` is not a :class:`CardStyle`.
     """
-    if not isinstance(style, CardStyle):
-        raise TypeError(f"style must be a CardStyle, got {type(style).__name__}")
-    n = len(cards)
-    if not 1 <= n <= MAX_CARDS:
-        raise ValueError(f"render_hand_paper draws 1 to {MAX_CARDS} cards, got {n}")
-    faces = [(_checked_rank(getattr(c, "rank", None)), _checked_suit(getattr(c, "suit", None))) for c in cards]
+    faces = _checked_faces(cards, style, "render_hand_paper")
+    n = len(faces)
     res = style.resolution
     width = int(res / n * 0.9)
     look = _look(style)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import os
-import random
+from random import Random  # a private instance replays the authors' stream; never the global one
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -329,7 +329,7 @@ def paper_evaluation_draws(routes: Sequence[DatasetRoute] | RouteDataset, *, vis
     count = episodes if episodes is not None else (PAPER_VISUAL_OOD_EPISODES if visual_ood else PAPER_EVAL_EPISODES)
     if visual_ood and count > len(routes):
         raise ValueError(f"visual OOD plays routes 0..{count - 1} in order but there are {len(routes)} routes")
-    rng = random.Random(seed)
+    rng = Random(seed)
     out = []
     for episode in range(count):
         index = episode if visual_ood else rng.choice(range(len(routes)))
