@@ -73,6 +73,32 @@ def test_rendering_is_deterministic_and_cached():
     assert c is not a and np.array_equal(a, c) and signs_a == signs_c
 
 
+def test_reused_work_arrays_never_leak_between_views_or_threads():
+    """The painting passes reuse per-thread scratch arrays: a finished grid or view must not change
+    when later points are drawn, and threads drawing at once must get what a lone thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    city = get_city("tokyo", 0)
+    points = [p for k in range(4) for p in get_rail(city, get_route(city, k), 2)][:24]
+    jobs = [(p, size) for p in points for size in (64, 160)]
+
+    def draw(job):
+        point, size = job
+        return render_grid(city, point.position, point.heading, size)[0].copy(), \
+            render_view(city, point.position, point.heading + 45.0, size)
+
+    clear_view_cache()
+    first = [render_grid(city, p.position, p.heading, size)[0] for p, size in jobs]
+    serial = [draw(job) for job in jobs]
+    for grid, (again, _) in zip(first, serial):
+        assert np.array_equal(grid, again)      # drawing later points left the earlier grids alone
+    clear_view_cache()
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(draw, jobs * 2))
+    for (grid, view), (grid_t, view_t) in zip(serial * 2, threaded):
+        assert np.array_equal(grid, grid_t) and np.array_equal(view, view_t)
+
+
 def _magenta_style():
     base = get_style(TRAINING_STYLE)
     # A colour no other part of the scene uses: sign boards only.

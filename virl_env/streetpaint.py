@@ -17,6 +17,7 @@ side by side (``W = views * size``), so that every per-pixel pass runs once per 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -37,12 +38,37 @@ __all__ = [
     "ground_palette",
     "ground_subset",
     "near_walls",
+    "paint_ground",
     "paint_silhouettes",
     "paint_walls",
+    "scratch",
 ]
 
 NEAR = 0.5                  # metres: the camera's near plane
 PROP_RADIUS = 75.0          # metres beyond which trees, lamps and cars are not drawn
+
+_SCRATCH_LIMIT = 2**21      # elements: larger work arrays (views over 512 px) are allocated afresh
+_scratch_local = threading.local()
+
+
+def scratch(tag: str, shape: tuple[int, ...], dtype: type | np.dtype) -> np.ndarray:
+    """A work array for one use site (``tag``, always with the same ``dtype``) of the painting
+    passes, reused from call to call in this thread; its contents are undefined. A third of the
+    time of an uncached view went into fresh multi-megabyte temporaries (each a new memory mapping
+    whose pages the kernel faults in and zeroes); reusing them removes that cost. The array stays
+    valid until the next call with the same tag in the same thread; arrays over
+    :data:`_SCRATCH_LIMIT` elements are not kept."""
+    n = math.prod(shape)
+    if n > _SCRATCH_LIMIT:
+        return np.empty(shape, dtype)
+    try:
+        buffers = _scratch_local.buffers
+    except AttributeError:
+        buffers = _scratch_local.buffers = {}
+    buffer = buffers.get(tag)
+    if buffer is None or buffer.size < n or buffer.dtype != dtype:
+        buffer = buffers[tag] = np.empty(max(n, 1), dtype)
+    return buffer[:n].reshape(shape)
 
 
 def _words(rgb: np.ndarray) -> np.ndarray:
@@ -74,19 +100,29 @@ def background_words(look: StreetLook, size: int, eye: float, fov: float) -> np.
 @lru_cache(maxsize=32)
 def ground_palette(scene: Scene, size: int) -> np.ndarray:
     """Ground polygon colours per image row below the horizon, faded into the haze by the row's
-    distance: ``(K + 1, rows, 1)`` uint32 RGBA words, one column of row colours per palette index.
+    distance: ``(rows, K + 1)`` uint32 RGBA words, one row of colours per image row, so that the
+    word of palette index ``k`` in row ``r`` sits at flat position ``r * (K + 1) + k``.
     Index 0 ("no polygon") is the row's bare background pavement."""
     look, cam = scene.look, scene.camera
     f = cam.focal(size)
     y = np.arange(size // 2, size, dtype=np.float64) + 0.5
     dist = f * cam.eye_height / np.maximum(y - size / 2, 1e-6)
-    fog = (1 - np.exp(-dist / look.haze_distance))[None, :, None]
-    colors = scene.ground.palette32.view(np.uint8).reshape(-1, 4)[:, None, :3].astype(np.float64)
+    fog = (1 - np.exp(-dist / look.haze_distance))[:, None, None]
+    colors = scene.ground.palette32.view(np.uint8).reshape(-1, 4)[None, :, :3].astype(np.float64)
     faded = colors * (1 - fog) + np.asarray(look.haze, dtype=np.float64) * fog
-    words = _words(faded)[..., None]   # (K + 1, rows, 1)
-    words[0] = background_words(look, size, cam.eye_height, cam.fov)[size // 2:]
+    words = _words(faded)   # (rows, K + 1)
+    words[:, 0] = background_words(look, size, cam.eye_height, cam.fov)[size // 2:, 0]
     words.setflags(write=False)
     return words
+
+
+def paint_ground(out: np.ndarray, index: np.ndarray, palette: np.ndarray) -> None:
+    """Colour the ground rows ``out`` (uint32 words) from their palette ``index`` image: each pixel
+    takes its row's colour of its index (:func:`ground_palette`), in one gather."""
+    rows, width = index.shape
+    lookup = scratch("ground_lookup", (rows, width), np.intp)
+    np.add(index, (np.arange(rows, dtype=np.intp) * palette.shape[1])[:, None], out=lookup)
+    np.take(palette.reshape(-1), lookup, out=out, mode="clip")
 
 
 def _frame_axes(frames: Sequence[tuple[tuple[float, float], tuple[float, float]]]
@@ -321,6 +357,53 @@ def _window_columns(style: str, uf: np.ndarray) -> np.ndarray:
     return uf % 0.5 >= 0.05  # glass curtain wall
 
 
+_CHUNK = 256                # columns per band of the per-pixel wall passes
+
+
+def _paint_wall_band(out: np.ndarray, look: StreetLook, r0: int, size: int, eye: float, step: np.ndarray,
+                     hq: np.ndarray, offset: np.ndarray, column_code: np.ndarray | None,
+                     palette: np.ndarray) -> None:
+    """The per-pixel part of :func:`paint_walls` for the image rows ``r0`` on of some columns
+    (``out``: their uint32 words; the other arguments: per column). Every work array lives in a
+    reused scratch buffer (see :func:`scratch`) and each pass writes into one: no temporaries."""
+    band = out.shape
+    half = size / 2
+    # Height above the street of each pixel of the band, in texture steps (float32).
+    rows = (half - (np.arange(r0, r0 + band[0], dtype=np.float32) + 0.5))[:, None]
+    zq = np.multiply(rows, step[None, :], out=scratch("zq", band, np.float32))
+    zq += np.float32(eye * _Z_STEPS)
+    inwall = np.greater_equal(zq, 0, out=scratch("inwall", band, np.bool_))
+    mask = np.less_equal(zq, hq, out=scratch("mask", band, np.bool_))
+    inwall &= mask
+    # Texture row per pixel. Only pixels inside a wall (0 <= zq <= hq) are ever shown, and there
+    # truncation is the floor; elsewhere any value will do, as long as the lookups stay in bounds
+    # (mode="clip", which is also cheaper than the default bounds check). float32 -> int32 is
+    # several times faster than float32 -> int64 (the heights fit easily).
+    zn = int(_Z_MAX * _Z_STEPS)
+    zi = scratch("zi", band, np.int32)
+    np.copyto(zi, zq, casting="unsafe")
+    if float(hq.max()) >= zn:  # a building taller than the texture table: clamp to its top row
+        np.minimum(zi, zn - 1, out=zi)
+    lit = None
+    if column_code is not None:
+        lit_code = np.floor_divide(zi, round(look.floor_height * _Z_STEPS), out=scratch("lit", band, np.int32))
+        lit_code *= 104729
+        lit_code ^= column_code[None, :]
+        lit_code &= 1023
+        lit = np.less(lit_code, int(look.lit_fraction * 1024), out=scratch("lit_mask", band, np.bool_))
+    # The lookup index (int64, as np.take wants): texture row plus the column type's table offset.
+    index = np.add(zi, offset[None, :], out=scratch("index", band, np.intp))
+    cls = np.take(_facade_lut(look).ravel(), index, mode="clip", out=scratch("cls", band, np.uint8))
+    np.greater_equal(zq, (hq - 0.7 * _Z_STEPS)[None, :], out=mask)
+    np.copyto(cls, TRIM, where=mask)
+    if lit is not None:
+        lit &= np.equal(cls, GLASS, out=mask)
+        np.copyto(cls, LIT, where=lit)
+    np.add(cls, (np.arange(band[1], dtype=np.intp) * 6)[None, :], out=index)
+    colored = np.take(palette.ravel(), index, mode="clip", out=scratch("colored", band, np.uint32))
+    np.copyto(out, colored, where=inwall)
+
+
 def paint_walls(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: float, eye: float) -> np.ndarray:
     """Paint the walls ``hits`` names into ``out``, an ``(size, W)`` ``uint32`` view of the RGBA
     image (the views side by side). Returns the first row each column's wall covers (``size``
@@ -342,49 +425,36 @@ def paint_walls(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: flo
     if not painted.any():
         return top
     ncols = len(d)
-    r0, r1 = int(top[painted].min()), int(bottom[painted].max())
-    # Height above the street of each pixel of the band, in texture steps (float32, in place).
-    rows = (half - (np.arange(r0, r1, dtype=np.float32) + 0.5))[:, None]
-    zq = rows * (d * _Z_STEPS / focal).astype(np.float32)[None, :]
-    zq += np.float32(eye * _Z_STEPS)
-    hq = (height * _Z_STEPS).astype(np.float32)
-    inwall = zq >= 0
-    inwall &= zq <= hq
-    # Texture row per pixel. Only pixels inside a wall (0 <= zq <= hq) are ever shown, and there
-    # truncation is the floor; elsewhere any value will do, as long as the lookups stay in bounds
-    # (mode="clip", which is also cheaper than the default bounds check).
     zn = int(_Z_MAX * _Z_STEPS)
-    zi = zq.astype(np.intp)
-    if float(hq.max()) >= zn:  # a building taller than the texture table: clamp to its top row
-        np.minimum(zi, zn - 1, out=zi)
+    # Per column: texture steps per image row, wall top in steps, the column's texture table
+    # offset, and its palette (the facade colours faded into the haze by distance) as RGBA words.
+    step = (d * _Z_STEPS / focal).astype(np.float32)
+    hq = (height * _Z_STEPS).astype(np.float32)
     bay = fa.bay[wall]
     uf = (along / bay) % 1.0
     shop = fa.shop[wall]
     coltype = (_window_columns(look.window_style, uf).astype(np.intp) + 2 * shop
                + 4 * (shop & ((uf % 0.5) >= 0.04)))
-    lit_code = None
+    offset = coltype * zn
+    column_code = None
     if look.lit_fraction > 0:
         # Which windows are lit: a fixed integer hash of (building, bay, storey) (its low 10 bits
         # do not depend on the integer width).
         bay_index = np.floor(along / bay).astype(np.int32)
         column_code = (bay_index * np.int32(7919)) ^ (fa.seed[wall] & 0xFFFFF).astype(np.int32)
-        lit_code = zi // round(look.floor_height * _Z_STEPS)
-        lit_code *= 104729
-        lit_code ^= column_code[None, :]
-        lit_code &= 1023
-    zi += (coltype * zn)[None, :]
-    cls = np.take(_facade_lut(look).ravel(), zi, mode="clip")
-    np.copyto(cls, TRIM, where=zq >= (hq - 0.7 * _Z_STEPS)[None, :])
-    if lit_code is not None:
-        lit = lit_code < int(look.lit_fraction * 1024)
-        lit &= cls == GLASS
-        np.copyto(cls, LIT, where=lit)
-    # Colours per column: the facade palette faded into the haze by distance, as RGBA words.
     fog = (1 - np.exp(-d / look.haze_distance)).astype(np.float32)[:, None, None]
     pal = fa.palette[wall] * (1 - fog) + np.asarray(look.haze, dtype=np.float32) * fog   # (W, 6, 3)
-    index = np.add(cls, (np.arange(ncols, dtype=np.intp) * 6)[None, :], out=zi)
-    colored = np.take(_words(pal).ravel(), index, mode="clip")
-    np.copyto(out[r0:r1], colored, where=inwall)
+    palette = _words(pal)   # (W, 6)
+    # The per-pixel passes run a chunk of columns at a time, so that their work arrays stay in
+    # the processor's cache, each over the rows its own walls cover.
+    for c0 in range(0, ncols, _CHUNK):
+        c1 = min(ncols, c0 + _CHUNK)
+        shown = painted[c0:c1]
+        if not shown.any():
+            continue
+        r0, r1 = int(top[c0:c1][shown].min()), int(bottom[c0:c1][shown].max())
+        _paint_wall_band(out[r0:r1, c0:c1], look, r0, size, eye, step[c0:c1], hq[c0:c1], offset[c0:c1],
+                         None if column_code is None else column_code[c0:c1], palette[c0:c1])
     return top
 
 

@@ -46,8 +46,10 @@ from virl_env.streetpaint import (
     ground_palette,
     ground_subset,
     near_walls,
+    paint_ground,
     paint_silhouettes,
     paint_walls,
+    scratch,
 )
 from virl_env.streetscene import SCENE_RADIUS, Scene, get_scene
 from virl_env.streetsigns import SIDE_VIEW, SignPlacement, SignRequest, layout_signs, letter_height, sign_color
@@ -153,7 +155,8 @@ def _draw_signs(strip: np.ndarray, scene: Scene, city: City, ox: float, oy: floa
 def _render(city: City, look: StreetLook, position: tuple[float, float], heading: float, size: int,
             views: Sequence[int]) -> tuple[np.ndarray, list[SignPlacement]]:
     """The given views side by side: an ``(size, len(views) * size, 4)`` uint8 RGBA strip (alpha is
-    meaningless; :func:`_copy_rgb` takes the colours out) and where the signs were drawn."""
+    meaningless; :func:`_copy_rgb` takes the colours out) and where the signs were drawn. The strip is a
+    scratch buffer (:func:`~virl_env.streetpaint.scratch`): copy it out before the next call."""
     scene = get_scene(city, look)
     cam = scene.camera
     eye = cam.eye_height
@@ -165,21 +168,15 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
     row_colors = ground_palette(scene, size)
     width = len(views) * size
     # The views side by side in one RGBA strip, so that every per-pixel pass runs once per point.
-    strip32 = np.empty((size, width), dtype=np.uint32)
+    strip32 = scratch("strip", (size, width), np.uint32)
     strip32[:first] = background_words(look, size, eye, cam.fov)[:first]
     frames = []
     for view in views:
         h = math.radians(heading + VIEW_OFFSETS[view])
         frames.append(((math.sin(h), math.cos(h)), (math.cos(h), -math.sin(h))))   # forward, right
-    index = np.empty((size - first, width), dtype=np.uint8)
+    index = scratch("ground_index", (size - first, width), np.uint8)
     draw_ground(index, ground, ox, oy, frames, size, focal, eye, first)
-    # The lower half: each pixel takes its row's colour of its palette index (0 is the bare
-    # pavement), in one gather from the (index, row) colour table.
-    rows = size - first
-    lookup = index.astype(np.intp)
-    lookup *= rows
-    lookup += np.arange(rows)[:, None]
-    np.take(row_colors.reshape(-1), lookup, out=strip32[first:])
+    paint_ground(strip32[first:], index, row_colors)
     near, back = cast_walls(scene, nearby, ox, oy, frames, size, focal, eye)
     top = paint_walls(strip32, scene, near, size, focal, eye)
     paint_silhouettes(strip32, scene, back, size, focal, eye, top)
