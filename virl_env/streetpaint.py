@@ -520,7 +520,17 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     height = (pr.height[near_props[sel]] * scale).tolist()
     fog = (1.0 - np.exp(-f[sel] / look.haze_distance))[:, None]
     haze = np.asarray(look.haze, dtype=np.float64)
-    layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    # The props are drawn on a layer that covers only their bounding box (lamp arms reach 1.6
+    # half-widths out), in coordinates shifted by whole pixels: the same pixels as a full layer.
+    heights = np.asarray(height)
+    left = max(0, int(np.floor((cx - 1.6 * hw).min())) - 1)
+    right_edge = min(size, int(np.ceil((cx + 1.6 * hw).max())) + 2)
+    top = max(0, int(np.floor((foot - heights).min())) - 1)
+    bottom = min(size, int(np.ceil(foot.max())) + 2)
+    if left >= right_edge or top >= bottom:
+        return
+    cx, foot = cx - left, foot - top
+    layer = Image.new("RGBA", (right_edge - left, bottom - top), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer).draw
     # Every colour of every prop faded into the haze at once: (props, 3) arrays, rounded to the
     # nearest integer, as Python tuples for the drawing calls.
@@ -554,7 +564,7 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
             draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), draw.draw_ink(trunks[j]), 1)
             draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), draw.draw_ink(main[j]), 1)
     rgba = np.asarray(layer)
-    np.copyto(out, rgba.view(np.uint32)[..., 0], where=rgba[..., 3] > 0)
+    np.copyto(out[top:bottom, left:right_edge], rgba.view(np.uint32)[..., 0], where=rgba[..., 3] > 0)
 
 
 def near_walls(scene: Scene, ox: float, oy: float) -> np.ndarray:
