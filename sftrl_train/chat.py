@@ -5,7 +5,8 @@ next user turn, the next reply... The text spliced in after a reply must be exac
 between an assistant message's content and the next assistant message's content: the end-of-turn marker, the
 user turn holding the feedback, and the generation prompt. :func:`turn_suffix` reads that text off the tokenizer's
 own template (never a hard-coded format) and drops the end-of-turn marker when the model already emitted it as its
-stop token, so markers are never doubled nor missing.
+stop token, so markers are never doubled nor missing. A vision-language model's processor is read the same way: its
+template is given messages in the content-part form processors take (``[{"type": "text", "text": ...}]``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,22 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], **kwargs: Any) -> st
     return text
 
 
+def _is_processor(templater: Any) -> bool:
+    """Whether ``templater`` is a multimodal processor (which takes content parts) rather than a tokenizer."""
+    try:
+        from transformers import ProcessorMixin
+    except ImportError:  # pragma: no cover - a processor cannot exist without transformers
+        return False
+    return isinstance(templater, ProcessorMixin)
+
+
 @lru_cache(maxsize=16)
 def _suffix_parts(tokenizer: Any, template_kwargs: tuple[tuple[str, Any], ...]) -> tuple[str, str]:
     """The template's text between a reply and the feedback, and after the feedback (generation prompt included)."""
     messages = [{"role": "user", "content": "question"}, {"role": "assistant", "content": _REPLY},
                 {"role": "user", "content": _FEEDBACK}]
+    if _is_processor(tokenizer):  # processor templates may only read content parts
+        messages = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in messages]
     text = _render(tokenizer, messages, add_generation_prompt=True, **dict(template_kwargs))
     if text.count(_REPLY) != 1 or text.count(_FEEDBACK) != 1:
         raise ValueError("this tokenizer's chat template does not render an assistant reply and a later user turn "
@@ -45,7 +57,7 @@ def turn_suffix(tokenizer: Any, feedback: str, stop_text: str | None, **template
     ``feedback`` and the prompt for the next assistant turn, as the chat template renders a conversation.
 
     Args:
-        tokenizer: a Hugging Face tokenizer with a chat template.
+        tokenizer: a Hugging Face tokenizer with a chat template, or a vision-language model's processor.
         feedback: the env's message (the next user turn's content).
         stop_text: the text of the stop token the model generated (e.g. ``"<|im_end|>"``), or ``None`` when the
             reply was cut by the length limit. A template end-of-turn marker that begins with it is not repeated.

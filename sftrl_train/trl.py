@@ -18,36 +18,80 @@ functions as ``turn_replies``, so :func:`~sftrl_train.rewards.trl_reward` return
 :func:`~sftrl_train.rewards.trl_success` its success.
 
 TRL hands ``rollout_func`` the prompts, not the rows, so the rollout finds each prompt's spec in the rows it was
-built from (prompts that render the same text and grade the same share one entry). Text prompts only: for image
-settings use single-turn GRPO. Generation uses the trainer's model through ``transformers``; vLLM is not supported
-here.
+built from (prompts that render the same text, with the same pictures, and grade the same share one entry).
+
+Image settings (``GeneralPoints-VL-v0``, ``VIRL-VL-v0``...) work the same way with a vision-language model and its
+processor as ``processing_class``: the first prompt is encoded by the processor, pictures included, so the prompt ids
+carry the expanded image tokens that match the ``pixel_values`` TRL's forward pass computes from the dataset's
+``images`` column; every turn is generated with those pixel values (and the processor's other fields, e.g.
+``image_grid_thw`` and ``mm_token_type_ids``); feedback is text, spliced with the processor's chat template. Tested
+with Qwen2-VL (``Qwen2VLForConditionalGeneration`` with ``Qwen2VLProcessor``) and LLaVA
+(``LlavaForConditionalGeneration`` with ``LlavaProcessor``).
+
+Generation uses the trainer's model through ``transformers``; with ``use_vllm=True`` the rollout raises
+``NotImplementedError`` (this glue does not drive vLLM).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._games import specs_module
-from .chat import turn_suffix
+from .chat import _is_processor, turn_suffix
 from .datasets import require
 from .episodes import SpecEpisode
 
 __all__ = ["multi_turn_rollout", "SpecIndex"]
 
 
-def _prompt_key(prompt: Any) -> str:
+def _image_fingerprint(image: Any) -> str:
+    """A digest of a picture's pixels: the same for a ``PIL`` image, its array, or its PNG round trip."""
+    import numpy as np
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    image = image.convert("RGB")
+    return hashlib.sha256(repr(image.size).encode() + image.tobytes()).hexdigest()
+
+
+def _content_parts(content: Any, images: Iterator[Any]) -> list[list[str]]:
+    """A message's content as ``[kind, text or picture digest]`` pairs; placeholders take the next row image."""
+    if isinstance(content, str):
+        return [["text", content]]
+    parts = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append(["text", part.get("text") or ""])
+        elif kind == "image":
+            image = part.get("image")
+            if image is None:
+                image = next(images, None)
+            if image is None:
+                raise ValueError("an image part of the prompt carries no picture (give the row's 'images' column)")
+            parts.append(["image", _image_fingerprint(image)])
+        else:
+            raise ValueError(f"multi_turn_rollout reads text and image content parts, got a {kind!r} part")
+    return parts
+
+
+def _prompt_key(prompt: Any, images: Iterable[Any] | None = None) -> str:
+    """The lookup key of a prompt: its roles, texts and pictures, whether content is a string or parts (as TRL
+    passes image prompts) and whether pictures sit in the parts or in the row's ``images`` column."""
     if isinstance(prompt, str):
         return json.dumps(prompt)
-    messages = []
-    for message in prompt:
-        content = message.get("content")
-        if not isinstance(content, str):
-            raise ValueError("multi_turn_rollout supports text prompts only (message content given as a string); "
-                             "for image settings use single-turn GRPO with trl_reward")
-        messages.append([message.get("role"), content])
-    return json.dumps(messages, ensure_ascii=False)
+    pending = iter(images or ())
+    return json.dumps([[m.get("role"), _content_parts(m.get("content"), pending)] for m in prompt], ensure_ascii=False)
+
+
+def _has_images(prompt: Any) -> bool:
+    return not isinstance(prompt, str) and any(
+        isinstance(m.get("content"), list) and any(p.get("type") == "image" for p in m["content"]) for m in prompt)
 
 
 def _grading_view(spec: str) -> str:
@@ -59,7 +103,8 @@ def _grading_view(spec: str) -> str:
 
 
 class SpecIndex:
-    """Finds the spec of a prompt, from dataset rows with ``prompt`` and ``spec`` columns.
+    """Finds the spec of a prompt, from dataset rows with ``prompt`` and ``spec`` columns (and ``images`` in image
+    mode: a prompt's image placeholders take the row's pictures in order).
 
     Raises:
         ValueError: two rows render the same prompt but grade differently (drop one of them), or a row has no
@@ -71,7 +116,7 @@ class SpecIndex:
         for number, row in enumerate(rows):
             if "spec" not in row or "prompt" not in row:
                 raise ValueError(f"row {number} lacks a 'prompt' or 'spec' column (use sftrl_train.datasets rows)")
-            key, spec = _prompt_key(row["prompt"]), row["spec"]
+            key, spec = _prompt_key(row["prompt"], row.get("images")), row["spec"]
             known = self._specs.setdefault(key, spec)
             if known != spec and _grading_view(known) != _grading_view(spec):
                 raise ValueError(f"row {number} has the same prompt as an earlier row but another episode; "
@@ -85,6 +130,7 @@ class SpecIndex:
 
         Raises:
             KeyError: the prompt is not in the rows the index was built from.
+            ValueError: an image part of the prompt carries no picture.
         """
         try:
             return self._specs[_prompt_key(prompt)]
@@ -104,8 +150,52 @@ def _token_list(encoded: Any) -> list[int]:
     return list(encoded)
 
 
-def _generate(trainer: Any, sequences: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-    """Sample one continuation per sequence with the trainer's model and generation settings."""
+@dataclass
+class _Vision:
+    """A prompt's processor outputs besides the token ids: per-picture tensors (``pixel_values``,
+    ``image_grid_thw``...) and per-token lists (``mm_token_type_ids``...) that grow with the sequence."""
+
+    media: dict[str, Any] = field(default_factory=dict)
+    per_token: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _encode_with_processor(processor: Any, prompt: Any, template_kwargs: dict[str, Any]) -> tuple[list[int], _Vision]:
+    """The prompt's token ids as the processor gives them (image tokens expanded), and its vision inputs."""
+    encoded = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                            return_tensors="pt", **template_kwargs)
+    ids = encoded["input_ids"]
+    vision = _Vision()
+    for key, value in encoded.items():
+        if key in ("input_ids", "attention_mask") or not hasattr(value, "shape"):
+            continue
+        if tuple(value.shape) == tuple(ids.shape) and not value.is_floating_point():
+            vision.per_token[key] = value[0].tolist()
+        else:
+            vision.media[key] = value
+    return ids[0].tolist(), vision
+
+
+def _vision_inputs(vision: list[_Vision], sequences: list[list[int]], width: int, device: Any) -> dict[str, Any]:
+    """``generate`` keyword arguments for a batch: pictures concatenated in batch order, per-token fields extended
+    with zeros over the completion (replies and feedback are text) and left-padded like the ids."""
+    import torch
+
+    inputs: dict[str, Any] = {}
+    for key in dict.fromkeys(k for v in vision for k in v.media):
+        inputs[key] = torch.cat([v.media[key] for v in vision if key in v.media]).to(device)
+    for key in dict.fromkeys(k for v in vision for k in v.per_token):
+        rows = []
+        for v, sequence in zip(vision, sequences):
+            prompt_part = v.per_token.get(key, [])
+            rows.append([0] * (width - len(sequence)) + prompt_part + [0] * (len(sequence) - len(prompt_part)))
+        inputs[key] = torch.tensor(rows, device=device)
+    return inputs
+
+
+def _generate(trainer: Any, sequences: list[list[int]], max_new_tokens: int,
+              vision: list[_Vision] | None = None) -> list[list[int]]:
+    """Sample one continuation per sequence with the trainer's model and generation settings (and, for image
+    prompts, each sequence's pictures)."""
     import copy
 
     import torch
@@ -116,12 +206,13 @@ def _generate(trainer: Any, sequences: list[list[int]], max_new_tokens: int) -> 
     pad = tokenizer.pad_token_id
     ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=trainer.accelerator.device)
     mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=ids.device)
+    extra = _vision_inputs(vision, sequences, width, ids.device) if vision is not None else {}
     config = copy.deepcopy(trainer.generation_config)
     config.max_new_tokens = max_new_tokens
     with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                      gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
                                      generation_kwargs=trainer.generation_kwargs) as model, torch.no_grad():
-        output = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        output = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **extra)
     return [row[width:].tolist() for row in output.cpu()]
 
 
@@ -140,9 +231,13 @@ def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | No
     Returns:
         ``rollout_func(prompts, trainer)`` returning ``prompt_ids``, ``completion_ids``, ``logprobs`` (``None``),
         ``env_mask`` (1 for the model's tokens, 0 for feedback) and ``turn_replies`` (each episode's raw replies).
+        With a processor as the trainer's ``processing_class`` (vision-language models), prompts are encoded by it
+        and every turn is generated with the prompt's pictures.
 
     Raises:
-        ValueError: for image prompts, conflicting rows, or a bad ``max_turns`` or ``max_turn_tokens``.
+        ValueError: conflicting rows, a bad ``max_turns`` or ``max_turn_tokens``; when the rollout runs, image
+            prompts with a tokenizer (not a processor) as ``processing_class``.
+        NotImplementedError: when the rollout runs with ``use_vllm=True``.
         ImportError: naming the extra when TRL is missing (when the rollout first runs).
     """
     for name, value in (("max_turns", max_turns), ("max_turn_tokens", max_turn_tokens)):
@@ -159,14 +254,26 @@ def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | No
         budget = trainer.max_completion_length
         eos_ids = set(trainer.eos_token_ids)
         episodes = [SpecEpisode(index.spec(prompt)) for prompt in prompts]
-        prompt_ids = [_token_list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True,
-                                                                **kwargs)) for p in prompts]
+        processor = getattr(trainer, "processing_class", None)
+        vision: list[_Vision] | None = None
+        if _is_processor(processor):
+            encoded = [_encode_with_processor(processor, p, kwargs) for p in prompts]
+            prompt_ids, vision = [ids for ids, _ in encoded], [v for _, v in encoded]
+            templater = processor
+        elif any(_has_images(p) for p in prompts):
+            raise ValueError("image prompts need the model's processor as the trainer's processing_class "
+                             "(e.g. AutoProcessor.from_pretrained(...)), not its tokenizer")
+        else:
+            prompt_ids = [_token_list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True,
+                                                                    **kwargs)) for p in prompts]
+            templater = tokenizer
         completion_ids: list[list[int]] = [[] for _ in prompts]
         env_mask: list[list[int]] = [[] for _ in prompts]
         active = list(range(len(prompts)))
         while active:
             room = [min(budget - len(completion_ids[i]), max_turn_tokens or budget) for i in active]
-            new = _generate(trainer, [prompt_ids[i] + completion_ids[i] for i in active], max(room))
+            new = _generate(trainer, [prompt_ids[i] + completion_ids[i] for i in active], max(room),
+                            vision=[vision[i] for i in active] if vision is not None else None)
             still = []
             for i, tokens, limit in zip(active, new, room):
                 tokens = tokens[:limit]
@@ -179,7 +286,7 @@ def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | No
                 if step.terminated or (max_turns is not None and len(episodes[i].replies) >= max_turns):
                     continue
                 stop_text = tokenizer.decode(tokens[-1:]) if stop is not None else None
-                feedback = tokenizer.encode(turn_suffix(tokenizer, step.message, stop_text, **kwargs),
+                feedback = tokenizer.encode(turn_suffix(templater, step.message, stop_text, **kwargs),
                                             add_special_tokens=False)
                 if len(completion_ids[i]) + len(feedback) >= budget:
                     continue  # no room left for another reply

@@ -30,12 +30,14 @@ def tokenizer(rows):
     return tiny_tokenizer(corpus)
 
 
-def grpo(tmp_path, tokenizer, rows, **trainer_kwargs):
+def grpo(tmp_path, tokenizer, rows, model=None, **trainer_kwargs):
+    """Two GRPO steps on ``rows`` with the suite's rewards; ``tokenizer`` may be a processor (then pass ``model``)."""
     config = trl.GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_steps=2,
                             max_completion_length=trainer_kwargs.pop("max_completion_length", 24), logging_steps=1,
                             report_to="none", use_cpu=True, save_strategy="no", reward_weights=[1.0, 0.0], seed=0,
                             learning_rate=1e-2)
-    trainer = trl.GRPOTrainer(model=tiny_model(tokenizer), reward_funcs=[trainer_kwargs.pop("reward"), trl_success],
+    trainer = trl.GRPOTrainer(model=model if model is not None else tiny_model(tokenizer),
+                              reward_funcs=[trainer_kwargs.pop("reward"), trl_success],
                               args=config, train_dataset=to_hf_dataset(rows), processing_class=tokenizer,
                               **trainer_kwargs)
     trainer.train()
@@ -101,7 +103,7 @@ class ScriptedGeneration:
     def __init__(self, tokenizer, scripts):
         self.tokenizer, self.scripts, self.turn = tokenizer, scripts, {}
 
-    def __call__(self, trainer, sequences, max_new_tokens):
+    def __call__(self, trainer, sequences, max_new_tokens, vision=None):
         out = []
         for sequence in sequences:
             key = len(out)
@@ -155,13 +157,10 @@ def test_rollout_respects_max_turns_and_budget(monkeypatch, rows, tokenizer):
     assert len(output["turn_replies"][0]) == 1 and len(output["completion_ids"][0]) <= 30  # no room for feedback
 
 
-def test_rollout_refuses_unknown_prompts_images_and_conflicts(rows):
+def test_rollout_refuses_unknown_prompts_and_conflicts(rows):
     rollout = trl_glue.multi_turn_rollout(rows)
     with pytest.raises(KeyError, match="same rows"):
         rollout([[{"role": "user", "content": "hello"}]], FakeTrainer(tiny_tokenizer(["a b c"])))
-    image_rows = rl_rows("GeneralPoints-VL-v0", 1, resolution=64)
-    with pytest.raises(ValueError, match="text prompts only"):
-        trl_glue.multi_turn_rollout(image_rows)
     other = dict(rows[0], spec=rows[1]["spec"])
     with pytest.raises(ValueError, match="same prompt"):
         trl_glue.multi_turn_rollout([rows[0], other])
