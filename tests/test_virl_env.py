@@ -459,15 +459,16 @@ def test_info_does_not_depend_on_the_observation_being_built_first():
 
 
 def test_episode_spec_delegates_to_the_specs_module():
+    import json
+
+    from virl_env import specs
+
     env = VIRLEnv()
     env.reset(seed=0)
-    try:
-        import virl_env.specs  # noqa: F401  (written by another change)
-    except ModuleNotFoundError:
-        with pytest.raises(NotImplementedError, match="virl_env.specs"):
-            env.episode_spec()
-    else:
-        assert isinstance(env.episode_spec(), dict)
+    spec = env.episode_spec()
+    assert spec == specs.episode_spec(env) and json.loads(json.dumps(spec)) == spec
+    env.step(env.expert_reply())
+    assert env.episode_spec()["point_index"] == spec["point_index"] + 1  # the spec follows the episode
 
 
 def test_make_vec_is_the_core_one_and_returns_real_prompts():

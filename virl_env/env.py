@@ -327,17 +327,9 @@ class VIRLEnv(gym.Env[str, str]):
         return expert_reply_text(task.point.observation, self._episode.route.sentences[task.point.sentence], action)
 
     def episode_spec(self) -> dict[str, Any]:
-        """Everything needed to replay the current episode exactly (see :mod:`virl_env.specs`).
+        """Everything needed to replay the current episode exactly (see :func:`virl_env.specs.episode_spec`)."""
+        from virl_env.specs import episode_spec  # lazy: the specs module builds on this one
 
-        Raises:
-            NotImplementedError: While :mod:`virl_env.specs` is not installed.
-        """
-        try:
-            from virl_env.specs import episode_spec
-        except ModuleNotFoundError as exc:
-            if exc.name != "virl_env.specs":
-                raise
-            raise NotImplementedError("episode specs need virl_env.specs, which this installation lacks") from None
         return episode_spec(self)
 
     # ---- read-only state -------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from virl_env.streetscene import CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Scene
+from virl_env.streetscene import (CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Facades,
+                                  Scene)
 from virl_env.styles import StreetLook
 
 __all__ = [
@@ -219,6 +220,13 @@ class Hits:
         self.depth = np.full(width, np.inf)
         self.wall = np.zeros(width, dtype=np.int64)
         self.along = np.zeros(width)
+
+    def roof_height(self, facades: Facades, cols: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Height in metres of each hit wall's roofline above the hit (a gable peaks mid-wall), for
+        the given columns."""
+        wall = self.wall[cols]
+        u = np.clip(self.along[cols] / np.maximum(facades.length[wall], 1e-9), 0.0, 1.0)
+        return facades.height[wall] + facades.gable[wall] * (1.0 - np.abs(2.0 * u - 1.0))
 
 
 def cast_walls(scene: Scene, nearby: np.ndarray, ox: float, oy: float,
@@ -415,9 +423,7 @@ def paint_walls(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: flo
     if not hit.any():
         return np.full(len(depth), size)
     d = np.where(hit, depth, 1.0)
-    length = fa.length[wall]
-    u = np.clip(along / np.maximum(length, 1e-9), 0.0, 1.0)
-    height = np.where(hit, fa.height[wall] + fa.gable[wall] * (1.0 - np.abs(2.0 * u - 1.0)), -1.0)
+    height = np.where(hit, hits.roof_height(fa), -1.0)
     top = np.clip(np.floor(half - focal * (height - eye) / d), 0, size).astype(np.int64)
     bottom = np.clip(np.ceil(half + focal * eye / d), 0, size).astype(np.int64)
     top = np.where(hit & (bottom > top), top, size)
@@ -467,8 +473,7 @@ def paint_silhouettes(out: np.ndarray, scene: Scene, hits: Hits, size: int, foca
     if len(cols) == 0:
         return
     d, wall = hits.depth[cols], hits.wall[cols]
-    u = np.clip(hits.along[cols] / np.maximum(fa.length[wall], 1e-9), 0.0, 1.0)
-    height = fa.height[wall] + fa.gable[wall] * (1.0 - np.abs(2.0 * u - 1.0))
+    height = hits.roof_height(fa, cols)
     top = np.clip(np.floor(size / 2 - focal * (height - eye) / d), 0, size).astype(np.int64)
     bottom = limit[cols]
     keep = top < bottom
@@ -517,12 +522,12 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     sel, scale, cx = sel[order], scale[order], cx[order]
     hw = np.maximum(0.5, 0.5 * w[sel] * scale)
     foot = half + eye * scale
-    height = (pr.height[near_props[sel]] * scale).tolist()
+    heights = pr.height[near_props[sel]] * scale
+    height = heights.tolist()
     fog = (1.0 - np.exp(-f[sel] / look.haze_distance))[:, None]
     haze = np.asarray(look.haze, dtype=np.float64)
     # The props are drawn on a layer that covers only their bounding box (lamp arms reach 1.6
     # half-widths out), in coordinates shifted by whole pixels: the same pixels as a full layer.
-    heights = np.asarray(height)
     left = max(0, int(np.floor((cx - 1.6 * hw).min())) - 1)
     right_edge = min(size, int(np.ceil((cx + 1.6 * hw).max())) + 2)
     top = max(0, int(np.floor((foot - heights).min())) - 1)

@@ -246,9 +246,7 @@ def render_depth(city: City, position: tuple[float, float], heading: float, size
     for hits in (back, near):   # the wall behind shows only above the nearest one
         hit = np.isfinite(hits.depth)
         d = np.where(hit, hits.depth, 1.0)
-        fa = scene.facades
-        u = np.clip(hits.along / np.maximum(fa.length[hits.wall], 1e-9), 0.0, 1.0)
-        height = fa.height[hits.wall] + fa.gable[hits.wall] * (1.0 - np.abs(2.0 * u - 1.0))
+        height = hits.roof_height(scene.facades)
         top = half - focal * (height - cam.eye_height) / d
         bottom = half + focal * cam.eye_height / d
         inside = hit[None, :] & (rows[:, None] >= top[None, :]) & (rows[:, None] <= bottom[None, :])
