@@ -43,6 +43,7 @@ from virl_env.streetpaint import (
     cast_walls,
     draw_ground,
     draw_props,
+    ground_canvas,
     ground_palette,
     ground_subset,
     near_walls,
@@ -174,9 +175,9 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
     for view in views:
         h = math.radians(heading + VIEW_OFFSETS[view])
         frames.append(((math.sin(h), math.cos(h)), (math.cos(h), -math.sin(h))))   # forward, right
-    index = scratch("ground_index", (size - first, width), np.uint8)
-    draw_ground(index, ground, ox, oy, frames, size, focal, eye, first)
-    paint_ground(strip32[first:], index, row_colors)
+    canvas = ground_canvas(size - first, size, len(views))
+    draw_ground(canvas, ground, ox, oy, frames, size, focal, eye, first)
+    paint_ground(strip32[first:], canvas.index, row_colors)
     near, back = cast_walls(scene, nearby, ox, oy, frames, size, focal, eye)
     top = paint_walls(strip32, scene, near, size, focal, eye)
     paint_silhouettes(strip32, scene, back, size, focal, eye, top)
