@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
+from virl_env import _kernels
 from virl_env.streetscene import (CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Facades,
                                   Scene)
 from virl_env.styles import StreetLook
@@ -122,6 +123,9 @@ def ground_palette(scene: Scene, size: int) -> np.ndarray:
 def paint_ground(out: np.ndarray, index: np.ndarray, palette: np.ndarray) -> None:
     """Colour the ground rows ``out`` (uint32 words) from their palette ``index`` image: each pixel
     takes its row's colour of its index (:func:`ground_palette`), in one gather."""
+    if _kernels.ENABLED:
+        _kernels.paint_ground(out, index, palette)
+        return
     rows, width = index.shape
     lookup = scratch("ground_lookup", (rows, width), np.intp)
     np.add(index, (np.arange(rows, dtype=np.intp) * palette.shape[1])[:, None], out=lookup)
@@ -284,6 +288,11 @@ def cast_walls(scene: Scene, nearby: np.ndarray, ox: float, oy: float,
     (fx, fy), (rx, ry) = _frame_axes(frames)
     x0, y0 = fa.x0[idx] - ox, fa.y0[idx] - oy
     x1, y1 = fa.x1[idx] - ox, fa.y1[idx] - oy
+    if _kernels.ENABLED:
+        tops = (fa.height[idx] + fa.gable[idx] - eye).astype(np.float32)
+        _kernels.cast_rays(x0, y0, x1, y1, tops, fa.length[idx], idx, fx[:, 0], fy[:, 0], rx[:, 0], ry[:, 0],
+                           size, focal, NEAR, near.depth, near.wall, near.along, back.depth, back.wall, back.along)
+        return near, back
     # Cull walls outside each view's wedge |r| <= spread * f (both ends on the same outer side).
     f0, f1 = x0 * fx + y0 * fy, x1 * fx + y1 * fy          # (views, walls)
     r0, r1 = x0 * rx + y0 * ry, x1 * rx + y1 * ry
@@ -486,6 +495,13 @@ def paint_walls(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: flo
     fog = (1 - np.exp(-d / look.haze_distance)).astype(np.float32)[:, None, None]
     pal = fa.palette[wall] * (1 - fog) + np.asarray(look.haze, dtype=np.float32) * fog   # (W, 6, 3)
     palette = _words(pal)   # (W, 6)
+    if _kernels.ENABLED:
+        _kernels.paint_wall_columns(out, top, bottom, step, hq, hq - 0.7 * _Z_STEPS, offset,
+                                    column_code if column_code is not None else np.zeros(ncols, np.int32),
+                                    int(look.lit_fraction * 1024) if column_code is not None else 0,
+                                    round(look.floor_height * _Z_STEPS), _facade_lut(look).ravel(), palette,
+                                    np.float32(half), np.float32(eye * _Z_STEPS), GLASS, LIT, TRIM)
+        return top
     # The per-pixel passes run a chunk of columns at a time, so that their work arrays stay in
     # the processor's cache, each over the rows its own walls cover.
     for c0 in range(0, ncols, _CHUNK):
@@ -518,6 +534,9 @@ def paint_silhouettes(out: np.ndarray, scene: Scene, hits: Hits, size: int, foca
     fog = (1 - np.exp(-d / look.haze_distance))[:, None]
     words = _words(fa.palette[wall, FACADE] * (1 - fog) + np.asarray(look.haze) * fog)
     trim = _words(fa.palette[wall, TRIM] * (1 - fog) + np.asarray(look.haze) * fog)
+    if _kernels.ENABLED:
+        _kernels.paint_spans(out, cols, top, bottom, words, trim, max(1, size // 256) + 1)
+        return
     r0, r1 = int(top.min()), int(bottom.max())
     rows = np.arange(r0, r1)[:, None]
     block = out[r0:r1, cols]
