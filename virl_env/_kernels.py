@@ -39,19 +39,31 @@ def _compile(function):  # type: ignore[no-untyped-def]
 
 @_compile
 def paint_wall_columns(out, top, bottom, step, hq, trim_from, offset, code, lit_limit, storey_rows,
-                       lut, palette, half, eyeq, glass, lit, trim):  # pragma: no cover - compiled
+                       lut, colors, wall, fog, haze, half, eyeq, glass, lit, trim):  # pragma: no cover - compiled
     """The facade texture lookup of :func:`virl_env.streetpaint.paint_walls`: in each column ``c``
     of ``out`` (uint32 words), over its rows ``top[c]:bottom[c]``, a pixel inside the wall
-    (texture height ``0 <= zq <= hq``) takes its column's palette word of the texture class at
-    ``zq``; the cornice class from ``trim_from`` up; lit windows by the storey hash when
-    ``lit_limit > 0``."""
+    (texture height ``0 <= zq <= hq``) takes the texture class at ``zq`` (the cornice class from
+    ``trim_from`` up; lit windows by the storey hash when ``lit_limit > 0``) in the colours of the
+    column's wall (``colors[wall[c]]``, float32 ``(6, 3)``) faded into ``haze`` by ``fog[c]``."""
     zn = lut.shape[0] // 8
     width = out.shape[1]
     first, last = out.shape[0], 0
+    # Each painted column's six colours as RGBA words, as streetpaint._words rounds them.
+    palette = np.zeros((width, 6), dtype=np.uint32)
     for c in range(width):
-        if top[c] < bottom[c]:
-            first = min(first, top[c])
-            last = max(last, bottom[c])
+        if top[c] >= bottom[c]:
+            continue
+        first = min(first, top[c])
+        last = max(last, bottom[c])
+        f = fog[c]
+        keep = np.float32(1) - f
+        for k in range(6):
+            word = np.uint32(255) << 24
+            for ch in range(3):
+                v = colors[wall[c], k, ch] * keep + haze[ch] * f + np.float32(0.5)
+                v = min(max(v, np.float32(0)), np.float32(255))
+                word |= np.uint32(np.uint8(v)) << (8 * ch)
+            palette[c, k] = word
     # Row by row (the picture's memory order), each row over the columns whose wall spans it.
     for r in range(first, last):
         rows = half - (np.float32(r) + np.float32(0.5))
@@ -170,3 +182,97 @@ def paint_spans(out, cols, top, bottom, face, trim, trim_rows):  # pragma: no co
         for j in range(cols.shape[0]):
             if top[j] <= r < bottom[j]:
                 out[r, cols[j]] = trim[j] if r < top[j] + trim_rows else face[j]
+
+
+@_compile
+def project_ground(verts, start, center, radius, reach, color, ox, oy, fx, fy, rx, ry, size, focal, eye,
+                   top, near_plane):  # pragma: no cover - compiled
+    """The ground polygons of :func:`virl_env.streetpaint.draw_ground` as the views see them: the
+    polygons within reach of the point, each view's in scene order, clipped at the near plane and
+    projected to image coordinates (rows from ``top``). Returns ``(xy, view, begin, end,
+    color)``: the interleaved x, y coordinates, and per polygon to draw its view, its slice
+    ``xy[begin:end]`` and its palette index."""
+    npoly = start.shape[0]
+    nverts = verts.shape[0]
+    views = fx.shape[0]
+    half = size / 2
+    spread = half / focal
+    depth_scale = focal * eye
+    sub = np.empty(npoly, dtype=np.int64)
+    nsub = 0
+    room = 0
+    for p in range(npoly):
+        if np.hypot(center[p, 0] - ox, center[p, 1] - oy) - radius[p] <= reach[p]:
+            sub[nsub] = p
+            nsub += 1
+            end = start[p + 1] if p + 1 < npoly else nverts
+            room += end - start[p]
+    xy = np.empty(views * room * 4)
+    out_view = np.empty(views * nsub, dtype=np.int64)
+    out_begin = np.empty(views * nsub, dtype=np.int64)
+    out_end = np.empty(views * nsub, dtype=np.int64)
+    out_color = np.empty(views * nsub, dtype=np.int64)
+    f = np.empty(nverts)
+    r = np.empty(nverts)
+    n = 0
+    m = 0
+    for v in range(views):
+        for q in range(nsub):
+            p = sub[q]
+            a = start[p]
+            b = start[p + 1] if p + 1 < npoly else nverts
+            fmax, rmin, rmax = -np.inf, np.inf, -np.inf
+            for i in range(a, b):
+                dx = verts[i, 0] - ox
+                dy = verts[i, 1] - oy
+                f[i] = dx * fx[v] + dy * fy[v]
+                r[i] = dx * rx[v] + dy * ry[v]
+                fmax = max(fmax, f[i])
+                rmin = min(rmin, r[i] - spread * f[i])
+                rmax = max(rmax, r[i] + spread * f[i])
+            if not (fmax >= near_plane and rmax >= 0 and rmin <= 0):
+                continue
+            # Sutherland-Hodgman against f >= near: each vertex in front, then each crossing.
+            begin = n
+            for i in range(a, b):
+                j = i + 1 if i + 1 < b else a
+                front = f[i] >= near_plane
+                if front:
+                    xy[n] = half + focal * r[i] / f[i]
+                    xy[n + 1] = (half - top) + depth_scale / f[i]
+                    n += 2
+                if front != (f[j] >= near_plane):
+                    rc = r[i] + (near_plane - f[i]) / (f[j] - f[i]) * (r[j] - r[i])
+                    xy[n] = half + focal * rc / near_plane
+                    xy[n + 1] = (half - top) + depth_scale / near_plane
+                    n += 2
+            if n - begin < 6:
+                n = begin
+                continue
+            out_view[m], out_begin[m], out_end[m], out_color[m] = v, begin, n, color[p]
+            m += 1
+    return xy[:n], out_view[:m], out_begin[:m], out_end[:m], out_color[:m]
+
+
+@_compile
+def near_segments(x0, y0, x1, y1, ox, oy, radius):  # pragma: no cover - compiled
+    """Which segments come within ``radius`` of the point (:func:`virl_env.streetpaint.near_walls`)."""
+    out = np.empty(x0.shape[0], dtype=np.bool_)
+    limit = radius ** 2
+    for i in range(x0.shape[0]):
+        ax, ay = x0[i] - ox, y0[i] - oy
+        bx, by = x1[i] - x0[i], y1[i] - y0[i]
+        t = min(max(-(ax * bx + ay * by) / max(bx * bx + by * by, 1e-9), 0.0), 1.0)
+        px, py = ax + t * bx, ay + t * by
+        out[i] = px * px + py * py <= limit
+    return out
+
+
+@_compile
+def overlay(out, layer):  # pragma: no cover - compiled
+    """Lay the RGBA words of ``layer`` whose alpha byte is not 0 over ``out`` (same shape)."""
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            word = layer[r, c]
+            if word >> 24:
+                out[r, c] = word

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from virl_env import _kernels
 from virl_env.streetscene import (CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Facades,
-                                  Scene)
+                                  GroundPolygons, Scene)
 from virl_env.styles import StreetLook
 
 __all__ = [
@@ -140,10 +140,9 @@ def _frame_axes(frames: Sequence[tuple[tuple[float, float], tuple[float, float]]
                  for axis in (0, 1))  # type: ignore[return-value]
 
 
-def ground_subset(scene: Scene, ox: float, oy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+def ground_subset(g: GroundPolygons, ox: float, oy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """The ground polygons worth drawing from a point: vertices, first-vertex offsets, the index of
     each vertex's successor around its polygon, and the polygons' palette indices."""
-    g = scene.ground
     gd = np.hypot(g.center[:, 0] - ox, g.center[:, 1] - oy) - g.radius
     sub = np.flatnonzero(gd <= g.reach)
     if len(sub) == 0:
@@ -195,15 +194,26 @@ def ground_canvas(rows: int, size: int, views: int) -> GroundCanvas:
     return canvas
 
 
-def draw_ground(canvas: GroundCanvas, ground: tuple[np.ndarray, np.ndarray, np.ndarray, list[int]],
+def draw_ground(canvas: GroundCanvas, ground: GroundPolygons,
                 ox: float, oy: float, frames: Sequence[tuple[tuple[float, float], tuple[float, float]]],
                 size: int, focal: float, eye: float, top: int) -> None:
     """Draw the ground polygons' palette indices into ``canvas``, the image rows from ``top`` down
     (ground never rises above the horizon) of the views with the given ``(forward, right)`` frames,
     side by side. The projection and clipping of every view is computed in one batch; Pillow then
     rasterises each view's polygons into its columns of the canvas."""
-    v, starts, succ, colors = ground
     canvas.index.fill(0)
+    if _kernels.ENABLED:
+        g = ground
+        (fx, fy), (rx, ry) = _frame_axes(frames)
+        xy, view, begin, end, color = _kernels.project_ground(
+            g.verts, g.start, g.center, g.radius, g.reach, g.color_index, ox, oy, fx[:, 0], fy[:, 0], rx[:, 0],
+            ry[:, 0], size, focal, eye, top, NEAR)
+        flat = xy.tolist()
+        draws = canvas.draws
+        for v, b, e, c in zip(view.tolist(), begin.tolist(), end.tolist(), color.tolist()):
+            draws[v].draw_polygon(flat[b:e], c, 1)
+        return
+    v, starts, succ, colors = ground_subset(ground, ox, oy)
     if len(starts) == 0:
         return
     half = size / 2
@@ -492,16 +502,19 @@ def paint_walls(out: np.ndarray, scene: Scene, hits: Hits, size: int, focal: flo
         # do not depend on the integer width).
         bay_index = np.floor(along / bay).astype(np.int32)
         column_code = (bay_index * np.int32(7919)) ^ (fa.seed[wall] & 0xFFFFF).astype(np.int32)
-    fog = (1 - np.exp(-d / look.haze_distance)).astype(np.float32)[:, None, None]
-    pal = fa.palette[wall] * (1 - fog) + np.asarray(look.haze, dtype=np.float32) * fog   # (W, 6, 3)
-    palette = _words(pal)   # (W, 6)
+    fog = (1 - np.exp(-d / look.haze_distance)).astype(np.float32)
+    haze = np.asarray(look.haze, dtype=np.float32)
     if _kernels.ENABLED:
         _kernels.paint_wall_columns(out, top, bottom, step, hq, hq - 0.7 * _Z_STEPS, offset,
                                     column_code if column_code is not None else np.zeros(ncols, np.int32),
                                     int(look.lit_fraction * 1024) if column_code is not None else 0,
-                                    round(look.floor_height * _Z_STEPS), _facade_lut(look).ravel(), palette,
-                                    np.float32(half), np.float32(eye * _Z_STEPS), GLASS, LIT, TRIM)
+                                    round(look.floor_height * _Z_STEPS), _facade_lut(look).ravel(),
+                                    fa.palette, wall, fog, haze, np.float32(half), np.float32(eye * _Z_STEPS),
+                                    GLASS, LIT, TRIM)
         return top
+    fog = fog[:, None, None]
+    pal = fa.palette[wall] * (1 - fog) + haze * fog   # (W, 6, 3)
+    palette = _words(pal)   # (W, 6)
     # The per-pixel passes run a chunk of columns at a time, so that their work arrays stay in
     # the processor's cache, each over the rows its own walls cover.
     for c0 in range(0, ncols, _CHUNK):
@@ -589,7 +602,12 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     if left >= right_edge or top >= bottom:
         return
     cx, foot = cx - left, foot - top
-    layer = Image.new("RGBA", (right_edge - left, bottom - top), (0, 0, 0, 0))
+    # The layer is a Pillow image mapped on a reused, cleared scratch array: drawn into in place,
+    # laid over the view without a copy out of Pillow.
+    words = scratch("props_layer", (bottom - top, right_edge - left), np.uint32)
+    words.fill(0)
+    layer = Image.frombuffer("RGBA", (right_edge - left, bottom - top), words, "raw", "RGBA", 0, 1)
+    layer.readonly = False   # frombuffer marks a mapped buffer read-only; this one is ours
     draw = ImageDraw.Draw(layer).draw
     # Every colour of every prop faded into the haze at once: (props, 3) arrays, rounded to the
     # nearest integer, as Python tuples for the drawing calls.
@@ -622,13 +640,18 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
         else:   # a trunk and an oval crown
             draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), draw.draw_ink(trunks[j]), 1)
             draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), draw.draw_ink(main[j]), 1)
-    rgba = np.asarray(layer)
-    np.copyto(out[top:bottom, left:right_edge], rgba.view(np.uint32)[..., 0], where=rgba[..., 3] > 0)
+    region = out[top:bottom, left:right_edge]
+    if _kernels.ENABLED:
+        _kernels.overlay(region, words)
+    else:
+        np.copyto(region, words, where=words.view(np.uint8).reshape(words.shape + (4,))[..., 3] > 0)
 
 
 def near_walls(scene: Scene, ox: float, oy: float) -> np.ndarray:
     """Which walls come within :data:`SCENE_RADIUS` of the point."""
     fa = scene.facades
+    if _kernels.ENABLED:
+        return _kernels.near_segments(fa.x0, fa.y0, fa.x1, fa.y1, ox, oy, SCENE_RADIUS)
     ax, ay = fa.x0 - ox, fa.y0 - oy
     bx, by = fa.x1 - fa.x0, fa.y1 - fa.y0
     t = np.clip(-(ax * bx + ay * by) / np.maximum(bx * bx + by * by, 1e-9), 0, 1)
