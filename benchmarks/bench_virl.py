@@ -7,7 +7,8 @@ Run from the repository root::
     python benchmarks/bench_virl.py --quick    # fewer repeats
     python benchmarks/bench_virl.py --vl-only  # only the image-mode figures
 
-Prints the median over several repeats of each figure. Nothing is asserted: these are figures for
+Prints which street-view passes run (compiled with numba, the ``fast`` extra, or numpy), then the
+median over several repeats of each figure. Nothing is asserted: these are figures for
 the README, measured on whatever machine runs the script.
 """
 
@@ -19,6 +20,7 @@ import time
 
 import gymnasium as gym
 
+from virl_env import _kernels
 from virl_env import routes as routes_module
 from virl_env.city import generate_city, get_city
 from virl_env.routes import get_rail, get_route
@@ -145,6 +147,14 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     get_city("new_york", 0)  # the cached training city
+    if _kernels.ENABLED:
+        import numba
+        print(f"street-view passes: compiled (numba {numba.__version__})")
+    else:
+        print("street-view passes: numpy (install the fast extra for the compiled ones)")
+    # Compile (or load from numba's cache) the kernels before timing.
+    city = get_city("new_york", 0)
+    render_grid(city, get_rail(city, get_route(city, 0), 2)[0].position, 0.0, 64)
     vl = [
         ("VIRL-VL-v0 graded step, new point, 4 views rendered uncached, 256 px", lambda: bench_vl_steps(300)),
         ("VIRL-VL-VisualOOD-v0 graded step, uncached, 256 px (9 styles)",

@@ -1,13 +1,15 @@
-"""Compiled per-pixel passes of the street views, used when numba is installed (the ``fast`` extra).
+"""Compiled passes of the street views, used when numba is installed (the ``fast`` extra).
 
-The street views' per-pixel work (the facade texture lookup, the ground's palette gather and the
-RGBA -> RGB copy into the grid) is a few array passes in numpy; numba runs each as one loop over
-the pixels it touches. They give the same pixels as the numpy passes in
-:mod:`virl_env.streetpaint` (the same float32 arithmetic in the same order; the test suite
-compares the two paths picture by picture) and about twice the uncached image-mode steps per
-second. Without numba, or with ``VIRL_ENV_NUMBA=0`` in the environment, the numpy passes run.
+The street views' per-pixel work and their many small array operations per point (the facade
+texture lookup, the ground's palette gather, the ray cast against the walls, the ground polygons'
+clipping and projection, the skyline spans, the props overlay, the RGBA -> RGB copy into the grid)
+are numpy passes in :mod:`virl_env.streetpaint` and :mod:`virl_env.streetview`; numba runs each as
+one loop. They give the same pixels as the numpy passes (the same float arithmetic in the same
+order; ``tests/test_virl_kernels.py`` compares the two paths picture by picture) at about twice the
+uncached image-mode steps per second. Without numba, or with ``VIRL_ENV_NUMBA=0`` in the
+environment, the numpy passes run.
 
-The kernels are compiled on first use (a few seconds) and cached on disk by numba.
+The kernels compile on first use (a few seconds) and numba caches them on disk.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["ENABLED", "copy_rgb", "paint_ground", "paint_wall_columns"]
+__all__ = ["ENABLED", "cast_rays", "copy_rgb", "near_segments", "overlay", "paint_ground", "paint_spans",
+           "paint_wall_columns", "project_ground"]
 
 try:
     if os.environ.get("VIRL_ENV_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):

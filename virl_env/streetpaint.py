@@ -11,7 +11,9 @@ side by side (``W = views * size``), so that every per-pixel pass runs once per 
   :func:`paint_silhouettes`: the walls rising behind the nearest ones (the skyline);
 * :func:`draw_props`: trees, lamps and parked cars as camera-facing shapes.
 
-:mod:`virl_env.streetview` puts them together (and adds the signs).
+:mod:`virl_env.streetview` puts them together (and adds the signs). Where numba is installed, the
+per-pixel loops and the ray cast run compiled (:mod:`virl_env._kernels`, same pixels): each pass checks
+``_kernels.ENABLED`` and hands its prepared arrays to the kernel, or runs its numpy version.
 """
 
 from __future__ import annotations
