@@ -99,6 +99,42 @@ def test_reused_work_arrays_never_leak_between_views_or_threads():
         assert np.array_equal(grid, grid_t) and np.array_equal(view, view_t)
 
 
+def test_pillow_draws_straight_into_mapped_arrays():
+    """Roads and props are drawn by Pillow straight into numpy arrays (streetpaint.drawing_on): the
+    drawing must land in the array's memory, within the mapped columns, and nowhere else."""
+    from virl_env.streetpaint import drawing_on, ground_canvas
+
+    rows, size, views = 4, 8, 3
+    store = np.zeros((rows + 1) * views * size, dtype=np.uint8)
+    # The second view's columns of a strip: rows views * size bytes apart, from byte size on.
+    draw = drawing_on(store[size:], "L", (size, rows), views * size)
+    draw.draw_polygon([-5.0, -5.0, 50.0, -5.0, 50.0, 50.0, -5.0, 50.0], 7, 1)
+    strip = store[:rows * views * size].reshape(rows, views * size)
+    assert (strip[:, size:2 * size] == 7).all()
+    assert not strip[:, :size].any() and not strip[:, 2 * size:].any() and not store[rows * views * size:].any()
+
+    words = np.zeros((3, 5), dtype=np.uint32)
+    draw = drawing_on(words, "RGBA", (5, 3))
+    draw.draw_rectangle((1, 1, 3, 1), draw.draw_ink((10, 20, 30, 255)), 1)
+    rgba = words.view(np.uint8).reshape(3, 5, 4)
+    assert (rgba[1, 1:4] == (10, 20, 30, 255)).all()
+    assert not rgba[0].any() and not rgba[2].any() and not rgba[1, [0, 4]].any()
+
+    # The ground canvas of a point in the city: its roads land in the index image.
+    from virl_env.streetpaint import draw_ground
+    from virl_env.streetscene import get_scene
+
+    city = get_city("new_york", 0)
+    point = get_rail(city, get_route(city, 0), 2)[0]
+    scene = get_scene(city, city.style.look)
+    canvas = ground_canvas(128, 256, 1)
+    h = np.radians(point.heading)
+    frame = ((float(np.sin(h)), float(np.cos(h))), (float(np.cos(h)), -float(np.sin(h))))
+    draw_ground(canvas, scene.ground, *point.position, [frame], 256, scene.camera.focal(256),
+                scene.camera.eye_height, 128)
+    assert canvas.index[-1].any()   # the road under the camera, in the bottom row
+
+
 def _magenta_style():
     base = get_style(TRAINING_STYLE)
     # A colour no other part of the scene uses: sign boards only.

@@ -22,6 +22,7 @@ import math
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -40,6 +41,7 @@ __all__ = [
     "cast_walls",
     "draw_ground",
     "draw_props",
+    "drawing_on",
     "ground_canvas",
     "ground_palette",
     "ground_subset",
@@ -160,13 +162,25 @@ def ground_subset(g: GroundPolygons, ox: float, oy: float) -> tuple[np.ndarray, 
     return g.verts[idx], starts, succ, g.color_index[sub].tolist()
 
 
+def drawing_on(buffer: np.ndarray, mode: str, size: tuple[int, int], stride: int = 0) -> Any:
+    """A Pillow drawing handle whose pixels are ``buffer``'s memory (a C-contiguous array; rows
+    ``stride`` bytes apart, 0 for tightly packed): what it draws lands in the array, with no image
+    to allocate and nothing to copy back. Pillow's ``frombuffer`` maps a buffer without copying but
+    marks the image read-only, and drawing on a read-only image draws on a private copy; the
+    buffer is ours to draw on, so the mark is lifted. (The handle is Pillow's core ``ImagingDraw``:
+    ``draw_polygon(xy, ink, 1)``, ``draw_rectangle``, ``draw_ellipse``, ``draw_ink``.)"""
+    image = Image.frombuffer(mode, size, buffer, "raw", mode, stride, 1)
+    image.readonly = False
+    return ImageDraw.Draw(image).draw
+
+
 class GroundCanvas:
     """The palette-index image of the ground rows of some views side by side (``index``,
     ``(rows, views * size)`` uint8), with a Pillow drawing handle per view (``draws``) that writes
     straight into its columns of ``index``: no new image per call and no copy back (a third of
     the ground's time went into those). One per thread and shape: see :func:`ground_canvas`."""
 
-    __slots__ = ("index", "draws", "_images")
+    __slots__ = ("index", "draws")
 
     def __init__(self, rows: int, size: int, views: int) -> None:
         width = views * size
@@ -174,11 +188,7 @@ class GroundCanvas:
         # stride, so its mapping reaches up to a row past the strip's end.
         store = np.zeros((rows + 1) * width, dtype=np.uint8)
         self.index = store[:rows * width].reshape(rows, width)
-        self._images = [Image.frombuffer("L", (size, rows), store[k * size:], "raw", "L", width, 1)
-                        for k in range(views)]
-        for image in self._images:
-            image.readonly = False   # frombuffer marks a mapped buffer read-only; this one is ours
-        self.draws = [ImageDraw.Draw(image).draw for image in self._images]
+        self.draws = [drawing_on(store[k * size:], "L", (size, rows), width) for k in range(views)]
 
 
 def ground_canvas(rows: int, size: int, views: int) -> GroundCanvas:
@@ -604,13 +614,11 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     if left >= right_edge or top >= bottom:
         return
     cx, foot = cx - left, foot - top
-    # The layer is a Pillow image mapped on a reused, cleared scratch array: drawn into in place,
+    # The layer is a reused, cleared scratch array that Pillow draws into in place (drawing_on),
     # laid over the view without a copy out of Pillow.
     words = scratch("props_layer", (bottom - top, right_edge - left), np.uint32)
     words.fill(0)
-    layer = Image.frombuffer("RGBA", (right_edge - left, bottom - top), words, "raw", "RGBA", 0, 1)
-    layer.readonly = False   # frombuffer marks a mapped buffer read-only; this one is ours
-    draw = ImageDraw.Draw(layer).draw
+    draw = drawing_on(words, "RGBA", (right_edge - left, bottom - top))
     # Every colour of every prop faded into the haze at once: (props, 3) arrays, rounded to the
     # nearest integer, as Python tuples for the drawing calls.
     color = pr.color[near_props[sel]].astype(np.float64)
