@@ -37,7 +37,12 @@ it to False to run the numpy passes in the same process."""
 
 
 def _compile(function):  # type: ignore[no-untyped-def]
-    return numba.njit(cache=True, nogil=True)(function) if numba is not None else function
+    if numba is None:
+        return function
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:   # no writable cache directory (a read-only install): compile per process
+        return numba.njit(nogil=True)(function)
 
 
 @_compile
