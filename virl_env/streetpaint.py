@@ -593,7 +593,7 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     sel = np.flatnonzero(front)
     scale = focal / f[sel]
     cx = half + r[sel] * scale
-    middle = np.clip(cx.astype(int), 0, size - 1)
+    middle = np.minimum(np.maximum(cx.astype(np.intp), 0), size - 1)
     sel, scale, cx = (a[depth[middle] > f[sel]] for a in (sel, scale, cx))
     if len(sel) == 0:
         return
@@ -605,56 +605,63 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
     height = heights.tolist()
     fog = (1.0 - np.exp(-f[sel] / look.haze_distance))[:, None]
     haze = np.asarray(look.haze, dtype=np.float64)
-    # The props are drawn on a layer that covers only their bounding box (lamp arms reach 1.6
-    # half-widths out), in coordinates shifted by whole pixels: the same pixels as a full layer.
+    # The props are drawn on this thread's layer the size of the view, and only their bounding
+    # box (lamp arms reach 1.6 half-widths out) is laid over the view.
     left = max(0, int(np.floor((cx - 1.6 * hw).min())) - 1)
     right_edge = min(size, int(np.ceil((cx + 1.6 * hw).max())) + 2)
     top = max(0, int(np.floor((foot - heights).min())) - 1)
     bottom = min(size, int(np.ceil(foot.max())) + 2)
     if left >= right_edge or top >= bottom:
         return
-    cx, foot = cx - left, foot - top
-    # The layer is a reused, cleared scratch array that Pillow draws into in place (drawing_on),
-    # laid over the view without a copy out of Pillow.
-    words = scratch("props_layer", (bottom - top, right_edge - left), np.uint32)
+    words, draw = _props_layer(size)
     words.fill(0)
-    draw = drawing_on(words, "RGBA", (right_edge - left, bottom - top))
-    # Every colour of every prop faded into the haze at once: (props, 3) arrays, rounded to the
-    # nearest integer, as Python tuples for the drawing calls.
+    # Every colour of every prop (body, window, tyres, trunk) faded into the haze at once, rounded
+    # to the nearest integer, as Pillow's inks for an RGBA image (the four bytes read as a native
+    # int32): one row of four inks per prop.
     color = pr.color[near_props[sel]].astype(np.float64)
     window = np.asarray(look.window, dtype=np.float64) * 0.6
     bark = np.asarray((82, 64, 50), dtype=np.float64) * look.light
-
-    def inks(c: np.ndarray) -> list[tuple[int, ...]]:
-        faded = (c * (1 - fog) + haze * fog + 0.5).astype(np.int64)
-        return [tuple(rgb) + (255,) for rgb in faded.tolist()]
-
-    main, glass, tyres, trunks = inks(color), inks(window), inks(color * 0.3), inks(bark)
-    for j, i in enumerate(near_props[sel].tolist()):
-        x, half_w, y1, h = float(cx[j]), float(hw[j]), float(foot[j]), height[j]
-        kind = int(pr.kind[i])
+    colors = np.empty((len(color), 4, 3))
+    colors[:, 0], colors[:, 1], colors[:, 2], colors[:, 3] = color, window, color * 0.3, bark
+    rgba = np.full(colors.shape[:2] + (4,), 255, dtype=np.uint8)
+    rgba[..., :3] = (colors * (1 - fog[:, :, None]) + haze * fog[:, :, None] + 0.5).astype(np.int64)
+    inks = rgba.view(np.int32)[..., 0].tolist()
+    for (x, half_w, y1, h), (main, glass, tyre, trunk), kind in zip(
+            zip(cx.tolist(), hw.tolist(), foot.tolist(), height), inks, pr.kind[near_props[sel]].tolist()):
         if kind == CAR:
-            body = draw.draw_ink(main[j])
-            draw.draw_rectangle((x - half_w, y1 - 0.62 * h, x + half_w, y1 - 0.08 * h), body, 1)
-            draw.draw_rectangle((x - 0.8 * half_w, y1 - h, x + 0.8 * half_w, y1 - 0.6 * h), body, 1)
-            draw.draw_rectangle((x - 0.7 * half_w, y1 - 0.92 * h, x + 0.7 * half_w, y1 - 0.66 * h),
-                                draw.draw_ink(glass[j]), 1)
-            tyre = draw.draw_ink(tyres[j])
+            draw.draw_rectangle((x - half_w, y1 - 0.62 * h, x + half_w, y1 - 0.08 * h), main, 1)
+            draw.draw_rectangle((x - 0.8 * half_w, y1 - h, x + 0.8 * half_w, y1 - 0.6 * h), main, 1)
+            draw.draw_rectangle((x - 0.7 * half_w, y1 - 0.92 * h, x + 0.7 * half_w, y1 - 0.66 * h), glass, 1)
             for side in (-1, 1):
                 draw.draw_rectangle((x + side * 0.78 * half_w - 0.2 * half_w, y1 - 0.12 * h,
                                      x + side * 0.78 * half_w + 0.2 * half_w, y1), tyre, 1)
         elif kind == LAMP:
-            post = draw.draw_ink(main[j])
-            draw.draw_rectangle((x - 0.45 * half_w, y1 - h, x + 0.45 * half_w, y1), post, 1)
-            draw.draw_rectangle((x - 1.6 * half_w, y1 - h, x + 1.6 * half_w, y1 - 0.95 * h), post, 1)
+            draw.draw_rectangle((x - 0.45 * half_w, y1 - h, x + 0.45 * half_w, y1), main, 1)
+            draw.draw_rectangle((x - 1.6 * half_w, y1 - h, x + 1.6 * half_w, y1 - 0.95 * h), main, 1)
         else:   # a trunk and an oval crown
-            draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), draw.draw_ink(trunks[j]), 1)
-            draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), draw.draw_ink(main[j]), 1)
-    region = out[top:bottom, left:right_edge]
+            draw.draw_rectangle((x - 0.09 * half_w, y1 - 0.5 * h, x + 0.09 * half_w, y1), trunk, 1)
+            draw.draw_ellipse((x - half_w, y1 - h, x + half_w, y1 - 0.36 * h), main, 1)
+    region, layer = out[top:bottom, left:right_edge], words[top:bottom, left:right_edge]
     if _kernels.ENABLED:
-        _kernels.overlay(region, words)
+        _kernels.overlay(region, layer)
     else:
-        np.copyto(region, words, where=words.view(np.uint8).reshape(words.shape + (4,))[..., 3] > 0)
+        np.copyto(region, layer, where=layer.view(np.uint8).reshape(layer.shape + (4,))[..., 3] > 0)
+
+
+def _props_layer(size: int) -> tuple[np.ndarray, Any]:
+    """This thread's ``(size, size)`` RGBA layer for the props (uint32 words; contents undefined)
+    and the Pillow drawing handle that draws into it (:func:`drawing_on`), reused from call to call."""
+    try:
+        layers = _scratch_local.props_layers
+    except AttributeError:
+        layers = _scratch_local.props_layers = {}
+    layer = layers.get(size)
+    if layer is None:
+        if len(layers) >= 4:
+            layers.clear()
+        words = np.zeros((size, size), dtype=np.uint32)
+        layer = layers[size] = (words, drawing_on(words, "RGBA", (size, size)))
+    return layer
 
 
 def near_walls(scene: Scene, ox: float, oy: float) -> np.ndarray:
