@@ -191,19 +191,25 @@ class GroundCanvas:
         self.draws = [drawing_on(store[k * size:], "L", (size, rows), width) for k in range(views)]
 
 
+def _thread_cached(kind: str, key: tuple, make: Any) -> Any:
+    """This thread's object of that kind and key, made by ``make()`` the first time and reused after
+    (at most four keys per kind are kept: view sizes rarely change within a run)."""
+    try:
+        store = _scratch_local.cached
+    except AttributeError:
+        store = _scratch_local.cached = {}
+    objects = store.setdefault(kind, {})
+    obj = objects.get(key)
+    if obj is None:
+        if len(objects) >= 4:
+            objects.clear()
+        obj = objects[key] = make()
+    return obj
+
+
 def ground_canvas(rows: int, size: int, views: int) -> GroundCanvas:
     """This thread's :class:`GroundCanvas` of that shape (contents undefined), reused from call to call."""
-    try:
-        canvases = _scratch_local.canvases
-    except AttributeError:
-        canvases = _scratch_local.canvases = {}
-    key = (rows, size, views)
-    canvas = canvases.get(key)
-    if canvas is None:
-        if len(canvases) >= 4:
-            canvases.clear()
-        canvas = canvases[key] = GroundCanvas(rows, size, views)
-    return canvas
+    return _thread_cached("ground", (rows, size, views), lambda: GroundCanvas(rows, size, views))
 
 
 def draw_ground(canvas: GroundCanvas, ground: GroundPolygons,
@@ -651,17 +657,12 @@ def draw_props(out: np.ndarray, scene: Scene, near_props: np.ndarray, ox: float,
 def _props_layer(size: int) -> tuple[np.ndarray, Any]:
     """This thread's ``(size, size)`` RGBA layer for the props (uint32 words; contents undefined)
     and the Pillow drawing handle that draws into it (:func:`drawing_on`), reused from call to call."""
-    try:
-        layers = _scratch_local.props_layers
-    except AttributeError:
-        layers = _scratch_local.props_layers = {}
-    layer = layers.get(size)
-    if layer is None:
-        if len(layers) >= 4:
-            layers.clear()
+
+    def make() -> tuple[np.ndarray, Any]:
         words = np.zeros((size, size), dtype=np.uint32)
-        layer = layers[size] = (words, drawing_on(words, "RGBA", (size, size)))
-    return layer
+        return words, drawing_on(words, "RGBA", (size, size))
+
+    return _thread_cached("props", (size,), make)
 
 
 def near_walls(scene: Scene, ox: float, oy: float) -> np.ndarray:
