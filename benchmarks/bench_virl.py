@@ -20,12 +20,12 @@ import time
 
 import gymnasium as gym
 
-from virl_env import _kernels
-from virl_env import routes as routes_module
-from virl_env.city import generate_city, get_city
-from virl_env.routes import get_rail, get_route
-from virl_env.streetview import clear_view_cache, render_grid
-from virl_env.styles import STYLE_NAMES
+from virl_env.streetview import _kernels
+from virl_env.world import routes as routes_module
+from virl_env.world.city import generate_city, get_city
+from virl_env.world.routes import get_rail, get_route
+from virl_env.streetview.views import clear_view_cache, render_grid
+from virl_env.world.styles import STYLE_NAMES
 
 
 def _median_rate(fn, repeats: int) -> float:

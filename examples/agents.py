@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from gpoints_env import find_solution
-from virl_env.checker import action_arguments
+from virl_env.task.checker import action_arguments
 
 
 class OracleAgent:

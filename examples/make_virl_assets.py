@@ -80,11 +80,11 @@ def make_vl_pictures() -> None:
 def make_style_sheet() -> None:
     """One route point of the training city in every style's look: the same streets and
     landmarks, each style's colours, street widths, buildings, trees, cars and camera."""
-    from virl_env.city import get_city
+    from virl_env.world.city import get_city
     from virl_env.env import styled_city
-    from virl_env.routes import get_rail, get_route
-    from virl_env.streetview import render_grid
-    from virl_env.styles import STYLE_NAMES, TRAINING_STYLE, get_style
+    from virl_env.world.routes import get_rail, get_route
+    from virl_env.streetview.views import render_grid
+    from virl_env.world.styles import STYLE_NAMES, TRAINING_STYLE, get_style
 
     base = get_style(TRAINING_STYLE)
     city = get_city(base, 0)

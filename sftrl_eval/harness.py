@@ -22,7 +22,7 @@ ends: a run that fails at once (e.g. a model server that is down) leaves no file
 
 ``protocol="paper"`` plays the authors' evaluation (their prompts, grading and episode lists, see
 :class:`~sftrl_eval.settings.EpisodeList`) and computes V-IRL per-step accuracy as their evaluator does
-(:func:`virl_env.metrics.paper_step_accuracy`). Results record the protocol; one results file never mixes
+(:func:`virl_env.task.metrics.paper_step_accuracy`). Results record the protocol; one results file never mixes
 protocols. ``backend="ray"`` plays the episodes on Ray actors (``ray.init()``: a local cluster, or the one
 ``RAY_ADDRESS`` names); the driver alone writes the results file, so resuming, locks and identities work the
 same way.

@@ -40,8 +40,8 @@ def records_protocol(records: Iterable[dict[str, Any]]) -> str:
 def _per_step(records: list[dict[str, Any]], protocol: str) -> tuple[float | None, float | None]:
     if protocol != "paper":
         return _rate([c for r in records for c in r.get("step_correct", [])])
-    # The authors' evaluator counts one more wrong call per point whose attempts ran out (virl_env.metrics).
-    from virl_env.metrics import paper_step_accuracy, step_counts
+    # The authors' evaluator counts one more wrong call per point whose attempts ran out (virl_env.task.metrics).
+    from virl_env.task.metrics import paper_step_accuracy, step_counts
 
     accuracy = paper_step_accuracy(records)
     calls = sum(step_counts(r).calls for r in records)

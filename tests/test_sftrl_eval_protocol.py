@@ -14,8 +14,8 @@ from gpoints_env.protocols import paper_eval_hands, paper_prompt
 from sftrl_eval import SETTINGS, ResultsError, evaluate, get_setting, load_records, report, summarize
 from sftrl_eval.cli import main
 from sftrl_eval.settings import PAPER_RESULTS, EpisodeList
-from virl_env.dataset import RouteDataset, paper_evaluation_draws
-from virl_env.metrics import paper_step_accuracy
+from virl_env.released.dataset import RouteDataset, paper_evaluation_draws
+from virl_env.task.metrics import paper_step_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))

@@ -80,7 +80,7 @@ def test_grade_from_spec_equals_env_step(env_id, protocol):
                 assert step.next_spec == episode_spec(env)
             verdicts.add(expected.verdict)
     assert moved and (retried or protocol == "paper")
-    if protocol == "suite":  # the paper's verdicts differ (see virl_env.rules); equality is what counts
+    if protocol == "suite":  # the paper's verdicts differ (see virl_env.task.rules); equality is what counts
         assert {"correct", "wrong_action", "wrong_observation", "invalid"} <= verdicts
 
 
@@ -107,10 +107,10 @@ def test_grading_needs_no_city(monkeypatch):
     def no_city(*args, **kwargs):
         raise AssertionError("grading regenerated a city")
 
-    import virl_env.city
+    import virl_env.world.city
     import virl_env.sources
 
-    monkeypatch.setattr(virl_env.city, "generate_city", no_city)
+    monkeypatch.setattr(virl_env.world.city, "generate_city", no_city)
     monkeypatch.setattr(virl_env.sources, "styled_city", no_city)
     assert grade(reply, spec).success
 

@@ -1,4 +1,4 @@
-"""Reply parsing and grading (virl_env.checker), including hostile replies."""
+"""Reply parsing and grading (virl_env.task.checker), including hostile replies."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from virl_env.checker import (
+from virl_env.task.checker import (
     MAX_REPLY_CHARS,
     grade_reply,
     normalize_action,
     observation_problem,
     parse_reply,
 )
-from virl_env.prompts import OBS_CHARSET
-from virl_env.routes import RailPoint
-from virl_env.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
+from virl_env.protocols.prompts import OBS_CHARSET
+from virl_env.world.routes import RailPoint
+from virl_env.task.rules import REWARD_TABLES, NavigationRules, RewardTable, Verdict, get_reward_table
 
 PAPER = REWARD_TABLES["paper"]
 ABS = NavigationRules()

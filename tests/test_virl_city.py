@@ -1,4 +1,4 @@
-"""City generator invariants and queries (virl_env.city, virl_env.layouts, virl_env.styles)."""
+"""City generator invariants and queries (virl_env.world.city, virl_env.world.layouts, virl_env.world.styles)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import shapely
 
-from virl_env.city import (
+from virl_env.world.city import (
     LANDMARK_MARGIN,
     MIN_BLOCK_LENGTH,
     MIN_STREET_ANGLE,
     generate_city,
     get_city,
 )
-from virl_env.instructions import bearing
-from virl_env.prompts import OBS_CHARSET
-from virl_env.styles import (
+from virl_env.world.instructions import bearing
+from virl_env.protocols.prompts import OBS_CHARSET
+from virl_env.world.styles import (
     STYLE_NAMES,
     TRAINING_STYLE,
     UNSEEN_STYLES,

@@ -17,9 +17,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from PIL import Image
 
-from virl_env import data, panoramas
-from virl_env.data import DatasetError, RouteDataset, convert_pickle_mapping, load_pano_mapping
-from virl_env.geo import to_geo
+from virl_env import released
+from virl_env.released import DatasetError, RouteDataset, load_pano_mapping, panoramas
+from virl_env.released.convert import convert_pickle_mapping
+from virl_env.world.geo import to_geo
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGIN = (40.75, -73.99)
@@ -164,11 +165,11 @@ def test_converter_requires_opt_in_and_round_trips(tmp_path):
     with pytest.raises(PermissionError, match="trust_pickle"):
         convert_pickle_mapping(src, out)
     assert not out.exists()
-    cli = [sys.executable, "-m", "virl_env.convert", str(src), str(out)]
+    cli = [sys.executable, "-m", "virl_env.released.convert", str(src), str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     refused = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=60)
     assert refused.returncode == 2 and "--trust-pickle" in refused.stderr and not out.exists()
-    helped = subprocess.run([sys.executable, "-m", "virl_env.convert", "--help"], capture_output=True, text=True,
+    helped = subprocess.run([sys.executable, "-m", "virl_env.released.convert", "--help"], capture_output=True, text=True,
                             env=env, timeout=60)
     assert "arbitrary code" in helped.stdout
     done = subprocess.run(cli + ["--trust-pickle"], capture_output=True, text=True, env=env, timeout=60)
@@ -287,7 +288,7 @@ def test_mapping_must_be_converted_first(tmp_path):
     root = build_dataset(tmp_path / "d")
     (root / "pano_mapping.json").unlink()
     (root / "gps_to_pano.pkl").write_bytes(b"not even read")
-    with pytest.raises(DatasetError, match="python -m virl_env.convert"):
+    with pytest.raises(DatasetError, match="python -m virl_env.released.convert"):
         RouteDataset.load(root)
     (root / "pano_mapping.json").write_text(json.dumps({"format": "pickle", "version": 1, "entries": []}))
     with pytest.raises(DatasetError, match="format"):
@@ -343,12 +344,12 @@ def test_oversized_panorama_is_refused_before_decoding(tmp_path, monkeypatch):
         env.reset(options={"route": 1})
 
 
-def test_old_module_keeps_its_public_names():
-    for name in data.__all__:
-        assert getattr(data, name) is not None
-    from virl_env import dataset, render
+def test_released_room_exports_its_public_names():
+    for name in released.__all__:
+        assert getattr(released, name) is not None
+    from virl_env.released import dataset
 
-    assert data.RouteDataset is dataset.RouteDataset and data.render_route_map is render.render_route_map
+    assert released.RouteDataset is dataset.RouteDataset
 
 
 # ---- issue 13 item 3: hostile mapping pickles, built here ---------------------------------------------
@@ -427,7 +428,7 @@ def test_converter_refuses_hostile_pickles_with_its_own_error(tmp_path, name):
     out = tmp_path / "out.json"
     # In a child process, so a crash or a hang of the converter fails this test instead of the run.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "virl_env.convert", str(src), str(out), "--trust-pickle"],
+    done = subprocess.run([sys.executable, "-m", "virl_env.released.convert", str(src), str(out), "--trust-pickle"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
     assert done.stderr.startswith(f"error: {src}") and "Traceback" not in done.stderr

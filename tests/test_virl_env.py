@@ -18,9 +18,9 @@ from gymnasium.utils.env_checker import check_env
 
 import virl_env
 from virl_env import TEXT_ENV_IDS, NavigationRules, RelativeActions, VIRLEnv
-from virl_env.prompts import OBS_CHARSET, OBS_MAX_LENGTH
-from virl_env.routes import MAX_PATH_NODES
-from virl_env.styles import STYLE_NAMES, UNSEEN_STYLES, get_style
+from virl_env.protocols.prompts import OBS_CHARSET, OBS_MAX_LENGTH
+from virl_env.world.routes import MAX_PATH_NODES
+from virl_env.world.styles import STYLE_NAMES, UNSEEN_STYLES, get_style
 
 REPO = Path(__file__).resolve().parents[1]
 INFO_KEYS = {"instruction", "observation", "step_index", "num_points", "attempts_left", "verdict", "feedback",
@@ -486,10 +486,10 @@ def test_make_vec_is_the_core_one_and_returns_real_prompts():
 
 # ---- the pieces on their own -------------------------------------------------------------------------------
 def test_navigation_task_is_plain_logic():
-    from virl_env.checker import expected_action
-    from virl_env.routes import RailPoint
-    from virl_env.rules import REWARD_TABLES
-    from virl_env.task import NavigationTask
+    from virl_env.task.checker import expected_action
+    from virl_env.world.routes import RailPoint
+    from virl_env.task.rules import REWARD_TABLES
+    from virl_env.task.navigation import NavigationTask
 
     def point(kind, turn_to=None, relative=None):
         return RailPoint(position=(0.0, 0.0), heading=0.0, kind=kind, observation=f"at {kind}", landmarks=(),
@@ -517,7 +517,7 @@ def test_navigation_task_is_plain_logic():
 
 def test_sources_draw_the_same_episode_from_the_same_generator():
     from virl_env.sources import BenchmarkSource, CitySource
-    from virl_env.styles import get_style
+    from virl_env.world.styles import get_style
 
     source = CitySource(get_style("new_york"), None, 1000)
     a = source.draw({}, NavigationRules(drop_rate=0.5), np.random.default_rng(3))

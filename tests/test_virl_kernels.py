@@ -1,7 +1,7 @@
-"""Compiled street-view passes (virl_env._kernels): the same pixels, signs and depths as numpy.
+"""Compiled street-view passes (virl_env.streetview._kernels): the same pixels, signs and depths as numpy.
 
-The numba kernels replace the per-pixel passes of :mod:`virl_env.streetpaint` and
-:mod:`virl_env.streetview` when ``virl_env._kernels.ENABLED`` is True. The call sites read the flag
+The numba kernels replace the per-pixel passes of :mod:`virl_env.streetview.paint` and
+:mod:`virl_env.streetview.views` when ``virl_env.streetview._kernels.ENABLED`` is True. The call sites read the flag
 at call time, so each comparison flips it with ``monkeypatch`` and renders the same point twice in
 one process (clearing the grid cache in between). The comparisons need numba and skip without it
 (or with ``VIRL_ENV_NUMBA=0``); the switch test runs everywhere.
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from virl_env import _kernels
-from virl_env.city import get_city
-from virl_env.routes import get_rail, get_route
-from virl_env.streetscene import get_scene
-from virl_env.streetview import (
+from virl_env.streetview import _kernels
+from virl_env.world.city import get_city
+from virl_env.world.routes import get_rail, get_route
+from virl_env.streetview.scene import get_scene
+from virl_env.streetview.views import (
     clear_view_cache,
     grid_size,
     render_depth,
@@ -31,7 +31,7 @@ from virl_env.streetview import (
     render_view,
     separator_width,
 )
-from virl_env.styles import STYLE_NAMES
+from virl_env.world.styles import STYLE_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS = ("paint_wall_columns", "paint_ground", "copy_rgb", "cast_rays", "paint_spans", "project_ground",
@@ -202,7 +202,7 @@ def _enabled_in_fresh_process(value: str | None) -> str:
     if value is not None:
         env["VIRL_ENV_NUMBA"] = value
     done = subprocess.run(
-        [sys.executable, "-c", "import sys, virl_env._kernels as k; print(k.ENABLED, sys.modules.get('numba') is not None)"],
+        [sys.executable, "-c", "import sys, virl_env.streetview._kernels as k; print(k.ENABLED, sys.modules.get('numba') is not None)"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

@@ -12,11 +12,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import virl_env
-from virl_env.checker import grade_paper_reply
-from virl_env.dataset import DatasetRoute, PaperDraws, RouteDataset, build_paper_episode, paper_evaluation_draws
-from virl_env.metrics import paper_step_accuracy, step_counts
-from virl_env.routes import RailPoint
-from virl_env.rules import PAPER_RULES, RewardTable, Verdict
+from virl_env.task.checker import grade_paper_reply
+from virl_env.released.dataset import DatasetRoute, PaperDraws, RouteDataset, build_paper_episode, paper_evaluation_draws
+from virl_env.task.metrics import paper_step_accuracy, step_counts
+from virl_env.world.routes import RailPoint
+from virl_env.task.rules import PAPER_RULES, RewardTable, Verdict
 from virl_env.specs import grade
 
 from test_virl_data import build_dataset, geo

@@ -1,4 +1,4 @@
-"""Routes, instructions and rails (virl_env.routes)."""
+"""Routes, instructions and rails (virl_env.world.routes)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from virl_env.checker import expected_action
-from virl_env.city import VIEW_RADIUS, get_city
-from virl_env.instructions import compass_name, relative_turn, wrap_angle
-from virl_env.routes import (
+from virl_env.task.checker import expected_action
+from virl_env.world.city import VIEW_RADIUS, get_city
+from virl_env.world.instructions import compass_name, relative_turn, wrap_angle
+from virl_env.world.routes import (
     MAX_LEGS,
     MAX_ROUTE_LENGTH,
     MIN_ROUTE_LENGTH,
@@ -21,7 +21,7 @@ from virl_env.routes import (
     get_route,
     plan_route,
 )
-from virl_env.styles import STYLE_NAMES
+from virl_env.world.styles import STYLE_NAMES
 
 
 def _check_route(city, route):
@@ -185,7 +185,7 @@ def test_expected_actions_along_a_rail():
 @pytest.mark.parametrize("style", ["new_york", "paris", "cairo"])
 def test_rail_observations_match_the_generic_city_query(style):
     # The rail builder scans per-segment candidate lists; it must agree with a whole-city query.
-    from virl_env.routes import observation_text
+    from virl_env.world.routes import observation_text
 
     city = get_city(style, 2)
     for k in range(30):
@@ -194,7 +194,7 @@ def test_rail_observations_match_the_generic_city_query(style):
 
 
 def test_lazy_rail_matches_the_built_rail_and_drops_the_same_points():
-    from virl_env.routes import make_rail
+    from virl_env.world.routes import make_rail
 
     city = get_city("new_york", 0)
     route = plan_route(city, 21)

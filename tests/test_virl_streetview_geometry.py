@@ -1,6 +1,6 @@
 """Unseen styles differ from the training city in the shape of their streets, not only in colour.
 
-Measured on depth (virl_env.streetview.render_depth, which has no colours at all): each style's
+Measured on depth (virl_env.streetview.views.render_depth, which has no colours at all): each style's
 views are compared with the same city drawn with the training city's plain geometry, so any
 difference comes from the look's geometry (street widths, setbacks and gaps, skyline, trees,
 lamps, parked cars, camera height and field of view).
@@ -13,11 +13,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from virl_env.city import get_city
-from virl_env.routes import get_rail, get_route
-from virl_env.streetscene import CAR, LAMP, TREE, build_scene
-from virl_env.streetview import render_depth, render_grid
-from virl_env.styles import STYLE_NAMES, TRAINING_STYLE, UNSEEN_STYLES, StreetLook, get_style
+from virl_env.world.city import get_city
+from virl_env.world.routes import get_rail, get_route
+from virl_env.streetview.scene import CAR, LAMP, TREE, build_scene
+from virl_env.streetview.views import render_depth, render_grid
+from virl_env.world.styles import STYLE_NAMES, TRAINING_STYLE, UNSEEN_STYLES, StreetLook, get_style
 
 GEOMETRY_FIELDS = ("road_width_variation", "building_setback", "building_gap", "tower_chance", "tower_floors",
                    "roof", "tree_spacing", "tree_height", "lamp_spacing", "parked_cars", "eye_height", "fov")

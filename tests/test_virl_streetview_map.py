@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import shapely
 
-from virl_env.city import get_city
-from virl_env.render import ROUTE_COLOR, _map_layout, render_map
-from virl_env.routes import get_rail, get_route
+from virl_env.world.city import get_city
+from virl_env.map import ROUTE_COLOR, _map_layout, render_map
+from virl_env.world.routes import get_rail, get_route
 
 
 @pytest.mark.parametrize("style,size", [("new_york", 768), ("london", 600), ("paris", 900), ("tokyo", 512)])
@@ -37,7 +37,7 @@ def test_rail_points_stay_visible_on_the_map():
     index = 3
     image = render_map(city, route, rail, index, size=768)
     layout = _map_layout(city, route, rail, 768)
-    from virl_env.render import _city_layer
+    from virl_env.map import _city_layer
 
     _, frame = _city_layer(city, 768)
     for k, point in enumerate(rail[1:-1], start=1):   # the start and destination wear their markers

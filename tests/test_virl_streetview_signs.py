@@ -1,4 +1,4 @@
-"""Street-view signs and text agree exactly (virl_env.streetview / virl_env.streetsigns).
+"""Street-view signs and text agree exactly (virl_env.streetview.views / virl_env.streetview.signs).
 
 The rule: the views of a rail point draw a legible sign for exactly the landmarks its text
 observation names, each whole inside the view its named side belongs to (SIDE_VIEW), with capital
@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from virl_env.city import get_city
+from virl_env.world.city import get_city
 from virl_env.env import styled_city
-from virl_env.instructions import SIDES, side_phrase
-from virl_env.routes import get_rail, get_route
-from virl_env.streetsigns import MIN_SIGN_CONTRAST, SIDE_VIEW, contrast_ratio, letter_height, sign_colors
-from virl_env.streetview import VIEW_NAMES, named_signs, render_grid, separator_width
-from virl_env.styles import STYLE_NAMES, STYLES, TRAINING_STYLE, get_style
+from virl_env.world.instructions import SIDES, side_phrase
+from virl_env.world.routes import get_rail, get_route
+from virl_env.streetview.signs import MIN_SIGN_CONTRAST, SIDE_VIEW, contrast_ratio, letter_height, sign_colors
+from virl_env.streetview.views import VIEW_NAMES, named_signs, render_grid, separator_width
+from virl_env.world.styles import STYLE_NAMES, STYLES, TRAINING_STYLE, get_style
 
 ROUTES_PER_STYLE = 5
 

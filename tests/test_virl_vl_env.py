@@ -22,8 +22,8 @@ from virl_env import (
     StyleWrapper,
     VIRLVisionEnv,
 )
-from virl_env.prompts import IMAGE_LAYOUT_TEXT
-from virl_env.styles import TRAINING_STYLE, UNSEEN_STYLES
+from virl_env.protocols.prompts import IMAGE_LAYOUT_TEXT
+from virl_env.world.styles import TRAINING_STYLE, UNSEEN_STYLES
 
 SMALL = {"view_size": 48}
 

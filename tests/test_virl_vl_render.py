@@ -1,4 +1,4 @@
-"""Street-view rendering (virl_env.streetview): grid layout, signs, styles, determinism, projection."""
+"""Street-view rendering (virl_env.streetview.views): grid layout, signs, styles, determinism, projection."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from virl_env.city import VIEW_RADIUS, get_city
+from virl_env.world.city import VIEW_RADIUS, get_city
 from virl_env.env import styled_city
-from virl_env.routes import get_rail, get_route
-from virl_env.streetview import (
+from virl_env.world.routes import get_rail, get_route
+from virl_env.streetview.views import (
     VIEW_NAMES,
     clear_view_cache,
     compose_grid,
@@ -20,7 +20,7 @@ from virl_env.streetview import (
     render_view,
     separator_width,
 )
-from virl_env.styles import STYLE_NAMES, TRAINING_STYLE, UNSEEN_STYLES, StreetLook, get_style
+from virl_env.world.styles import STYLE_NAMES, TRAINING_STYLE, UNSEEN_STYLES, StreetLook, get_style
 
 MAGENTA = (150, 0, 150)   # a board colour nothing else in a scene has (white letters read on it)
 
@@ -102,7 +102,7 @@ def test_reused_work_arrays_never_leak_between_views_or_threads():
 def test_pillow_draws_straight_into_mapped_arrays():
     """Roads and props are drawn by Pillow straight into numpy arrays (streetpaint.drawing_on): the
     drawing must land in the array's memory, within the mapped columns, and nowhere else."""
-    from virl_env.streetpaint import drawing_on, ground_canvas
+    from virl_env.streetview.paint import drawing_on, ground_canvas
 
     rows, size, views = 4, 8, 3
     store = np.zeros((rows + 1) * views * size, dtype=np.uint8)
@@ -121,8 +121,8 @@ def test_pillow_draws_straight_into_mapped_arrays():
     assert not rgba[0].any() and not rgba[2].any() and not rgba[1, [0, 4]].any()
 
     # The ground canvas of a point in the city: its roads land in the index image.
-    from virl_env.streetpaint import draw_ground
-    from virl_env.streetscene import get_scene
+    from virl_env.streetview.paint import draw_ground
+    from virl_env.streetview.scene import get_scene
 
     city = get_city("new_york", 0)
     point = get_rail(city, get_route(city, 0), 2)[0]

@@ -1,10 +1,10 @@
-"""Direction words with wrap-around (virl_env.instructions)."""
+"""Direction words with wrap-around (virl_env.world.instructions)."""
 
 from __future__ import annotations
 
 import pytest
 
-from virl_env.instructions import (
+from virl_env.world.instructions import (
     bearing,
     compass_name,
     move_sentence,

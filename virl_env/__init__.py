@@ -16,7 +16,7 @@ Registered ids:
 with the text observations (async vector envs without shared memory).
 
 Every id also plays the paper authors' released routes: ``gym.make(id, dataset_dir=DIR)``
-(see :mod:`virl_env.dataset`), and every id takes ``protocol="paper"`` for the authors' evaluation
+(see :mod:`virl_env.released.dataset`), and every id takes ``protocol="paper"`` for the authors' evaluation
 protocol (``protocol="suite"``, this package's, is the default); :func:`paper_evaluation_draws`
 replays their evaluation route list and :func:`paper_step_accuracy` computes their per-step accuracy.
 """
@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import gymnasium
 
-from virl_env.checker import Grade, ParsedReply, expected_action, grade_reply, parse_reply
-from virl_env.city import City, Landmark, generate_city, get_city
-from virl_env.datafiles import DatasetError
-from virl_env.dataset import PaperDraws, RouteDataset, paper_evaluation_draws
+from virl_env.task.checker import Grade, ParsedReply, expected_action, grade_reply, parse_reply
+from virl_env.world.city import City, Landmark, generate_city, get_city
+from virl_env.released.files import DatasetError
+from virl_env.released.dataset import PaperDraws, RouteDataset, paper_evaluation_draws
 from virl_env.env import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES, VIRLEnv, VIRLVisionEnv
-from virl_env.routes import RailPoint, Route, build_rail, get_route, plan_route
+from virl_env.world.routes import RailPoint, Route, build_rail, get_route, plan_route
 from virl_env.numeric import DiscreteNavigation, encode_navigation_state, navigation_actions
-from virl_env.metrics import paper_step_accuracy
-from virl_env.rules import (
+from virl_env.task.metrics import paper_step_accuracy
+from virl_env.task.rules import (
     PAPER_RULES,
     PROTOCOLS,
     REWARD_TABLES,
@@ -43,7 +43,7 @@ from virl_env.rules import (
     get_reward_table,
 )
 from virl_env.specs import grade
-from virl_env.styles import (
+from virl_env.world.styles import (
     STYLE_NAMES,
     STYLES,
     TRAINING_STYLE,

@@ -3,7 +3,7 @@ city or on the paper authors' released routes (V-IRL after Chu et al., 2025).
 
 The environments only wire the pieces together: an episode source (:mod:`virl_env.sources`) draws
 the route and rail of each reset and provides its views and map, the navigation task
-(:mod:`virl_env.task`) grades replies and tracks the episode, and :mod:`virl_env.prompts` writes
+(:mod:`virl_env.task.navigation`) grades replies and tracks the episode, and :mod:`virl_env.protocols.prompts` writes
 every text the model reads.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 from gymnasium import spaces
 
 from sftrl_core.variants import RULE_TRANSFORMS, STYLE_TRANSFORMS, apply_transforms, transforms_option
-from virl_env.city import City
-from virl_env.prompts import (
+from virl_env.world.city import City
+from virl_env.protocols.prompts import (
     ACTION_CHARSET,
     ACTION_MAX_LENGTH,
     OBS_CHARSET,
@@ -33,8 +33,8 @@ from virl_env.prompts import (
     prompt_header,
     prompt_text,
 )
-from virl_env.routes import RailPoint, Route
-from virl_env.rules import NavigationRules, RewardTable, check_protocol, protocol_rules, with_action_mode
+from virl_env.world.routes import RailPoint, Route
+from virl_env.task.rules import NavigationRules, RewardTable, check_protocol, protocol_rules, with_action_mode
 from virl_env.sources import (
     VISUAL_OOD_ROUTES,
     VISUAL_OOD_STYLES,
@@ -47,8 +47,8 @@ from virl_env.sources import (
     resolve_benchmark,
     styled_city,
 )
-from virl_env.styles import CityStyle, get_style
-from virl_env.task import MAX_STORED_REPLY_CHARS, NavigationTask
+from virl_env.world.styles import CityStyle, get_style
+from virl_env.task.navigation import MAX_STORED_REPLY_CHARS, NavigationTask
 
 __all__ = [
     "MAX_STORED_REPLY_CHARS",
@@ -118,7 +118,7 @@ class VIRLEnv(gym.Env[str, str]):
     obs, reward, terminated, truncated, info = env.step('{"action": "turn_direction(east)"}')
     env.unwrapped.expert_action()                  # the expected action (not in info)
     ```
-    * ``style``: a city style name (``virl_env.styles.STYLE_NAMES``) or a ``CityStyle``.
+    * ``style``: a city style name (``virl_env.world.styles.STYLE_NAMES``) or a ``CityStyle``.
     * ``city_seed``: seed of the city (int >= 0), or None for a new random city each reset.
     * ``num_routes``: size of the route set random resets draw from (paper: 1,000 routes).
     * ``rules``: ``NavigationRules`` or a dict of its fields (action mode, attempts, rail).
@@ -130,7 +130,7 @@ class VIRLEnv(gym.Env[str, str]):
     * ``protocol``: ``"suite"`` (default: everything above) or ``"paper"``: the authors' evaluation
       protocol (their prompt template, instruction, observation strings, feedback, exact action
       matching, rail of 5 points per leg dropped with probability 0.5, 2 attempts per point and the
-      episode ends when they run out; base rules :data:`virl_env.rules.PAPER_RULES`). See the README
+      episode ends when they run out; base rules :data:`virl_env.task.rules.PAPER_RULES`). See the README
       table "paper protocol vs the authors' code".
 
     ## Variants
@@ -178,7 +178,7 @@ class VIRLEnv(gym.Env[str, str]):
         self.render_size = int(render_size)
         self.dataset = None
         if dataset_dir is not None:
-            from virl_env.dataset import RouteDataset
+            from virl_env.released.dataset import RouteDataset
 
             self.dataset = RouteDataset.load(dataset_dir)
         self._source: EpisodeSource = (DatasetSource(self.dataset, self.protocol) if self.dataset is not None
@@ -207,7 +207,7 @@ class VIRLEnv(gym.Env[str, str]):
             reset goes through (``sftrl_core.variants``); they apply to this episode only.
             ``paper_draws``: under ``protocol="paper"`` on released data, the start heading and rail
             draws of one episode of the authors' evaluator
-            (:meth:`virl_env.dataset.PaperDraws.reset_options` gives ``route`` and this).
+            (:meth:`virl_env.released.dataset.PaperDraws.reset_options` gives ``route`` and this).
         """
         super().reset(seed=seed)
         options = dict(options or {})
@@ -351,7 +351,7 @@ class VIRLEnv(gym.Env[str, str]):
 
     @property
     def task(self) -> NavigationTask | None:
-        """The navigation task of the current episode (:mod:`virl_env.task`; None before the first
+        """The navigation task of the current episode (:mod:`virl_env.task.navigation`; None before the first
         reset): attempts, verdicts, history. Read it; stepping goes through :meth:`step`."""
         return self._task
 
@@ -482,7 +482,7 @@ class VIRLVisionEnv(VIRLEnv):
         if self.benchmark is not None:
             self._source = BenchmarkSource(self.benchmark, self.protocol)
             self.num_routes = self._source.num_routes
-        from virl_env.streetview import grid_size
+        from virl_env.streetview.views import grid_size
 
         side = grid_size(self.view_size)
         self._view_cache: tuple[Episode, tuple, np.ndarray, tuple] | None = None

@@ -28,10 +28,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from virl_env.checker import action_arguments
-from virl_env.instructions import COMPASS_DIRECTIONS, RELATIVE_DIRECTIONS, compass_index, side_phrase
-from virl_env.routes import MAX_LEGS, VIEW_LIMIT
-from virl_env.rules import ACTION_MODES
+from virl_env.task.checker import action_arguments
+from virl_env.world.instructions import COMPASS_DIRECTIONS, RELATIVE_DIRECTIONS, compass_index, side_phrase
+from virl_env.world.routes import MAX_LEGS, VIEW_LIMIT
+from virl_env.task.rules import ACTION_MODES
 
 __all__ = [
     "COUNT_BINS",

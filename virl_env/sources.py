@@ -6,7 +6,7 @@ point, the top-down map and the text summary. The environment never asks where a
 
 * :class:`CitySource`: routes of a city generated from a style and a seed (random city per reset
   when the seed is None).
-* :class:`DatasetSource`: the routes of a :class:`~virl_env.dataset.RouteDataset`, viewed through
+* :class:`DatasetSource`: the routes of a :class:`~virl_env.released.dataset.RouteDataset`, viewed through
   its panoramas.
 * :class:`BenchmarkSource`: a fixed list of ``(style, city seed, route)`` entries, such as the
   visual-OOD benchmark :data:`VISUAL_OOD_ROUTES`.
@@ -16,8 +16,8 @@ transforms, city seed, route, initial heading, dropped points), so a seed gives 
 any process.
 
 Each source builds its rails with the protocol it is given: ``suite`` (this package's rail) or
-``paper`` (the authors' rail, observations and instruction: :func:`virl_env.routes.build_paper_rail`,
-:func:`virl_env.dataset.build_paper_episode`).
+``paper`` (the authors' rail, observations and instruction: :func:`virl_env.world.routes.build_paper_rail`,
+:func:`virl_env.released.dataset.build_paper_episode`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from sftrl_core.variants import apply_transforms
-from virl_env.city import City, get_city
-from virl_env.dataset import EpisodeRoute, PaperDraws, RouteDataset
-from virl_env.routes import RailPoint, Route, build_paper_rail, drop_points, get_rail, get_route
-from virl_env.rules import NavigationRules, check_protocol
-from virl_env.styles import CityStyle, Palette, StreetLook, get_style
+from virl_env.world.city import City, get_city
+from virl_env.released.dataset import EpisodeRoute, PaperDraws, RouteDataset
+from virl_env.world.routes import RailPoint, Route, build_paper_rail, drop_points, get_rail, get_route
+from virl_env.task.rules import NavigationRules, check_protocol
+from virl_env.world.styles import CityStyle, Palette, StreetLook, get_style
 
 __all__ = [
     "BenchmarkSource",
@@ -165,17 +165,17 @@ class CityEpisode(Episode):
                 "route": self.route.index}
 
     def street_view(self, point: RailPoint, view_size: int) -> tuple[np.ndarray, tuple]:
-        from virl_env.streetview import render_grid
+        from virl_env.streetview.views import render_grid
 
         return render_grid(self.city, point.position, point.heading, view_size, look=self.city.style.look)
 
     def render_map(self, index: int, size: int) -> np.ndarray:
-        from virl_env.render import render_map
+        from virl_env.map import render_map
 
         return render_map(self.city, self.route, self.rail, index, size=size)
 
     def render_ansi(self, index: int, mode: str, *, finished: bool, points_solved: Sequence[bool]) -> str:
-        from virl_env.render import render_ansi
+        from virl_env.map import render_ansi
 
         return render_ansi(self.city, self.route, self.rail, index, mode, finished=finished,
                            points_solved=points_solved)
@@ -202,12 +202,12 @@ class DatasetEpisode(Episode):
         return self.dataset.grid(self.route, point, view_size), ()
 
     def render_map(self, index: int, size: int) -> np.ndarray:
-        from virl_env.render import render_route_map
+        from virl_env.map import render_route_map
 
         return render_route_map(self.route, self.rail, index, size=size)
 
     def render_ansi(self, index: int, mode: str, *, finished: bool, points_solved: Sequence[bool]) -> str:
-        from virl_env.render import render_route_ansi
+        from virl_env.map import render_route_ansi
 
         return render_route_ansi(self.route, self.rail, index, mode)
 
@@ -255,7 +255,7 @@ class EpisodeSource(ABC):
 
 def paper_draws_option(value: object) -> PaperDraws:
     """The ``paper_draws`` reset option (``{"init_heading": int | None, "rail_draws": [float, ...]}``,
-    as :meth:`~virl_env.dataset.PaperDraws.reset_options` writes it) checked; the route comes from the
+    as :meth:`~virl_env.released.dataset.PaperDraws.reset_options` writes it) checked; the route comes from the
     ``route`` option, so the result's ``route`` is -1.
 
     Raises:

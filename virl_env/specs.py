@@ -26,11 +26,11 @@ from typing import Any, Mapping
 
 from sftrl_core.specs import SpecError, SpecStep, dump_spec, load_spec, spec_header, spec_object, spec_protocol
 
-from .checker import Grade, expected_action
-from .prompts import expert_reply_text
-from .routes import RailPoint
-from .rules import PROTOCOLS, NavigationRules, RewardTable
-from .task import NavigationTask
+from .task.checker import Grade, expected_action
+from .protocols.prompts import expert_reply_text
+from .world.routes import RailPoint
+from .task.rules import PROTOCOLS, NavigationRules, RewardTable
+from .task.navigation import NavigationTask
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "episode_spec", "grade", "advance", "expert_reply"]
 
@@ -161,7 +161,7 @@ def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
         spec: the point's spec (from :func:`episode_spec`, or its JSON text).
 
     Returns:
-        A :class:`~virl_env.checker.Grade`: ``verdict`` and ``reward`` as ``env.step`` gives them, ``feedback``
+        A :class:`~virl_env.task.checker.Grade`: ``verdict`` and ``reward`` as ``env.step`` gives them, ``feedback``
         equal to ``info["feedback"]``, ``success`` (the reply was the expected action) and the ``action`` read.
 
     Raises:

@@ -1,7 +1,7 @@
 """Rule and visual variants as wrappers: small base classes to copy, and the built-in variants.
 
 A rule wrapper changes the *rules* of the task, not the world: it maps the base
-:class:`~virl_env.rules.NavigationRules` to the rules of the variant. It acts only on the episodes
+:class:`~virl_env.task.rules.NavigationRules` to the rules of the variant. It acts only on the episodes
 reset *through it*: its ``reset`` passes the transform down with the reset options (the shared
 mechanism of :mod:`sftrl_core.variants`), the environment applies the transforms it receives
 (innermost wrapper first) and the whole episode reads the result (``env.unwrapped.active_rules``).
@@ -49,8 +49,8 @@ from PIL import Image, ImageFilter
 
 from sftrl_core import variants
 from virl_env.env import VIRLEnv
-from virl_env.rules import NavigationRules
-from virl_env.styles import CityStyle, StreetLook, get_style
+from virl_env.task.rules import NavigationRules
+from virl_env.world.styles import CityStyle, StreetLook, get_style
 
 __all__ = ["BearingActions", "CityLook", "DenseRail", "Fog", "NightCity", "RelativeActions", "RuleWrapper",
            "StyleWrapper"]
@@ -150,7 +150,7 @@ class CityLook(StyleWrapper):
 
     Args:
         env: The environment to wrap.
-        look: A :class:`~virl_env.styles.StreetLook`, or a style name whose look to borrow.
+        look: A :class:`~virl_env.world.styles.StreetLook`, or a style name whose look to borrow.
 
     Raises:
         TypeError, ValueError: For anything else (the message names it).

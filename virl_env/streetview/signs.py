@@ -3,8 +3,8 @@
 The rule that ties the pictures to the text (one place, used by the renderer and the tests):
 
 * **Exactly the named landmarks.** The views of a point draw a lettered sign for exactly the
-  landmarks its text observation names (the :data:`~virl_env.routes.VIEW_LIMIT` nearest within
-  :data:`~virl_env.city.VIEW_RADIUS`), and no other lettering.
+  landmarks its text observation names (the :data:`~virl_env.world.routes.VIEW_LIMIT` nearest within
+  :data:`~virl_env.world.city.VIEW_RADIUS`), and no other lettering.
 * **In the view of the named side.** A sign is drawn whole inside the view its side belongs to,
   never across a separator. :data:`SIDE_VIEW` maps the eight sides to the four views: a diagonal
   side goes to the view of its last word, as in English ("right front" is a front position, "left
@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from virl_env.styles import StreetLook
+from virl_env.world.styles import StreetLook
 
 __all__ = [
     "MIN_SIGN_CONTRAST",

@@ -11,14 +11,14 @@ A dataset directory holds:
   ``dest_place`` (optional ``name``).
 * ``street_views/<pano_id>.jpg``: equirectangular panoramas, each with
   ``street_views/<pano_id>.metadata.json`` holding its ``rotation`` in degrees (read by
-  :mod:`virl_env.panoramas`).
+  :mod:`virl_env.released.panoramas`).
 * ``pano_mapping.json``: the (lat, lng) -> panorama id mapping in JSON form (see
-  :mod:`virl_env.panoramas`). The authors ship it as a pickle, and unpickling runs code chosen by
+  :mod:`virl_env.released.panoramas`). The authors ship it as a pickle, and unpickling runs code chosen by
   whoever wrote the file, so this loader never reads pickles; convert theirs once with
-  ``python -m virl_env.convert MAPPING.pkl DIR/pano_mapping.json --trust-pickle``.
+  ``python -m virl_env.released.convert MAPPING.pkl DIR/pano_mapping.json --trust-pickle``.
 
-Everything read is untrusted (see :mod:`virl_env.datafiles`); problems raise
-:class:`~virl_env.datafiles.DatasetError` naming the file and the field.
+Everything read is untrusted (see :mod:`virl_env.released.files`); problems raise
+:class:`~virl_env.released.files.DatasetError` naming the file and the field.
 
 The rail of a dataset route follows the authors' construction (start, ``forward_points`` points
 evenly spaced on each leg, a turn at every intersection of ``geocode_list``, the destination), with
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from virl_env.datafiles import MAX_JSON_BYTES, DatasetError, clean_text, geocode, number, read_json
-from virl_env.geo import to_geo, to_local
-from virl_env.instructions import (
+from virl_env.released.files import MAX_JSON_BYTES, DatasetError, clean_text, geocode, number, read_json
+from virl_env.world.geo import to_geo, to_local
+from virl_env.world.instructions import (
     COMPASS_DIRECTIONS,
     compass_name,
     number_sentences,
@@ -48,9 +48,9 @@ from virl_env.instructions import (
     turn_sentence,
     wrap_angle,
 )
-from virl_env.panoramas import MAPPING_FILE, PanoIndex, load_pano_mapping, load_panorama, panorama_grid
-from virl_env.prompts import paper_observation, paper_sentences
-from virl_env.routes import PAPER_END_CLEARANCE, PAPER_MIN_LEG, RailPoint, paper_leg_fractions
+from virl_env.released.panoramas import MAPPING_FILE, PanoIndex, load_pano_mapping, load_panorama, panorama_grid
+from virl_env.protocols.prompts import paper_observation, paper_sentences
+from virl_env.world.routes import PAPER_END_CLEARANCE, PAPER_MIN_LEG, RailPoint, paper_leg_fractions
 
 __all__ = [
     "DatasetRoute",
@@ -284,7 +284,7 @@ class PaperDraws:
         route: The route index (``reset(options={"route": ...})``).
         init_heading: The drawn start heading (``randint(0, 359)``), or None when the data gives one.
         rail_draws: The uniform draws of the rail, ``forward_points`` per leg longer than
-            :data:`~virl_env.routes.PAPER_MIN_LEG`, leg by leg.
+            :data:`~virl_env.world.routes.PAPER_MIN_LEG`, leg by leg.
     """
 
     route: int
@@ -347,7 +347,7 @@ def build_paper_episode(route: DatasetRoute, forward_points: int, drop_rate: flo
     """The authors' instruction and rail of a released route.
 
     Positions: the start, then for each ``geocode_list`` point its kept interpolated points (fractions
-    ``i / forward_points``, :func:`~virl_env.routes.paper_leg_fractions`), moved to the nearest
+    ``i / forward_points``, :func:`~virl_env.world.routes.paper_leg_fractions`), moved to the nearest
     panorama within :data:`PAPER_SNAP_RADIUS` (skipped if none; same panorama twice is possible, as
     in their code) and kept if more than 8 m from both ends of the leg, then the point itself (a
     milestone, the last one the destination). Observations and sentences are the authors'.
@@ -442,7 +442,7 @@ class RouteDataset:
         mapping_path = Path(mapping_file) if mapping_file is not None else root / MAPPING_FILE
         if not mapping_path.exists() and any(root.glob("*.pkl")):
             raise DatasetError(f"{mapping_path}: not found; convert the authors' pickle first: python -m "
-                               f"virl_env.convert {next(root.glob('*.pkl'))} {mapping_path} --trust-pickle")
+                               f"virl_env.released.convert {next(root.glob('*.pkl'))} {mapping_path} --trust-pickle")
         return cls(root, routes, load_pano_mapping(mapping_path))
 
     def __len__(self) -> int:

@@ -1,7 +1,7 @@
 """The street-view scene of a city: its geometry prepared for drawing, in small named dataclasses.
 
-:func:`build_scene` turns a :class:`~virl_env.city.City` and a
-:class:`~virl_env.styles.StreetLook` into a :class:`Scene`:
+:func:`build_scene` turns a :class:`~virl_env.world.city.City` and a
+:class:`~virl_env.world.styles.StreetLook` into a :class:`Scene`:
 
 * :class:`Camera`: the camera height and field of view of the city's views, drawn from the look's
   ranges;
@@ -25,9 +25,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from virl_env.city import City, style_key
-from virl_env.streetsigns import sign_color
-from virl_env.styles import StreetLook
+from virl_env.world.city import City, style_key
+from virl_env.streetview.signs import sign_color
+from virl_env.world.styles import StreetLook
 
 __all__ = [
     "GROUND_FLOOR",

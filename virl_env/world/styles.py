@@ -6,7 +6,7 @@ and a :class:`StreetLook` (everything about how the street views look: sky and t
 and markings, facades, windows, building heights, signs). ``new_york`` is the training style (the paper trains on New York routes); the
 other styles are unseen cities for the visual out-of-distribution setting.
 
-To add a style, build a :class:`CityStyle` and pass it to :func:`virl_env.city.generate_city`, or
+To add a style, build a :class:`CityStyle` and pass it to :func:`virl_env.world.city.generate_city`, or
 register it with :func:`register_style` so it can be named by a string.
 """
 

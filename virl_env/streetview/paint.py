@@ -11,8 +11,8 @@ side by side (``W = views * size``), so that every per-pixel pass runs once per 
   :func:`paint_silhouettes`: the walls rising behind the nearest ones (the skyline);
 * :func:`draw_props`: trees, lamps and parked cars as camera-facing shapes.
 
-:mod:`virl_env.streetview` puts them together (and adds the signs). Where numba is installed, the
-per-pixel loops and the ray cast run compiled (:mod:`virl_env._kernels`, same pixels): each pass checks
+:mod:`virl_env.streetview.views` puts them together (and adds the signs). Where numba is installed, the
+per-pixel loops and the ray cast run compiled (:mod:`virl_env.streetview._kernels`, same pixels): each pass checks
 ``_kernels.ENABLED`` and hands its prepared arrays to the kernel, or runs its numpy version.
 """
 
@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from virl_env import _kernels
-from virl_env.streetscene import (CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Facades,
+from virl_env.streetview import _kernels
+from virl_env.streetview.scene import (CAR, FACADE, FASCIA, GLASS, GROUND_FLOOR, LAMP, LIT, SCENE_RADIUS, SHOP, TRIM, Facades,
                                   GroundPolygons, Scene)
-from virl_env.styles import StreetLook
+from virl_env.world.styles import StreetLook
 
 __all__ = [
     "NEAR",

@@ -15,11 +15,11 @@ import numpy as np
 import shapely
 from PIL import Image, ImageDraw, ImageFont
 
-from virl_env.city import City
-from virl_env.dataset import EpisodeRoute
-from virl_env.instructions import compass_name
-from virl_env.routes import RailPoint, Route
-from virl_env.streetsigns import load_font
+from virl_env.world.city import City
+from virl_env.released.dataset import EpisodeRoute
+from virl_env.world.instructions import compass_name
+from virl_env.world.routes import RailPoint, Route
+from virl_env.streetview.signs import load_font
 
 __all__ = ["render_ansi", "render_map", "render_route_ansi", "render_route_map"]
 

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from virl_env.prompts import OBS_CHARSET
+from virl_env.protocols.prompts import OBS_CHARSET
 
 __all__ = [
     "DatasetError",

@@ -3,7 +3,7 @@ grid cut from a panorama.
 
 ``pano_mapping.json`` holds the mapping in JSON form:
 ``{"format": "virl_env.pano_mapping", "version": 1, "entries": [[lat, lng, "pano_id"], ...]}``
-(:func:`write_pano_mapping` writes it; :mod:`virl_env.convert` converts the authors' pickle).
+(:func:`write_pano_mapping` writes it; :mod:`virl_env.released.convert` converts the authors' pickle).
 A rail point uses the nearest panorama within :data:`MAPPING_RADIUS` metres. Panorama files are
 size-bounded, checked to be roughly 2:1 and must stay inside the street-view folder.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from virl_env.datafiles import MAX_JSON_BYTES, DatasetError, geocode, number, pano_id, read_json
-from virl_env.geo import to_local
+from virl_env.released.files import MAX_JSON_BYTES, DatasetError, geocode, number, pano_id, read_json
+from virl_env.world.geo import to_local
 
 __all__ = [
     "MAPPING_FILE",
@@ -105,7 +105,7 @@ def load_pano_mapping(path: str | os.PathLike[str]) -> PanoIndex:
     data = read_json(path, MAX_JSON_BYTES)
     if not isinstance(data, dict) or data.get("format") != MAPPING_FORMAT:
         raise DatasetError(f"{path}: format must be {MAPPING_FORMAT!r} (convert the authors' pickle with "
-                           "python -m virl_env.convert)")
+                           "python -m virl_env.released.convert)")
     if data.get("version") != 1:
         raise DatasetError(f"{path}: version must be 1, got {str(data.get('version'))[:20]}")
     raw = data.get("entries")
@@ -188,7 +188,7 @@ def _load_panorama(folder: str, pano: str) -> tuple[np.ndarray, float]:
 
 @lru_cache(maxsize=256)
 def _grid(folder: str, pano: str, heading: float, size: int) -> np.ndarray:
-    from virl_env.streetview import VIEW_OFFSETS, compose_grid, project_panorama
+    from virl_env.streetview.views import VIEW_OFFSETS, compose_grid, project_panorama
 
     pixels, rotation = _load_panorama(folder, pano)
     grid = compose_grid([project_panorama(pixels, heading + off, rotation, size) for off in VIEW_OFFSETS])

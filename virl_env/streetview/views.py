@@ -1,15 +1,15 @@
 """Street views: perspective pictures of a generated city (Pillow + numpy), and of real panoramas.
 
 Synthetic views (:func:`render_view`, :func:`render_grid`) are drawn from the city's scene
-(:mod:`virl_env.streetscene`: facades, ground polygons, trees, lamps, parked cars and the camera,
-shaped by the city style's :class:`~virl_env.styles.StreetLook`) by the painting passes of
-:mod:`virl_env.streetpaint`: sky and haze; the ground with
+(:mod:`virl_env.streetview.scene`: facades, ground polygons, trees, lamps, parked cars and the camera,
+shaped by the city style's :class:`~virl_env.world.styles.StreetLook`) by the painting passes of
+:mod:`virl_env.streetview.paint`: sky and haze; the ground with
 roads, curbs, centre lines and zebra crossings (Pillow polygons clipped at the camera's near
 plane); building facades with windows, cornices, gables and storefronts (a vectorised numpy ray
 cast, one ray per image column against the wall segments, with a second layer for the taller
 walls behind the nearest one, so towers and side walls rise above the street's roofline);
 camera-facing billboards for trees, lamps and parked cars; and the landmark signs, placed by the
-rule of :mod:`virl_env.streetsigns`: a legible sign for exactly the landmarks the text observation
+rule of :mod:`virl_env.streetview.signs`: a legible sign for exactly the landmarks the text observation
 names, each whole inside the view of its named side.
 
 The camera stands on the street centre line at the scene's eye height, looks level, with the
@@ -34,11 +34,11 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from virl_env import _kernels
-from virl_env.city import VIEW_RADIUS, City
-from virl_env.instructions import bearing, wrap_angle
-from virl_env.routes import VIEW_LIMIT
-from virl_env.streetpaint import (
+from virl_env.streetview import _kernels
+from virl_env.world.city import VIEW_RADIUS, City
+from virl_env.world.instructions import bearing, wrap_angle
+from virl_env.world.routes import VIEW_LIMIT
+from virl_env.streetview.paint import (
     PROP_RADIUS,
     background_words,
     cast_walls,
@@ -52,9 +52,9 @@ from virl_env.streetpaint import (
     paint_walls,
     scratch,
 )
-from virl_env.streetscene import SCENE_RADIUS, Scene, get_scene
-from virl_env.streetsigns import SIDE_VIEW, SignPlacement, SignRequest, layout_signs, letter_height, sign_color
-from virl_env.styles import StreetLook
+from virl_env.streetview.scene import SCENE_RADIUS, Scene, get_scene
+from virl_env.streetview.signs import SIDE_VIEW, SignPlacement, SignRequest, layout_signs, letter_height, sign_color
+from virl_env.world.styles import StreetLook
 
 __all__ = [
     "EYE_HEIGHT",
@@ -105,8 +105,8 @@ def grid_size(view_size: int) -> int:
 def named_signs(city: City, position: tuple[float, float], heading: float) -> list[tuple[int, str, int]]:
     """The landmarks whose signs the views at a point show: ``(landmark index, side, view)`` for
     exactly the landmarks the text observation names there (the nearest
-    :data:`~virl_env.routes.VIEW_LIMIT` within :data:`~virl_env.city.VIEW_RADIUS`), nearest first,
-    with the view (:data:`~virl_env.streetsigns.SIDE_VIEW`) their side belongs to."""
+    :data:`~virl_env.world.routes.VIEW_LIMIT` within :data:`~virl_env.world.city.VIEW_RADIUS`), nearest first,
+    with the view (:data:`~virl_env.streetview.signs.SIDE_VIEW`) their side belongs to."""
     return [(lm.index, side, SIDE_VIEW[side])
             for lm, side in city.visible_landmarks(position, heading, VIEW_RADIUS, VIEW_LIMIT)]
 
@@ -157,7 +157,7 @@ def _render(city: City, look: StreetLook, position: tuple[float, float], heading
             views: Sequence[int]) -> tuple[np.ndarray, list[SignPlacement]]:
     """The given views side by side: an ``(size, len(views) * size, 4)`` uint8 RGBA strip (alpha is
     meaningless; :func:`_copy_rgb` takes the colours out) and where the signs were drawn. The strip is a
-    scratch buffer (:func:`~virl_env.streetpaint.scratch`): copy it out before the next call."""
+    scratch buffer (:func:`~virl_env.streetview.paint.scratch`): copy it out before the next call."""
     scene = get_scene(city, look)
     cam = scene.camera
     eye = cam.eye_height

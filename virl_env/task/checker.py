@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from sftrl_core.grading import Grade as CoreGrade
 from sftrl_core.replies import find_json_object, strip_code_fence, strip_thinking
 
-from virl_env.instructions import COMPASS_DIRECTIONS, RELATIVE_DIRECTIONS, compass_index
-from virl_env.routes import RailPoint
-from virl_env.rules import NavigationRules, RewardTable, Verdict
+from virl_env.world.instructions import COMPASS_DIRECTIONS, RELATIVE_DIRECTIONS, compass_index
+from virl_env.world.routes import RailPoint
+from virl_env.task.rules import NavigationRules, RewardTable, Verdict
 
 __all__ = [
     "MAX_REPLY_CHARS",
@@ -388,7 +388,7 @@ def grade_paper_reply(reply: str, point: RailPoint, rules: NavigationRules, rewa
     Raises:
         TypeError: If ``reply`` is not a string.
     """
-    from virl_env.prompts import PAPER_FEEDBACK, paper_landmark_text  # prompts imports this module
+    from virl_env.protocols.prompts import PAPER_FEEDBACK, paper_landmark_text  # prompts imports this module
 
     action, observation = parse_paper_reply(reply)
     if expected is None:

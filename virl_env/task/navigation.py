@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from virl_env.checker import Grade, expected_action, grade_paper_reply, grade_reply
-from virl_env.prompts import ended_feedback, moved_on_feedback, paper_failure_feedback, retry_feedback
-from virl_env.routes import RailPoint
-from virl_env.rules import NavigationRules, RewardTable, Verdict, check_protocol
+from virl_env.task.checker import Grade, expected_action, grade_paper_reply, grade_reply
+from virl_env.protocols.prompts import ended_feedback, moved_on_feedback, paper_failure_feedback, retry_feedback
+from virl_env.world.routes import RailPoint
+from virl_env.task.rules import NavigationRules, RewardTable, Verdict, check_protocol
 
 __all__ = ["MAX_STORED_REPLY_CHARS", "NavigationTask"]
 

@@ -21,9 +21,9 @@ from functools import cached_property, lru_cache
 import numpy as np
 import shapely
 
-from virl_env.instructions import bearing, side_name, wrap_angle
-from virl_env.layouts import StreetNetwork, build_network
-from virl_env.styles import STYLE_NAMES, CityStyle, get_style
+from virl_env.world.instructions import bearing, side_name, wrap_angle
+from virl_env.world.layouts import StreetNetwork, build_network
+from virl_env.world.styles import STYLE_NAMES, CityStyle, get_style
 
 __all__ = [
     "City",
@@ -86,7 +86,7 @@ class City:
     """A generated city. Treat as immutable (arrays are read-only).
 
     Attributes:
-        style: The :class:`~virl_env.styles.CityStyle` it was generated in.
+        style: The :class:`~virl_env.world.styles.CityStyle` it was generated in.
         seed: The seed it was generated from.
         node_xy: ``(N, 2)`` node positions.
         edges: ``(E, 2)`` node pairs of the straight street segments.
@@ -432,7 +432,7 @@ def generate_city(style: str | CityStyle, seed: int) -> City:
     """Generate the city of ``style`` for ``seed`` (deterministic, same in every process).
 
     Args:
-        style: A style name (see :data:`virl_env.styles.STYLE_NAMES`) or a :class:`CityStyle`.
+        style: A style name (see :data:`virl_env.world.styles.STYLE_NAMES`) or a :class:`CityStyle`.
         seed: A non-negative integer.
 
     Raises:

@@ -1,4 +1,4 @@
-"""Street-network shapes (grid and radial) drawn from a :class:`~virl_env.styles.LayoutSpec`.
+"""Street-network shapes (grid and radial) drawn from a :class:`~virl_env.world.styles.LayoutSpec`.
 
 Pure functions: each takes the spec, the naming vocabulary and an explicit
 ``numpy.random.Generator`` and returns a :class:`StreetNetwork` (node positions in metres, x east,
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from virl_env.styles import LayoutSpec, Naming
+from virl_env.world.styles import LayoutSpec, Naming
 
 __all__ = ["StreetNetwork", "build_network", "grid_network", "radial_network", "street_names"]
 

@@ -11,7 +11,7 @@ import json
 import string
 from collections.abc import Sequence
 
-from virl_env.checker import MAX_REPLY_CHARS, action_arguments
+from virl_env.task.checker import MAX_REPLY_CHARS, action_arguments
 
 __all__ = [
     "ACTION_CHARSET",

@@ -3,7 +3,7 @@
 The street views' per-pixel work and their many small array operations per point (the facade
 texture lookup, the ground's palette gather, the ray cast against the walls, the ground polygons'
 clipping and projection, the skyline spans, the props overlay, the RGBA -> RGB copy into the grid)
-are numpy passes in :mod:`virl_env.streetpaint` and :mod:`virl_env.streetview`; numba runs each as
+are numpy passes in :mod:`virl_env.streetview.paint` and :mod:`virl_env.streetview.views`; numba runs each as
 one loop. They give the same pixels as the numpy passes (the same float arithmetic in the same
 order; ``tests/test_virl_kernels.py`` compares the two paths picture by picture) at about twice the
 uncached image-mode steps per second. Without numba, or with ``VIRL_ENV_NUMBA=0`` in the
@@ -48,7 +48,7 @@ def _compile(function):  # type: ignore[no-untyped-def]
 @_compile
 def paint_wall_columns(out, top, bottom, step, hq, trim_from, offset, code, lit_limit, storey_rows,
                        lut, colors, wall, fog, haze, half, eyeq, glass, lit, trim):  # pragma: no cover - compiled
-    """The facade texture lookup of :func:`virl_env.streetpaint.paint_walls`: in each column ``c``
+    """The facade texture lookup of :func:`virl_env.streetview.paint.paint_walls`: in each column ``c``
     of ``out`` (uint32 words), over its rows ``top[c]:bottom[c]``, a pixel inside the wall
     (texture height ``0 <= zq <= hq``) takes the texture class at ``zq`` (the cornice class from
     ``trim_from`` up; lit windows by the storey hash when ``lit_limit > 0``) in the colours of the
@@ -94,7 +94,7 @@ def paint_wall_columns(out, top, bottom, step, hq, trim_from, offset, code, lit_
 @_compile
 def paint_ground(out, index, palette):  # pragma: no cover - compiled
     """``out[r, c] = palette[r, index[r, c]]``: each ground pixel takes its row's (hazed) colour of
-    its polygon class (:func:`virl_env.streetpaint.paint_ground`)."""
+    its polygon class (:func:`virl_env.streetview.paint.paint_ground`)."""
     last = palette.shape[1] - 1
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -116,7 +116,7 @@ def copy_rgb(dst, y0, x0, src, c0, width):  # pragma: no cover - compiled
 @_compile
 def cast_rays(x0, y0, x1, y1, tops, length, wall_ids, fx, fy, rx, ry, size, focal, near_plane,
               near_depth, near_wall, near_along, back_depth, back_wall, back_along):  # pragma: no cover - compiled
-    """The ray cast of :func:`virl_env.streetpaint.cast_walls` for the candidate walls (end points
+    """The ray cast of :func:`virl_env.streetview.paint.cast_walls` for the candidate walls (end points
     relative to the camera, in wall order) and the views' axes, filling both :class:`Hits`
     (``near_*`` and ``back_*``, initialised to no hit). Ties go to the first wall in wall order."""
     views = fx.shape[0]
@@ -179,7 +179,7 @@ def cast_rays(x0, y0, x1, y1, tops, length, wall_ids, fx, fy, rx, ry, size, foca
 
 @_compile
 def paint_spans(out, cols, top, bottom, face, trim, trim_rows):  # pragma: no cover - compiled
-    """The silhouettes of :func:`virl_env.streetpaint.paint_silhouettes`: in column ``cols[j]`` of
+    """The silhouettes of :func:`virl_env.streetview.paint.paint_silhouettes`: in column ``cols[j]`` of
     ``out``, rows ``top[j]:bottom[j]`` take the word ``face[j]``, the first ``trim_rows`` of
     them ``trim[j]``."""
     first, last = out.shape[0], 0
@@ -195,7 +195,7 @@ def paint_spans(out, cols, top, bottom, face, trim, trim_rows):  # pragma: no co
 @_compile
 def project_ground(verts, start, center, radius, reach, color, ox, oy, fx, fy, rx, ry, size, focal, eye,
                    top, near_plane):  # pragma: no cover - compiled
-    """The ground polygons of :func:`virl_env.streetpaint.draw_ground` as the views see them: the
+    """The ground polygons of :func:`virl_env.streetview.paint.draw_ground` as the views see them: the
     polygons within reach of the point, each view's in scene order, clipped at the near plane and
     projected to image coordinates (rows from ``top``). Returns ``(xy, view, begin, end,
     color)``: the interleaved x, y coordinates, and per polygon to draw its view, its slice
@@ -264,7 +264,7 @@ def project_ground(verts, start, center, radius, reach, color, ox, oy, fx, fy, r
 
 @_compile
 def near_segments(x0, y0, x1, y1, ox, oy, radius):  # pragma: no cover - compiled
-    """Which segments come within ``radius`` of the point (:func:`virl_env.streetpaint.near_walls`)."""
+    """Which segments come within ``radius`` of the point (:func:`virl_env.streetview.paint.near_walls`)."""
     out = np.empty(x0.shape[0], dtype=np.bool_)
     limit = radius ** 2
     for i in range(x0.shape[0]):

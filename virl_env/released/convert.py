@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m virl_env.convert MAPPING.pkl DATASET_DIR/pano_mapping.json --trust-pickle
+    python -m virl_env.released.convert MAPPING.pkl DATASET_DIR/pano_mapping.json --trust-pickle
 
-Unpickling a file can run any code its author chose, which is why :mod:`virl_env.dataset` never
+Unpickling a file can run any code its author chose, which is why :mod:`virl_env.released.dataset` never
 reads pickles and why this one-off conversion requires ``--trust-pickle``: pass it only for a file
 whose origin you trust (e.g. downloaded from the authors' release yourself).
 
@@ -15,7 +15,7 @@ float scalar is decoded from its bytes by this module, and every other numpy sca
 datetime, complex, a structured dtype...) becomes a refusal naming the entry. Containers may not
 nest beyond ``{(lat, lng): id}``, so no input can make hashing or printing a value explode, and
 the file size and entry count are bounded. Every problem is a
-:class:`~virl_env.datafiles.DatasetError` naming the file (and the entry where there is one).
+:class:`~virl_env.released.files.DatasetError` naming the file (and the entry where there is one).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import struct
 import sys
 from pathlib import Path
 
-from virl_env.datafiles import DatasetError, check_size, number, pano_id
-from virl_env.panoramas import write_pano_mapping
+from virl_env.released.files import DatasetError, check_size, number, pano_id
+from virl_env.released.panoramas import write_pano_mapping
 
 __all__ = ["MAX_PICKLE_BYTES", "MAX_PICKLE_ENTRIES", "convert_pickle_mapping", "main"]
 
@@ -257,7 +257,7 @@ def convert_pickle_mapping(src: str | os.PathLike[str], dst: str | os.PathLike[s
 def main(argv: list[str] | None = None) -> int:
     """Run the converter; returns the exit status (0 on success)."""
     parser = argparse.ArgumentParser(
-        prog="python -m virl_env.convert",
+        prog="python -m virl_env.released.convert",
         description="Convert the V-IRL authors' pickled (lat, lng) -> panorama id mapping to JSON.")
     parser.add_argument("pickle", help="the authors' mapping pickle")
     parser.add_argument("output", help="where to write the JSON mapping (normally DATASET_DIR/pano_mapping.json)")

@@ -1,6 +1,6 @@
 """Routes (start landmark -> intersections -> destination landmark) and their ground-truth rails.
 
-A :class:`Route` is planned on a :class:`~virl_env.city.City`: a start and a destination landmark,
+A :class:`Route` is planned on a :class:`~virl_env.world.city.City`: a start and a destination landmark,
 a shortest street path between them (straightest among equal-length paths), legs split at the
 intersections where the path turns, and the numbered instruction sentences. Route ``k`` of a city is
 a pure function of ``(style, city seed, k)``, so ``reset(options={"route": k})`` replays it exactly.
@@ -21,8 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from virl_env.city import VIEW_RADIUS, City, get_city, style_key
-from virl_env.instructions import (
+from virl_env.world.city import VIEW_RADIUS, City, get_city, style_key
+from virl_env.world.instructions import (
     bearing,
     compass_name,
     move_sentence,
@@ -34,7 +34,7 @@ from virl_env.instructions import (
     turn_sentence,
     wrap_angle,
 )
-from virl_env.styles import CityStyle
+from virl_env.world.styles import CityStyle
 
 __all__ = [
     "MAX_LEGS",
@@ -547,7 +547,7 @@ def build_paper_rail(city: City, route: Route, forward_points: int, drop_rate: f
     not milestones). Each leg gets ``forward_points`` interpolated points at fractions ``i / n`` of
     its street length (:func:`paper_leg_fractions`; the street path stands in for their snapping to
     the nearest panorama), kept only when more than :data:`PAPER_END_CLEARANCE` metres from both
-    ends. Observations are the paper's (:func:`virl_env.prompts.paper_observation`): no landmarks
+    ends. Observations are the paper's (:func:`virl_env.protocols.prompts.paper_observation`): no landmarks
     at the start and interpolated points, the landmarks in view (as the suite names them) at
     milestones and the destination.
 
@@ -559,7 +559,7 @@ def build_paper_rail(city: City, route: Route, forward_points: int, drop_rate: f
         uniform: Draws a float in ``[0, 1)`` (the environment's generator); called ``forward_points``
             times per leg longer than :data:`PAPER_MIN_LEG`, leg by leg.
     """
-    from virl_env.prompts import paper_observation, paper_sentences  # prompts -> checker -> routes
+    from virl_env.protocols.prompts import paper_observation, paper_sentences  # prompts -> checker -> routes
 
     pts, kinds = route.points, route.kinds
     seg = [bearing(q[0] - p[0], q[1] - p[1]) for p, q in zip(pts[:-1], pts[1:])]
