@@ -449,3 +449,39 @@ def test_converter_reads_numpy_floats_of_every_width_and_byte_order(tmp_path, pr
     assert entries == [(40.25, 1.0, "big_endian"), (40.751, -73.991, "f8"), (40.5, -73.5, "narrow"),
                        (40.75, -73.99, "plain")]
 
+
+
+def _colliding_mapping_pickle(count: int) -> bytes:
+    """A dict pickle whose keys all share one ``hash()``: ``(k * (2**61 - 1), 0.0)`` (Python hashes an int modulo
+    the Mersenne prime 2**61 - 1, and a tuple by its items' hashes). Written opcode by opcode, so nothing here
+    hashes the keys."""
+    body = bytearray(b"\x80\x02}(")  # protocol 2, EMPTY_DICT, MARK
+    for k in range(count):
+        body += pickle.dumps((k * (2**61 - 1), 0.0), protocol=2)[2:-1] + pickle.dumps(f"p{k}", protocol=2)[2:-1]
+    return bytes(body + b"u.")  # SETITEMS, STOP
+
+
+def test_converter_stays_linear_on_keys_crafted_to_collide_in_hash(tmp_path):
+    """Filling a dict with 100,000 colliding keys takes minutes (quadratic); the converter reads the entries as a
+    list, so the file is refused for its first out-of-range coordinate in about a second. The guard is a hang
+    limit, not a speed assertion (benchmarks measure speed)."""
+    from fuzz_support import hang_guard
+
+    src = tmp_path / "colliding.pkl"
+    src.write_bytes(_colliding_mapping_pickle(100_000))
+    with hang_guard("converting 100,000 colliding keys", seconds=20.0):
+        with pytest.raises(DatasetError, match=r"entry 1: lat must be a finite number"):
+            convert_pickle_mapping(src, tmp_path / "out.json", trust_pickle=True)
+
+
+def test_converter_merges_repeated_coordinates_as_the_pickled_dict_did(tmp_path):
+    """A pair written twice keeps its first place and takes the last id (dict semantics), also as 1 vs 1.0 and
+    -0.0 vs 0.0; the merge is keyed by the pair's bytes, not by ``hash()`` of the numbers."""
+    body = bytearray(b"\x80\x02}(")
+    for key, value in [((40.0, -0.0), "a"), ((41.5, 2.0), "b"), ((40, 0.0), "c"), ((42.0, 3.0), "d")]:
+        body += pickle.dumps(key, protocol=2)[2:-1] + pickle.dumps(value, protocol=2)[2:-1]
+    src = tmp_path / "repeated.pkl"
+    src.write_bytes(bytes(body + b"u."))
+    assert pickle.loads(src.read_bytes()) == {(40.0, 0.0): "c", (41.5, 2.0): "b", (42.0, 3.0): "d"}
+    assert convert_pickle_mapping(src, tmp_path / "out.json", trust_pickle=True) == 3
+    assert [e[2] for e in load_pano_mapping(tmp_path / "out.json").entries] == ["c", "b", "d"]

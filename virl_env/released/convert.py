@@ -14,7 +14,10 @@ coordinates and whose values are string ids. No numpy object is ever built from 
 float scalar is decoded from its bytes by this module, and every other numpy scalar (str,
 datetime, complex, a structured dtype...) becomes a refusal naming the entry. Containers may not
 nest beyond ``{(lat, lng): id}``, so no input can make hashing or printing a value explode, and
-the file size and entry count are bounded. Every problem is a
+the file size and entry count are bounded. The mapping's entries are read into a list, never into a dict keyed
+by the file's values: Python's hash of numbers is not randomised, so keys crafted to collide would make filling
+such a dict quadratic (40,000 keys: 22 s). Repeated coordinates are merged afterwards, keyed by their bytes
+(whose hash is randomised), as a dict would merge them. Every problem is a
 :class:`~virl_env.released.files.DatasetError` naming the file (and the entry where there is one).
 """
 
@@ -117,10 +120,20 @@ def _describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+class _Entries(list):
+    """The mapping dict of the file as its ``(key, value)`` items in file order (see the module docstring)."""
+
+    __slots__ = ()
+
+
+#: Most items a dict other than the mapping may hold (numpy's pickles use none; refused beyond this).
+_MAX_OTHER_DICT_ITEMS = 64
+
+
 class _MappingUnpickler(pickle._Unpickler):  # the pure-Python unpickler: each opcode can be checked
     """Builds only ``{(lat, lng): id}``: a whitelist of three globals, flat containers, no objects."""
 
-    _mapping: dict | None = None
+    _mapping: _Entries | None = None
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
@@ -133,11 +146,17 @@ class _MappingUnpickler(pickle._Unpickler):  # the pure-Python unpickler: each o
         raise pickle.UnpicklingError(f"the pickle refers to {module[:60]}.{name[:60]}, which a mapping of "
                                      "coordinates to ids never needs; refusing to load it")
 
-    def _insert(self, target: object, items: list) -> None:
-        if not isinstance(target, dict):
-            raise pickle.UnpicklingError(f"only the mapping dict may receive items, not a {type(target).__name__}")
+    def _new_dict(self) -> _Entries | dict:
         if self._mapping is None:
-            self._mapping = target  # the first dict filled is the mapping (the authors' file holds one dict)
+            self._mapping = _Entries()  # the first dict is the mapping (the authors' file holds one dict)
+            return self._mapping
+        return {}
+
+    def _insert(self, target: object, items: list) -> None:
+        if not isinstance(target, (dict, _Entries)):
+            raise pickle.UnpicklingError(f"only the mapping dict may receive items, not a {type(target).__name__}")
+        if target is not self._mapping and len(target) + len(items) // 2 > _MAX_OTHER_DICT_ITEMS:
+            raise pickle.UnpicklingError("a second dict holds many items; the mapping never needs one")
         for i in range(0, len(items) - 1, 2):
             key, value = items[i], items[i + 1]
             # Check the shape before the dict hashes the key: a deep or shared tuple would take
@@ -151,7 +170,10 @@ class _MappingUnpickler(pickle._Unpickler):  # the pure-Python unpickler: each o
                                              "(the mapping never nests containers)")
             if len(target) >= MAX_PICKLE_ENTRIES:
                 raise pickle.UnpicklingError(f"more than {MAX_PICKLE_ENTRIES} entries")
-            target[key] = value
+            if isinstance(target, _Entries):
+                target.append((key, value))
+            else:
+                target[key] = value
 
     def load_setitem(self) -> None:
         value = self.stack.pop()
@@ -164,15 +186,12 @@ class _MappingUnpickler(pickle._Unpickler):  # the pure-Python unpickler: each o
 
     def load_dict(self) -> None:
         items = self.pop_mark()
-        target: dict = {}
+        target = self._new_dict()
         self._insert(target, items)
         self.append(target)
 
     def load_empty_dictionary(self) -> None:
-        target: dict = {}
-        if self._mapping is None:
-            self._mapping = target
-        self.append(target)
+        self.append(self._new_dict())
 
     def load_build(self) -> None:
         state = self.stack.pop()
@@ -194,7 +213,7 @@ class _MappingUnpickler(pickle._Unpickler):  # the pure-Python unpickler: each o
     del _code
 
 
-def _read_mapping(src: Path) -> dict:
+def _read_mapping(src: Path) -> _Entries:
     check_size(src, MAX_PICKLE_BYTES)
     try:
         with open(src, "rb") as fh:
@@ -203,7 +222,7 @@ def _read_mapping(src: Path) -> dict:
         raise DatasetError(f"{src}: cannot read the file ({exc.strerror or exc})") from None
     except Exception as exc:  # noqa: BLE001  the restricted unpickler's own refusals and any malformed opcode
         raise DatasetError(f"{src}: not a readable mapping pickle ({str(exc)[:200]})") from None
-    if not isinstance(mapping, dict):
+    if not isinstance(mapping, _Entries):
         raise DatasetError(f"{src}: expected a dict {{(lat, lng): pano_id}}, got {_describe(mapping)}")
     return mapping
 
@@ -239,9 +258,9 @@ def convert_pickle_mapping(src: str | os.PathLike[str], dst: str | os.PathLike[s
         raise PermissionError("reading a pickle can run arbitrary code; pass trust_pickle=True (CLI: "
                               "--trust-pickle) only for a file whose origin you trust")
     src = Path(src)
-    mapping = _read_mapping(src)
-    entries = []
-    for i, (geo, pano) in enumerate(mapping.items()):
+    entries: list[tuple[float, float, str]] = []
+    position: dict[bytes, int] = {}  # a coordinate pair's bytes -> its place in ``entries``
+    for i, (geo, pano) in enumerate(_read_mapping(src)):
         where = f"{src}: entry {i}"
         if not isinstance(geo, tuple) or len(geo) != 2:
             raise DatasetError(f"{where}: the key must be a (lat, lng) pair, got {_describe(geo)}")
@@ -250,7 +269,14 @@ def convert_pickle_mapping(src: str | os.PathLike[str], dst: str | os.PathLike[s
         if type(pano) is not str:
             raise DatasetError(f"{where} ({lat:.6f}, {lng:.6f}): the panorama id must be a string, got "
                                f"{_describe(pano)}")
-        entries.append((lat, lng, pano_id(pano, f"{where} ({lat:.6f}, {lng:.6f}): the panorama id")))
+        entry = (lat, lng, pano_id(pano, f"{where} ({lat:.6f}, {lng:.6f}): the panorama id"))
+        # A repeated pair keeps its first place and takes the last id, as the pickled dict did (+ 0.0: -0.0 == 0.0).
+        key = struct.pack("<dd", float(lat) + 0.0, float(lng) + 0.0)
+        if key in position:
+            entries[position[key]] = entry
+        else:
+            position[key] = len(entries)
+            entries.append(entry)
     return write_pano_mapping(entries, dst)
 
 
