@@ -5,7 +5,8 @@ Everything grades from episode specs (``env.unwrapped.episode_spec()``; :mod:`gp
 
 * :mod:`sftrl_train.datasets`: seeded rows for RL and SFT, JSONL/Parquet writers, ``datasets.Dataset``.
 * :mod:`sftrl_train.rewards`: TRL ``reward_funcs``, verl ``compute_score``, OpenRLHF ``reward_func``.
-* :mod:`sftrl_train.episodes`: :class:`~sftrl_train.episodes.SpecEpisode`, an episode played from its spec.
+* :mod:`sftrl_train.episodes`: :class:`~sftrl_train.episodes.EpisodeSession` (also ``SpecEpisode``): a whole episode
+  of either game played turn by turn, from its spec or a live env, exactly as the env plays it.
 * :mod:`sftrl_train.chat`: chat-template splicing for multi-turn token sequences.
 * :mod:`sftrl_train.trl`: a multi-turn GRPO ``rollout_func``.
 * :mod:`sftrl_train.verl`: verl rows, agent loop (verl >= 0.9) and interaction (older verl).
@@ -19,7 +20,7 @@ Trainer packages are imported only inside the functions that need them, with an 
 from __future__ import annotations
 
 from .datasets import rl_rows, sft_rows, to_hf_dataset, write_jsonl, write_parquet
-from .episodes import SpecEpisode
+from .episodes import EpisodeSession, SpecEpisode, Turn
 from .rewards import openrlhf_reward_func, trl_reward, trl_success, verl_compute_score
 
 __all__ = [
@@ -28,7 +29,9 @@ __all__ = [
     "to_hf_dataset",
     "write_jsonl",
     "write_parquet",
+    "EpisodeSession",
     "SpecEpisode",
+    "Turn",
     "trl_reward",
     "trl_success",
     "verl_compute_score",
