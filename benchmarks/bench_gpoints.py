@@ -2,10 +2,12 @@
 
 Usage::
 
-    python benchmarks/bench_gpoints.py [--repeats 7] [--episodes 2000]
+    python benchmarks/bench_gpoints.py [--repeats 7] [--episodes 2000] [--quick] [--write-results]
 
 Each figure is the median of ``--repeats`` timed runs (after one warm-up run, which also builds the cached
-solvability tables). Step rates time the ``step`` calls only, over whole episodes (5 attempts for wrong answers). Environments come from ``gym.make`` (with its default wrappers), as users get them.
+solvability tables). Step rates time the ``step`` calls only, over whole episodes (5 attempts for wrong answers).
+Environments come from ``gym.make`` (with its default wrappers), as users get them. ``--quick`` measures fewer and
+shorter runs; ``--write-results`` also writes the figures, dated, into ``docs/results.md``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import time
 from typing import Callable
 
 import gymnasium as gym
+import PIL
 
 import gpoints_env  # noqa: F401  (registers the environments)
+from _results import add_write_option, markdown_table, rate, write_section
 from gpoints_env.checker import check_answer
 
 
@@ -112,21 +116,38 @@ def bench_checker(repeats: int, calls: int = 20000) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure; prints the median (default 7)")
-    parser.add_argument("--episodes", type=int, default=2000, help="episodes per timed run (default 2000)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure; prints the median (default 7)")
+    parser.add_argument("--episodes", type=int, default=None, help="episodes per timed run (default 2000)")
+    parser.add_argument("--quick", action="store_true", help="3 repeats of 300 episodes unless given (a rough check)")
+    add_write_option(parser)
     args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 7)
+    episodes = args.episodes or (300 if args.quick else 2000)
     print(f"Python {platform.python_version()} on {platform.machine()}, gymnasium {gym.__version__}, "
-          f"median of {args.repeats} repeats")
+          f"median of {repeats} repeats")
     rows = []
     for env_id in ("GeneralPoints-v0", "GeneralPoints-RuleOOD-v0"):
-        rows += [(env_id, k, v) for k, v in bench_env(env_id, args.episodes, args.repeats).items()]
+        rows += [(env_id, k, v) for k, v in bench_env(env_id, episodes, repeats).items()]
     for resolution, resets in ((512, 500), (1200, 100)):
-        rate = bench_image_resets("GeneralPoints-VL-v0", resolution, resets, args.repeats)
-        rows.append(("GeneralPoints-VL-v0", f"reset+render/s at {resolution} px", rate))
-    rows += [("checker", k, v) for k, v in bench_checker(args.repeats).items()]
+        if args.quick:
+            resets //= 5
+        value = bench_image_resets("GeneralPoints-VL-v0", resolution, resets, repeats)
+        rows.append(("GeneralPoints-VL-v0", f"reset+render/s at {resolution} px", value))
+    rows += [("checker", k, v) for k, v in bench_checker(repeats, calls=4000 if args.quick else 20000).items()]
     width = max(len(f"{a}  {b}") for a, b, _ in rows)
-    for env_id, what, rate in rows:
-        print(f"{env_id + '  ' + what:<{width}}  {rate:>10,.0f}")
+    for env_id, what, value in rows:
+        print(f"{env_id + '  ' + what:<{width}}  {value:>10,.0f}")
+    if args.write_results:
+        def label(what: str) -> str:  # "check_answer/s (correct JSON)" -> "correct JSON"
+            what = what.replace("/s", "").removeprefix("check_answer ")
+            return what[1:-1] if what.startswith("(") and what.endswith(")") else what
+
+        table = markdown_table(["what", "figure", "per second"],
+                               [("`check_answer`" if env_id == "checker" else f"`{env_id}`", label(what), rate(value))
+                                for env_id, what, value in rows], align="llr")
+        write_section("bench_gpoints", f"Median of {repeats} timed runs of {episodes} episodes each (image resets "
+                      "and checker calls: their own counts); step rates time `step()` only.\n\n" + table,
+                      versions={"gymnasium": gym.__version__, "Pillow": PIL.__version__})
 
 
 if __name__ == "__main__":

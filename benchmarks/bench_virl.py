@@ -6,10 +6,12 @@ Run from the repository root::
     python benchmarks/bench_virl.py            # full run
     python benchmarks/bench_virl.py --quick    # fewer repeats
     python benchmarks/bench_virl.py --vl-only  # only the image-mode figures
+    python benchmarks/bench_virl.py --quick --write-results   # also write them into docs/results.md
 
 Prints which street-view passes run (compiled with numba, the ``fast`` extra, or numpy), then the
-median over several repeats of each figure. Nothing is asserted: these are figures for
-the README, measured on whatever machine runs the script.
+median over several repeats of each figure. Nothing is asserted: these are figures for the docs'
+results page, measured on whatever machine runs the script; ``--write-results`` writes them there,
+dated (the image-mode section, and the text-mode one unless ``--vl-only``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import statistics
 import time
 
 import gymnasium as gym
+import PIL
 
+from _results import add_write_option, markdown_table, rate, write_section
 from virl_env.streetview import _kernels
 from virl_env.world import routes as routes_module
 from virl_env.world.city import generate_city, get_city
@@ -144,13 +148,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--vl-only", action="store_true", help="only the image-mode figures")
+    add_write_option(parser)
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     get_city("new_york", 0)  # the cached training city
+    versions = {"gymnasium": gym.__version__, "Pillow": PIL.__version__}
     if _kernels.ENABLED:
         import numba
-        print(f"street-view passes: compiled (numba {numba.__version__})")
+        passes = f"compiled (numba {numba.__version__})"
+        versions["numba"] = numba.__version__
+        print(f"street-view passes: {passes}")
     else:
+        passes = "numpy (without the fast extra, or with VIRL_ENV_NUMBA=0)"
         print("street-view passes: numpy (install the fast extra for the compiled ones)")
     # Compile (or load from numba's cache) the kernels before timing.
     city = get_city("new_york", 0)
@@ -163,12 +172,22 @@ def main() -> None:
         ("VIRL-VL-v0 graded step, uncached, 1200 px (paper size)", lambda: bench_vl_steps(20, view_size=1200)),
         ("VIRL-VL-v0 failed attempt at the same point (cached grid)", lambda: bench_vl_failed_attempts(2000)),
     ]
+    vl_rows = []
     for label, fn in vl:
-        print(f"{label:<72}: {_median_rate(fn, repeats):8,.0f} /s")
+        value = _median_rate(fn, repeats)
+        vl_rows.append((label, value))
+        print(f"{label:<72}: {value:8,.0f} /s")
     print("uncached 256-pixel grids per style (render_grid alone):")
+    grids = []
     for style in STYLE_NAMES:
-        rate = _median_rate(lambda style=style: bench_style_grids(style, 60), repeats)
-        print(f"  {style:<10} {rate:7,.0f} /s")
+        value = _median_rate(lambda style=style: bench_style_grids(style, 60), repeats)
+        grids.append(f"{style} {rate(value)}")
+        print(f"  {style:<10} {value:7,.0f} /s")
+    if args.write_results:
+        rows = [(label, rate(value)) for label, value in vl_rows]
+        rows.append(("uncached 256 px grid alone, per style", ", ".join(grids)))
+        write_section("bench_virl_vl", f"Street-view passes: {passes}. Median of {repeats} repeats.\n\n"
+                      + markdown_table(["figure", "per second"], rows), versions=versions)
     if args.vl_only:
         return
 
@@ -183,9 +202,20 @@ def main() -> None:
     print(f"VIRL-RuleOOD-v0 graded step (JSON replies)               : {steps_rel:10,.0f} /s")
     print(f"(route/rail caches: {routes_module._cached_route.cache_info().currsize} routes)")
     print("city generation per style (median of repeats, new seeds):")
+    generation = []
     for style in STYLE_NAMES:
         seconds = bench_city_generation(style, repeats)
+        generation.append(f"{style} {seconds * 1000:.0f}")
         print(f"  {style:<10} {seconds * 1000:7.1f} ms")
+    if args.write_results:
+        rows = [("`VIRL-v0` reset, random route of the cached 1,000-route set", f"{rate(warm)} /s"),
+                ("`VIRL-v0` reset, never-seen route in the cached city (plans the route, builds its rail)",
+                 f"{rate(cold)} /s"),
+                ("`VIRL-v0` graded step (JSON replies, one wrong in five)", f"{rate(steps)} /s"),
+                ("`VIRL-RuleOOD-v0` graded step", f"{rate(steps_rel)} /s"),
+                ("city generation, per style (ms)", ", ".join(generation))]
+        write_section("bench_virl_text", f"Median of {repeats} repeats.\n\n" + markdown_table(["figure", "value"], rows),
+                      versions={"gymnasium": gym.__version__})
 
 
 if __name__ == "__main__":
