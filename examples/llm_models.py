@@ -364,7 +364,7 @@ def training_rows(kind: str, setting: Any, episodes: int, *, seed: int,
     kwargs = {**setting.env_kwargs, **dict(env_kwargs or {})}
     env_id = setting.env_id.split(":", 1)[-1]
     rows = make(env_id, episodes, seed=seed, **kwargs)
-    if setting.game == "virl":
+    if setting.game.walks_routes:  # V-IRL
         held_out = setting.episodes  # the harness evaluates on routes 0 .. held_out - 1
 
         def evaluated(row: Mapping[str, Any]) -> bool:

@@ -18,8 +18,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sftrl_core.registry import GENERAL_POINTS, VIRL, GameInfo
 
 from policies import make_gp_env, make_ppo, make_virl_env
+
+#: Per game: its numeric training environment and the short name of its saved policy (``ppo_<short>.pt``).
+RECIPES = {GENERAL_POINTS: (make_gp_env, "gp"), VIRL: (make_virl_env, "virl")}
+#: ``--game`` values: a game's name (any case) or its short name, or ``both``.
+_GAME_CHOICES = {**{game.name.lower(): (game,) for game in RECIPES},
+                 **{short: (game,) for game, (_, short) in RECIPES.items()}, "both": tuple(RECIPES)}
+
+
+def games(text: str) -> tuple[GameInfo, ...]:
+    """The games a ``--game`` value names."""
+    try:
+        return _GAME_CHOICES[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected GeneralPoints, V-IRL or both, got {text!r}") from None
 
 
 def score(model, env, episodes: int, seed: int) -> tuple[float, float]:
@@ -38,33 +53,34 @@ def score(model, env, episodes: int, seed: int) -> tuple[float, float]:
     return wins / episodes, float(np.mean(returns))
 
 
-def run(game: str, timesteps: int, args: argparse.Namespace) -> Path:
+def run(game: GameInfo, timesteps: int, args: argparse.Namespace) -> Path:
     """Train PPO on one game, save the policy weights, print a score; returns the weights path."""
-    env = make_gp_env() if game == "gp" else make_virl_env()
+    make_env, short = RECIPES[game]
+    env = make_env()
     env.reset(seed=args.seed)
     model = make_ppo(env, seed=args.seed, n_steps=args.n_steps, batch_size=min(256, args.n_steps))
-    print(f"[{game}] PPO for {timesteps} steps on {env.observation_space.shape[0]} inputs, "
+    print(f"[{game.name}] PPO for {timesteps} steps on {env.observation_space.shape[0]} inputs, "
           f"{env.action_space.n} actions")
     start = time.perf_counter()
     model.learn(timesteps)
-    print(f"[{game}] trained in {time.perf_counter() - start:.1f} s")
-    path = Path(args.out) / f"ppo_{game}.pt"
+    print(f"[{game.name}] trained in {time.perf_counter() - start:.1f} s")
+    path = Path(args.out) / f"ppo_{short}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.policy.state_dict(), path)
     # Reload into a fresh PPO of the same shape: tensors only, never SB3's pickled zip contents.
     fresh = make_ppo(env, seed=args.seed, n_steps=args.n_steps, batch_size=min(256, args.n_steps))
     fresh.policy.load_state_dict(torch.load(path, weights_only=True))
-    success, mean_return = score(fresh, make_gp_env() if game == "gp" else make_virl_env(), args.eval_episodes,
-                                 seed=args.seed + 700_000)
-    print(f"[{game}] saved {path}; reloaded: success {success:.3f}, mean return {mean_return:.2f} "
+    success, mean_return = score(fresh, make_env(), args.eval_episodes, seed=args.seed + 700_000)
+    print(f"[{game.name}] saved {path}; reloaded: success {success:.3f}, mean return {mean_return:.2f} "
           f"over {args.eval_episodes} in-distribution episodes")
     return path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--game", choices=("gp", "virl", "both"), default="both",
-                        help="which game to train on (default both)")
+    parser.add_argument("--game", type=games, default="both", metavar="GAME",
+                        help="which game to train on: GeneralPoints, V-IRL or both (default both; gp and virl "
+                             "also work)")
     parser.add_argument("--gp-timesteps", type=int, default=250_000, help="PPO steps on GeneralPoints (default 250000)")
     parser.add_argument("--virl-timesteps", type=int, default=60_000, help="PPO steps on V-IRL (default 60000)")
     parser.add_argument("--eval-episodes", type=int, default=100,
@@ -75,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-steps", type=int, default=2048, help="PPO rollout length per update")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    for game in ("gp", "virl") if args.game == "both" else (args.game,):
-        run(game, args.gp_timesteps if game == "gp" else args.virl_timesteps, args)
+    timesteps = {GENERAL_POINTS: args.gp_timesteps, VIRL: args.virl_timesteps}
+    for game in args.game:
+        run(game, timesteps[game], args)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sftrl_core.registry import GENERAL_POINTS, VIRL
 from sftrl_eval import SETTINGS, evaluate, report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,10 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     out = Path(args.out)
+    asked = {GENERAL_POINTS: args.gp_episodes, VIRL: args.virl_episodes}
     for agent in (OracleAgent(), RandomAgent(seed=0)):
         for setting in SETTINGS.values():
-            episodes = setting.episodes if args.paper_sizes else (
-                args.gp_episodes if setting.game == "gp" else min(args.virl_episodes, setting.episodes))
+            episodes = setting.episodes if args.paper_sizes else asked[setting.game]
+            if setting.game.walks_routes:  # a setting's routes past its evaluation list are training routes
+                episodes = min(episodes, setting.episodes)
             evaluate(agent, setting, episodes, out / agent.name, progress=not args.no_progress)
     text = report([out / "oracle", out / "random"], out / "report.md", out / "report.png")
     print(text)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sftrl_core.registry import GENERAL_POINTS, VIRL, GameInfo
 
 from policies import (
     gp_demonstrations,
@@ -28,6 +29,25 @@ from policies import (
     virl_demonstrations,
 )
 
+#: Per game: its numeric environment, its demonstrations, the fewest held-out episodes, what is collected, and
+#: the short name of its saved model (``sft_<short>.pt``).
+RECIPES = {
+    GENERAL_POINTS: (make_gp_env, gp_demonstrations, 10, "solver demonstrations on {n} hands (seeds {seed}..)",
+                     "gp"),
+    VIRL: (make_virl_env, virl_demonstrations, 5, "expert rails on {n} training routes", "virl"),
+}
+#: ``--game`` values: a game's name (any case) or its short name, or ``both``.
+_GAME_CHOICES = {**{game.name.lower(): (game,) for game in RECIPES},
+                 **{recipe[-1]: (game,) for game, recipe in RECIPES.items()}, "both": tuple(RECIPES)}
+
+
+def games(text: str) -> tuple[GameInfo, ...]:
+    """The games a ``--game`` value names."""
+    try:
+        return _GAME_CHOICES[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected GeneralPoints, V-IRL or both, got {text!r}") from None
+
 
 def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     """Share of held-out samples where the model's most likely action is the expert's."""
@@ -36,33 +56,30 @@ def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((predicted == y).mean())
 
 
-def run(game: str, args: argparse.Namespace) -> Path:
-    """Collect demonstrations, train, save, reload, and print held-out accuracy; returns the weights path."""
-    if game == "gp":
-        n_actions = make_gp_env().action_space.n
-        print(f"[gp] collecting solver demonstrations on {args.gp_episodes} hands (seeds {args.seed}..)")
-        x, y = gp_demonstrations(args.gp_episodes, seed=args.seed)
-        held_x, held_y = gp_demonstrations(max(args.gp_episodes // 10, 10), seed=args.seed + 500_000)
-    else:
-        n_actions = make_virl_env().action_space.n
-        print(f"[virl] collecting expert rails on {args.virl_routes} training routes")
-        x, y = virl_demonstrations(args.virl_routes, seed=args.seed)
-        held_x, held_y = virl_demonstrations(max(args.virl_routes // 10, 5), seed=args.seed + 500_000)
-    print(f"[{game}] {len(x)} (observation, action) pairs, observation size {x.shape[1]}, {n_actions} actions")
+def run(game: GameInfo, episodes: int, args: argparse.Namespace) -> Path:
+    """Collect demonstrations on ``episodes`` hands or routes, train, save, reload, and print held-out accuracy;
+    returns the weights path."""
+    make_env, demonstrations, least_held_out, collected, short = RECIPES[game]
+    n_actions = make_env().action_space.n
+    print(f"[{game.name}] collecting " + collected.format(n=episodes, seed=args.seed))
+    x, y = demonstrations(episodes, seed=args.seed)
+    held_x, held_y = demonstrations(max(episodes // 10, least_held_out), seed=args.seed + 500_000)
+    print(f"[{game.name}] {len(x)} (observation, action) pairs, observation size {x.shape[1]}, {n_actions} actions")
     start = time.perf_counter()
     model, losses = train_sft(x, y, n_actions, epochs=args.epochs, seed=args.seed, lr=args.lr, log=print)
-    print(f"[{game}] trained in {time.perf_counter() - start:.1f} s: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
-    path = Path(args.out) / f"sft_{game}.pt"
+    print(f"[{game.name}] trained in {time.perf_counter() - start:.1f} s: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+    path = Path(args.out) / f"sft_{short}.pt"
     save_policy(model, path)
     reloaded = load_policy(path)  # weights_only=True: tensors, never arbitrary pickled objects
-    print(f"[{game}] saved {path}; reloaded, held-out action accuracy {accuracy(reloaded, held_x, held_y):.3f}")
+    print(f"[{game.name}] saved {path}; reloaded, held-out action accuracy {accuracy(reloaded, held_x, held_y):.3f}")
     return path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--game", choices=("gp", "virl", "both"), default="both",
-                        help="which game to train on (default both)")
+    parser.add_argument("--game", type=games, default="both", metavar="GAME",
+                        help="which game to train on: GeneralPoints, V-IRL or both (default both; gp and virl "
+                             "also work)")
     parser.add_argument("--gp-episodes", type=int, default=5000, help="GeneralPoints hands to demonstrate")
     parser.add_argument("--virl-routes", type=int, default=400, help="V-IRL training routes to demonstrate")
     parser.add_argument("--epochs", type=int, default=30, help="passes over the demonstrations (default 30)")
@@ -73,8 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    for game in ("gp", "virl") if args.game == "both" else (args.game,):
-        run(game, args)
+    episodes = {GENERAL_POINTS: args.gp_episodes, VIRL: args.virl_routes}
+    for game in args.game:
+        run(game, episodes[game], args)
 
 
 if __name__ == "__main__":

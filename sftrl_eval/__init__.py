@@ -6,7 +6,8 @@
 
 or from the command line: ``python -m sftrl_eval run --agent my_module:my_agent --settings GP-L,GP-L-RuleOOD``.
 ``protocol="paper"`` (``--protocol paper``) plays the paper authors' evaluation, the only numbers comparable
-with the paper's; ``backend="ray"`` (``--backend ray``) plays a setting's episodes across a Ray cluster.
+with the paper's; ``backend="ray"`` (``--backend ray``) plays a setting's episodes across a Ray cluster. The
+protocols and the games are those of :mod:`sftrl_core.registry`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from .episode import AgentError, public_info
 from .harness import BACKENDS, aevaluate, evaluate
 from .report import collect_summaries, draw_chart, markdown_table, paper_table, report
-from .results import ResultsError, ResultsInUseError, agent_identity, load_meta, load_records
+from .results import ResultsError, ResultsInUseError, ResultsWriteError, agent_identity, load_meta, load_records
 from .settings import (
     PAPER_RESULTS,
     PROTOCOLS,
@@ -40,6 +41,7 @@ __all__ = [
     "AgentError",
     "ResultsError",
     "ResultsInUseError",
+    "ResultsWriteError",
     "UNPARSEABLE_VERDICTS",
     "report",
     "collect_summaries",

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sftrl_core.registry import DEFAULT_PROTOCOL
+
 from .episode import AgentError
 from .harness import BACKENDS, check_episodes, evaluate
 from .report import report
-from .results import _PRIVATE_MODULE_PREFIX, ResultsError
+from .results import _PRIVATE_MODULE_PREFIX, STORAGE_ERRNOS, ResultsError, ResultsWriteError
 from .settings import PROTOCOLS, SETTINGS, EpisodeList, get_setting
 
-__all__ = ["main", "load_agent", "load_agent_spec", "LoadedAgent", "UsageError"]
+__all__ = ["main", "load_agent", "load_agent_spec", "LoadedAgent", "UsageError", "EXIT_STORAGE"]
 
 _DESCRIPTION = """\
 Benchmark an agent on the paper's settings (GeneralPoints and V-IRL, in and out of distribution).
@@ -28,6 +30,10 @@ Benchmark an agent on the paper's settings (GeneralPoints and V-IRL, in and out 
   list     the settings, their environments and sizes
   run      evaluate an agent (resumes an interrupted run in the same --out folder)
   report   tables and a chart of the runs found under one or more folders
+
+Exit status: 0 done; 1 the agent failed; 2 a usage mistake (bad arguments, or a results folder that holds
+another run or is in use); 3 the results could not be written (a full disk, a quota, an I/O error): the
+episodes already written are intact, so free some space and run the same command again to resume.
 
 Examples:
   python -m sftrl_eval run --agent examples/agents.py:OracleAgent --settings GP-L,VIRL-L --episodes 10 --out runs/oracle
@@ -161,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
                           "the model server answers requests in parallel (default 1)")
     run.add_argument("--env-kwargs", default="{}", metavar="JSON",
                      help="extra gym.make arguments as a JSON object, e.g. '{\"resolution\": 1200}'")
-    run.add_argument("--protocol", choices=PROTOCOLS, default="suite",
+    run.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
                      help="'suite' (default): the suite's prompts and grading; 'paper': the authors' evaluation "
                           "(their prompts, grading, hand lists and V-IRL per-step accuracy), the only numbers "
                           "comparable with the paper's")
@@ -208,7 +214,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.dataset_dir is not None:
         if not Path(args.dataset_dir).is_dir():
             raise UsageError(f"--dataset-dir {args.dataset_dir} is not a folder")
-        if not any(get_setting(name).game == "virl" for name in names):
+        if not any(get_setting(name).game.walks_routes for name in names):  # the released data are routes
             raise UsageError("--dataset-dir is the released V-IRL data, and --settings names no V-IRL setting")
     for name in names:  # every mistake before the first episode, not after an hour of the first setting
         setting = get_setting(name)
@@ -234,7 +240,7 @@ def _run(args: argparse.Namespace) -> None:
 
 def _dataset_dir(args: argparse.Namespace, name: str) -> str | None:
     """``--dataset-dir`` for a V-IRL setting (GeneralPoints settings have no route data)."""
-    return args.dataset_dir if get_setting(name).game == "virl" else None
+    return args.dataset_dir if get_setting(name).game.walks_routes else None
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -248,9 +254,16 @@ def _report(args: argparse.Namespace) -> None:
     print("wrote " + " and ".join(str(p) for p in (markdown, png) if p is not None))
 
 
+#: Exit status when results (or the report) could not be written: a full disk, a full quota, an I/O error.
+EXIT_STORAGE = 3
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status: 0 done, 1 the agent failed, 2 a usage mistake (bad
-    arguments, or a results folder that holds another run or is in use)."""
+    arguments, or a results folder that holds another run or is in use), 3 (:data:`EXIT_STORAGE`) the results
+    could not be written (a full disk, a full quota, an I/O error: the failed write is undone and the episodes
+    already written stay intact, so running the same command again resumes). Each error is one line on stderr
+    (``--debug`` adds the traceback)."""
     args = _parser().parse_args(argv)
     # Like `python -m sftrl_eval`, the installed script finds agent modules in the current folder.
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -262,12 +275,19 @@ def main(argv: list[str] | None = None) -> int:
             _run(args)
         else:
             _report(args)
+    except ResultsWriteError as err:
+        return _fail(args, err, EXIT_STORAGE)
     except (UsageError, ResultsError, FileExistsError, FileNotFoundError) as err:
         return _fail(args, err, 2)
     except (ValueError, TypeError, ImportError) as err:  # argument checks, bad gym.make arguments, no Ray...
         return _fail(args, err, 2)
     except AgentError as err:
         return _fail(args, err, 1, " (finished episodes are saved: run the same command again to resume)")
+    except OSError as err:  # the disk refused a file besides the results (the folder, its lock, the report)
+        if err.errno not in STORAGE_ERRNOS:
+            raise
+        return _fail(args, err, EXIT_STORAGE, " (results already written are intact: free some space and run the "
+                                              "same command again to resume)")
     return 0
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from sftrl_core.registry import DEFAULT_PROTOCOL
+
 from .settings import SEED_LIST_VERSION, EpisodeList, Setting
 
 __all__ = ["public_info", "AgentError"]
@@ -84,7 +86,7 @@ def _episode(env: gym.Env, agent: Any, episodes: EpisodeList, name: str, index: 
         "seconds": round(time.perf_counter() - start, 6),
         "steps": steps,
     }
-    if episodes.protocol != "suite":
+    if episodes.protocol != DEFAULT_PROTOCOL:  # default-protocol records keep their format from before protocols
         record["episode_list"] = episodes.identity()["episode_list"]
     if "step_correct" in info:
         record["step_correct"] = [bool(x) for x in info["step_correct"]]
@@ -192,5 +194,6 @@ class _Progress:
 
 
 def _make_env(setting: Setting, kwargs: Mapping[str, Any], protocol: str) -> gym.Env:
-    # The protocol is an argument of its own (not in env_kwargs), so suite results files keep their identity.
-    return gym.make(setting.env_id, **kwargs, **({"protocol": protocol} if protocol != "suite" else {}))
+    # The protocol is an argument of its own (not in env_kwargs), so default-protocol results files keep their
+    # identity; the ids' default protocol is not passed at all.
+    return gym.make(setting.env_id, **kwargs, **({"protocol": protocol} if protocol != DEFAULT_PROTOCOL else {}))

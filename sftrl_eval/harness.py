@@ -22,7 +22,7 @@ ends: a run that fails at once (e.g. a model server that is down) leaves no file
 
 ``protocol="paper"`` plays the authors' evaluation (their prompts, grading and episode lists, see
 :class:`~sftrl_eval.settings.EpisodeList`) and computes V-IRL per-step accuracy as their evaluator does
-(:func:`virl_env.task.metrics.paper_step_accuracy`). Results record the protocol; one results file never mixes
+(:func:`virl_env.paper_step_accuracy`). Results record the protocol; one results file never mixes
 protocols. ``backend="ray"`` plays the episodes on Ray actors (``ray.init()``: a local cluster, or the one
 ``RAY_ADDRESS`` names); the driver alone writes the results file, so resuming, locks and identities work the
 same way.
@@ -38,6 +38,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from sftrl_core.registry import DEFAULT_PROTOCOL
+
 from .episode import _make_env, _play, _play_async, _Progress
 from .ray_backend import _import_ray, _play_on_ray
 from .results import _json_value, _ResultsFile, agent_identity
@@ -47,7 +49,14 @@ from .summary import summarize
 # The evaluation API that lives in the modules beside this one stays importable from here (this was one module):
 # the agent's view (.episode), the results store (.results) and summaries (.summary).
 from .episode import AgentError, public_info  # noqa: F401
-from .results import _PRIVATE_MODULE_PREFIX, ResultsError, ResultsInUseError, load_meta, load_records  # noqa: F401
+from .results import (  # noqa: F401
+    _PRIVATE_MODULE_PREFIX,
+    ResultsError,
+    ResultsInUseError,
+    ResultsWriteError,
+    load_meta,
+    load_records,
+)
 from .summary import UNPARSEABLE_VERDICTS, records_protocol  # noqa: F401
 
 __all__ = ["evaluate", "aevaluate", "check_episodes", "BACKENDS"]
@@ -71,9 +80,9 @@ def check_episodes(setting: Setting, episodes: int | None, episode_list: Episode
     n = setting.episodes if episodes is None else episodes
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-    most = (episode_list or EpisodeList(setting, "suite")).max_episodes
+    most = (episode_list or EpisodeList(setting, DEFAULT_PROTOCOL)).max_episodes
     if most is not None and n > most:
-        if setting.game == "virl":
+        if setting.game.walks_routes:
             # Routes past the evaluation list are the training routes: playing them would score memorisation.
             raise ValueError(
                 f"{setting.name} has {most} evaluation routes; episodes={n} would replay training routes "
@@ -89,8 +98,9 @@ def _env_kwargs(setting: Setting, env_kwargs: Mapping[str, Any] | None,
     if "protocol" in kwargs:
         raise ValueError("pass the protocol as protocol=... (--protocol), not in env_kwargs: results record it")
     if dataset_dir is not None:
-        if setting.game != "virl":
-            raise ValueError(f"dataset_dir is the released V-IRL data; {setting.name} is a GeneralPoints setting")
+        if not setting.game.walks_routes:  # the released data are routes
+            raise ValueError(f"dataset_dir is the released V-IRL data; {setting.name} is a {setting.game.name} "
+                             "setting")
         kwargs["dataset_dir"] = os.fspath(dataset_dir)
         if setting.split == "visual_ood":  # the released routes replace the generated visual-OOD benchmark
             kwargs["benchmark"] = None
@@ -115,10 +125,14 @@ class _Run:
         return self.episodes.setting
 
     def keep(self, record: dict[str, Any]) -> None:
-        """File a finished episode: on disk (when writing to a folder) before the next episode starts."""
-        self.done[record["index"]] = record
+        """File a finished episode: on disk (when writing to a folder) before the next episode starts.
+
+        Raises:
+            ResultsWriteError: the record could not be written (a full disk...); the file is as it was.
+        """
         if self.results:
             self.results.append(record)
+        self.done[record["index"]] = record
         self.bar.update(record["success"])
 
     def summary(self) -> dict[str, Any]:
@@ -130,7 +144,7 @@ class _Run:
 
 
 def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, progress, factory, factory_kwargs,
-             protocol="suite", dataset_dir=None) -> _Run:
+             protocol=DEFAULT_PROTOCOL, dataset_dir=None) -> _Run:
     setting = get_setting(setting)
     kwargs = _env_kwargs(setting, env_kwargs, dataset_dir)
     episode_list = EpisodeList(setting, check_protocol(protocol), on_dataset=kwargs.get("dataset_dir") is not None)
@@ -140,10 +154,11 @@ def _prepare(agent, setting, episodes, out_dir, agent_name, resume, env_kwargs, 
     identity = agent_identity(agent, agent_name, factory, factory_kwargs)
     name = identity["agent"]
     # The run's identity: everything that must match for two runs to share a results file. New keys are added
-    # here; a meta file that lacks them is compared on the keys it has (a missing protocol means "suite").
+    # here; a meta file that lacks them is compared on the keys it has (a missing protocol means "suite", the
+    # protocol of every file written before protocols existed).
     meta = {"setting": setting.name, "env_id": setting.env_id, "env_kwargs": _json_value(kwargs, "env_kwargs"),
             "seed_list_version": SEED_LIST_VERSION, **identity, "protocol": episode_list.protocol}
-    if episode_list.protocol != "suite":
+    if episode_list.protocol != DEFAULT_PROTOCOL:  # default-protocol meta files keep their older identity
         meta["episode_list"] = episode_list.identity()["episode_list"]
     provenance = getattr(agent, "provenance", None)
     provenance = None if provenance is None else _json_value(provenance, "agent.provenance")
@@ -170,7 +185,7 @@ def evaluate(
     *,
     agent_factory: Any = None,
     agent_kwargs: Mapping[str, Any] | None = None,
-    protocol: str = "suite",
+    protocol: str = DEFAULT_PROTOCOL,
     dataset_dir: str | os.PathLike[str] | None = None,
     backend: str = "local",
     workers: int | None = None,
@@ -205,7 +220,9 @@ def evaluate(
     Raises:
         AgentError: the agent raised (finished episodes are kept; run again to resume).
         ResultsError: ``out_dir`` holds another run's results (another protocol included), a damaged meta
-            file, or is in use by another run.
+            file, two different results for one episode, or is in use by another run.
+        ResultsWriteError: the disk refused a write (e.g. ``ENOSPC``); finished episodes are intact, run
+            again to resume.
         ValueError: a bad setting, protocol, backend or episode count.
     """
     if backend not in BACKENDS:
@@ -251,7 +268,7 @@ async def aevaluate(
     *,
     agent_factory: Any = None,
     agent_kwargs: Mapping[str, Any] | None = None,
-    protocol: str = "suite",
+    protocol: str = DEFAULT_PROTOCOL,
     dataset_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate` for agents with ``async acall(observation, info)``: ``concurrency`` episodes in flight.

@@ -19,9 +19,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from sftrl_core.registry import SUITE
+
 from .results import load_records
-from .summary import summarize
 from .settings import PAPER_RESULTS, PAPER_VIRL_DATA_LIST, SETTINGS
+from .summary import _reproduces_paper, summarize
 
 __all__ = ["collect_summaries", "markdown_table", "paper_table", "draw_chart", "report", "PER_STEP_FLOORS"]
 
@@ -49,8 +51,12 @@ def collect_summaries(sources: Iterable[dict[str, Any] | str | os.PathLike[str]]
     setting in more than one folder, each such summary's ``agent`` becomes ``"name (folder)"`` and keeps the
     plain name in ``"agent_name"``, so no two runs are ever merged into one row.
 
+    Each episode counts once: a line repeated in a results file is read once, and two lines that record one
+    episode with different results are refused (see :func:`~sftrl_eval.results.load_records`).
+
     Raises:
         FileNotFoundError: a source is not a folder.
+        ResultsError: a results file records one episode twice with different results.
     """
     out = []
     for source in sources:
@@ -63,7 +69,7 @@ def collect_summaries(sources: Iterable[dict[str, Any] | str | os.PathLike[str]]
         for path in sorted(directory.rglob("*.jsonl")):
             if path.stem not in SETTINGS or not path.is_file():
                 continue
-            records = load_records(path)
+            records = load_records(path, unique=True)  # a line repeated in the file counts once
             for agent in sorted({str(r.get("agent")) for r in records}):
                 mine = sorted((r for r in records if str(r.get("agent")) == agent), key=lambda r: r["index"])
                 out.append({**summarize(mine, path.stem, agent), "source": str(path.parent)})
@@ -87,9 +93,10 @@ def _paper_cell(summary: dict[str, Any]) -> str:
     reference = PAPER_RESULTS.get(summary["setting"])
     if reference is None:
         return "-"
-    if summary.get("protocol", "suite") != "paper":
-        return "not comparable (suite protocol)"
-    if SETTINGS[summary["setting"]].game == "virl" and summary.get("episode_list") != PAPER_VIRL_DATA_LIST:
+    protocol = summary.get("protocol", SUITE.name)
+    if not _reproduces_paper(protocol):
+        return f"not comparable ({protocol} protocol)"
+    if SETTINGS[summary["setting"]].game.walks_routes and summary.get("episode_list") != PAPER_VIRL_DATA_LIST:
         # Their protocol on the suite's generated cities: the routes, hence the difficulty, are not theirs.
         return reference.describe() + " (their protocol, our generated routes)"
     return reference.describe()
@@ -111,7 +118,7 @@ def markdown_table(summaries: list[dict[str, Any]], paper_reference: bool = Fals
         tokens = s.get("mean_completion_tokens")
         tokens = "-" if tokens is None else f"{tokens:.0f}"
         lines.append(
-            f"| {s['agent']} | {s['setting']} | {s.get('protocol', 'suite')} | {s['episodes']} | "
+            f"| {s['agent']} | {s['setting']} | {s.get('protocol', SUITE.name)} | {s['episodes']} | "
             f"{_pct(s['success_rate'], s['success_stderr'])} | "
             f"{_pct(s['per_step_accuracy'], s.get('per_step_stderr'))} | {_pct(s['recognition_accuracy'])} | "
             f"{attempts} | {_pct(s['unparseable_rate'])} | {seconds} | {tokens} |"
@@ -213,12 +220,13 @@ def _notes(summaries: list[dict[str, Any]]) -> str:
     notes = []
     floors = [f"{name} {100 * PER_STEP_FLOORS[name]:.1f}%" for name in SETTINGS
               if name in PER_STEP_FLOORS
-              and any(s["setting"] == name and s.get("protocol", "suite") == "suite" for s in summaries)]
+              and any(s["setting"] == name and not _reproduces_paper(s.get("protocol", SUITE.name))
+                      for s in summaries)]
     if floors:
         notes.append("Per-step accuracy has a high trivial floor: an agent that always answers forward() gets "
                      + ", ".join(floors) + " per step, with route success 0%. Compare per-step figures with "
                      "these floors, not with 0.")
-    suite = sorted({s["setting"] for s in summaries if s.get("protocol", "suite") != "paper"},
+    suite = sorted({s["setting"] for s in summaries if not _reproduces_paper(s.get("protocol", SUITE.name))},
                    key=list(SETTINGS).index)
     if suite:
         notes.append("Measured under the suite protocol (" + ", ".join(suite) + "): these numbers are not comparable "

@@ -2,17 +2,24 @@
 
 Results go to ``out_dir/<setting>.jsonl``: one line per finished episode, written and flushed to disk as soon
 as the episode ends. A run that is killed loses at most the episodes in flight; running again with the same
-``out_dir`` skips the finished episodes (by index), drops a half-written last line, and never duplicates one.
+``out_dir`` skips the finished episodes (by index, whatever gaps they leave), drops a half-written last line,
+and never duplicates one. A line repeated in a file (the same episode, replies and results) counts once; two
+lines for one episode that disagree are refused (:func:`load_records` ``unique=True``).
 ``out_dir/<setting>.meta.json`` holds the run's identity (setting, environment, episode-list version, agent
 name, factory, arguments and config, see :func:`agent_identity`) and a log of the runs that wrote the file; a
 run whose identity differs, or whose protocol differs, is refused. While a run writes a results file it holds
 a lock on it (``out_dir/.<setting>.lock``), so a second run into the same folder is refused instead of playing
 every episode again. Nothing is written before the first episode ends.
+
+When the disk refuses a write (full, over quota, an I/O error), the write is undone and
+:class:`ResultsWriteError` is raised: the episodes already in the file, and its meta file, stay intact and
+readable, and running again resumes.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import inspect
 import json
 import os
@@ -20,12 +27,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sftrl_core.registry import SUITE
+
 __all__ = [
     "load_records",
     "load_meta",
     "agent_identity",
     "ResultsError",
     "ResultsInUseError",
+    "ResultsWriteError",
+    "STORAGE_ERRNOS",
 ]
 
 
@@ -35,6 +46,35 @@ class ResultsError(ValueError):
 
 class ResultsInUseError(ResultsError):
     """Another run is writing the same results file right now."""
+
+
+#: ``errno`` values that mean the storage, not the run, failed: a full disk, a full quota, an I/O error, a file
+#: past its size limit.
+STORAGE_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EIO", "EFBIG")
+                           if hasattr(errno, name))
+
+
+class ResultsWriteError(OSError):
+    """A results file or its meta file could not be written (``errno`` says why, e.g. ``ENOSPC``). The failed
+    write was undone: what was written before is intact, and running again resumes. ``str()`` is the message."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _write_error(err: OSError, path: Path, intact: str) -> ResultsWriteError:
+    code = err.errno
+    reason = os.strerror(code) if code else str(err)
+    name = errno.errorcode.get(code, "") if code else ""
+    return ResultsWriteError(code, f"could not write {path}: {reason}{f' ({name})' if name else ''}; {intact}: "
+                                   "free some space (or fix the disk) and run the same command again to resume")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may take only part of them, e.g. as a disk fills)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 # Loading a file by path gives its module a private name (see sftrl_eval.cli.load_agent); identities use the
@@ -92,14 +132,28 @@ def agent_identity(
 # ---- result files ------------------------------------------------------------------------------------------
 
 
-def load_records(path: str | os.PathLike[str], repair: bool = False) -> list[dict[str, Any]]:
-    """Read a results file: every complete JSON line. A half-written last line (a killed run) is ignored, and
-    with ``repair=True`` cut off the file so appending continues cleanly.
+def load_records(path: str | os.PathLike[str], repair: bool = False, *, unique: bool = False) -> list[dict[str, Any]]:
+    """Read a results file: every complete JSON line. A half-written last line (a killed run, a failed write)
+    is ignored, and with ``repair=True`` cut off the file so appending continues cleanly.
+
+    Args:
+        path: the ``<setting>.jsonl`` file.
+        repair: cut a half-written last line off the file.
+        unique: one record per episode (setting, agent, protocol, index), in file order: a line repeated (the
+            same replies and results; timings may differ) counts once, at its first place.
 
     Raises:
         ValueError: a line other than the last is not valid JSON (the file was edited or is not ours).
+        ResultsError: with ``unique``, two lines record one episode with different replies or results (the
+            message names the file, the episode and both lines): a results file holds one line per episode, so
+            which to trust is the user's call, never a silent pick.
     """
-    path = Path(path)
+    numbered = _read_records(Path(path), repair)
+    return _unique(numbered, Path(path)) if unique else [record for _, record in numbered]
+
+
+def _read_records(path: Path, repair: bool) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of every complete line (see :func:`load_records`)."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -120,12 +174,48 @@ def load_records(path: str | os.PathLike[str], repair: bool = False) -> list[dic
             raise ValueError(f"{path}: line {number + 1} is not an episode record ({err})") from None
         if is_last:  # complete JSON but no newline yet: also a partial write
             break
-        records.append(record)
+        records.append((number + 1, record))
         good_end += len(raw) + 1
     if repair and good_end < len(data):
         with open(path, "r+b") as f:
             f.truncate(good_end)
     return records
+
+
+#: Record keys that time an episode: two plays of one episode differ in them and in nothing else.
+_TIMING_KEYS = frozenset({"seconds"})
+_STEP_TIMING_KEYS = frozenset({"agent_seconds"})
+
+
+def _episode_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record.get("setting"), record.get("agent"), record.get("protocol", SUITE.name), record["index"])
+
+
+def _outcome(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its timings."""
+    steps = record.get("steps")
+    if isinstance(steps, list):
+        steps = [{k: v for k, v in step.items() if k not in _STEP_TIMING_KEYS} if isinstance(step, dict) else step
+                 for step in steps]
+    return {**{k: v for k, v in record.items() if k not in _TIMING_KEYS}, "steps": steps}
+
+
+def _unique(numbered: list[tuple[int, dict[str, Any]]], path: Path) -> list[dict[str, Any]]:
+    first: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+    out = []
+    for line, record in numbered:
+        key = _episode_key(record)
+        if key not in first:
+            first[key] = line, record
+            out.append(record)
+        elif _outcome(first[key][1]) != _outcome(record):
+            setting, agent, protocol, index = key
+            raise ResultsError(
+                f"{path}: lines {first[key][0]} and {line} both record episode {index} of {setting} (agent "
+                f"{agent!r}, protocol {protocol!r}) with different results; a results file holds one line per "
+                "episode (was it edited, or joined from two runs?): delete the line that is wrong, or keep the "
+                "runs in separate folders")
+    return out
 
 
 def load_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -151,13 +241,16 @@ def load_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader, or a kill, sees the old file or the new one, never half."""
+    """Write ``text`` to ``path`` so that a reader, a kill or a full disk sees the old file or the new one,
+    never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            _write_all(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -250,7 +343,7 @@ class _ResultsFile:
         old = load_meta(self.meta_path)
         if old is not None:
             # Files written before protocols existed hold suite results.
-            old = {**old, "protocol": old.get("protocol", "suite")}
+            old = {**old, "protocol": old.get("protocol", SUITE.name)}
             if old["protocol"] != meta["protocol"]:
                 raise ResultsError(_mixed_protocols(self.path, old["protocol"], meta["protocol"]))
             legacy = "runs" not in old  # written before run logs and agent identities: compare what it holds
@@ -265,10 +358,10 @@ class _ResultsFile:
             self.meta = {**meta, **old, "runs": []} if legacy else old
         else:
             self.meta = {**meta, "runs": []}
-        self.records = {r["index"]: r for r in load_records(self.path, repair=True)}
+        self.records = {r["index"]: r for r in load_records(self.path, repair=True, unique=True)}
         for record in self.records.values():
-            if record.get("protocol", "suite") != meta["protocol"]:
-                raise ResultsError(_mixed_protocols(self.path, record.get("protocol", "suite"), meta["protocol"]))
+            if record.get("protocol", SUITE.name) != meta["protocol"]:
+                raise ResultsError(_mixed_protocols(self.path, record.get("protocol", SUITE.name), meta["protocol"]))
         if old is None and self.records:
             # The meta file was deleted (e.g. after damage): the records must at least be this agent's.
             others = {r.get("agent") for r in self.records.values()} - {meta["agent"]}
@@ -280,22 +373,63 @@ class _ResultsFile:
             "episodes_already_done": len(self.records),
             "provenance": provenance,
         }
-        self._file = None
+        self._fd, self._size, self._damaged = -1, 0, False
 
     def append(self, record: dict[str, Any]) -> None:
-        if self._file is None:  # the first episode of this run: log the run, then open the results file
-            self.meta["runs"].append(self.run_entry)
-            _write_atomically(self.meta_path, json.dumps(self.meta, indent=1, sort_keys=True) + "\n")
-            self._file = open(self.path, "a", encoding="utf-8")
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        """Write one finished episode's line and make it durable.
+
+        Raises:
+            ResultsWriteError: the disk refused the meta file or the line; the write was undone (the file holds
+                exactly the lines before it), so running again resumes.
+        """
+        if self._fd < 0:  # the first episode of this run: log the run, then open the results file
+            meta = {**self.meta, "runs": [*self.meta["runs"], self.run_entry]}
+            try:
+                _write_atomically(self.meta_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+            except OSError as err:
+                raise _write_error(err, self.meta_path, self._intact()) from err
+            self.meta = meta
+            try:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0),
+                                   0o644)
+            except OSError as err:
+                raise _write_error(err, self.path, self._intact()) from err
+            self._size = os.fstat(self._fd).st_size
+        if self._damaged:
+            raise ResultsWriteError(errno.EIO, f"{self.path} ends in a partial line that could not be undone; "
+                                               "run the same command again to resume (the line is dropped)")
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            _write_all(self._fd, line)
+            os.fsync(self._fd)
+        except OSError as err:
+            self._undo()
+            raise _write_error(err, self.path, self._intact()) from err
+        self._size += len(line)
         self.records[record["index"]] = record
 
+    def _undo(self) -> None:
+        """Cut a failed write off, so the file ends with its last whole line (a reader would skip a partial last
+        line, but a later append after it would bury it mid-file)."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            self._damaged = True  # load_records(repair=True) cuts it on the next run
+            return
+        try:
+            os.fsync(self._fd)
+        except OSError:
+            pass  # the cut is made; making it durable is the disk's part
+
+    def _intact(self) -> str:
+        done = len(self.records)
+        return (f"the {done} finished episode{'s' if done != 1 else ''} in {self.path.name} "
+                f"{'are' if done != 1 else 'is'} intact" if done else "nothing was lost")
+
     def close(self) -> None:
-        if getattr(self, "_file", None) is not None:
-            self._file.close()
-            self._file = None
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1
         self._lock.release()
         if self.made_directory:
             try:

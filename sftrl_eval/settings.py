@@ -1,20 +1,32 @@
 """The paper's evaluation settings, each one registered environment plus a fixed, versioned list of episodes.
 
 An episode of a setting is identified by its index: the harness resets the environment with that index's seed
-(and, for V-IRL, replays that route), so a setting's episode ``i`` is the same for every agent, machine and run.
-Changing how episodes are chosen bumps :data:`SEED_LIST_VERSION`; result files record the version and the
-harness refuses to mix versions.
+(and, for a game whose episodes are routes, V-IRL, replays that route), so a setting's episode ``i`` is the
+same for every agent, machine and run. Changing how episodes are chosen bumps :data:`SEED_LIST_VERSION`;
+result files record the version and the harness refuses to mix versions.
 
-Each setting is played under a protocol (:data:`PROTOCOLS`): ``"suite"`` (the default) plays the suite's own
-prompts and grading on the seeded episodes above; ``"paper"`` plays the authors' evaluation
-(``docs/PAPER_PROTOCOL.md``): ``gym.make(..., protocol="paper")`` and the authors' episode lists
-(:class:`EpisodeList`). Only numbers measured under ``"paper"`` are comparable with :data:`PAPER_RESULTS`.
+Each setting is played under a protocol (:data:`PROTOCOLS`, the suite's registry
+:data:`sftrl_core.registry.PROTOCOLS`): ``"suite"`` (the default) plays the suite's own prompts and grading on
+the seeded episodes above; ``"paper"`` plays the authors' evaluation (``docs/PAPER_PROTOCOL.md``):
+``gym.make(..., protocol="paper")`` and the authors' episode lists (:class:`EpisodeList`). Only numbers measured
+under a protocol that reproduces the paper are comparable with :data:`PAPER_RESULTS`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from sftrl_core.registry import (
+    GENERAL_POINTS,
+    PROTOCOL_NAMES,
+    VIRL,
+    GameInfo,
+    ProtocolInfo,
+    check_protocol,
+    get_game,
+    get_protocol_info,
+)
 
 __all__ = [
     "SEED_LIST_VERSION",
@@ -40,7 +52,8 @@ class Setting:
     Attributes:
         name: the paper-style name, e.g. ``"GP-L-RuleOOD"``.
         env_id: the registered environment id (with its module, so no import is needed).
-        game: ``"gp"`` or ``"virl"``.
+        game: the game (:class:`~sftrl_core.registry.GameInfo`; its name, ``"GeneralPoints"`` or ``"V-IRL"``,
+            is accepted and looked up).
         image: whether observations hold an image.
         split: ``"id"``, ``"rule_ood"`` or ``"visual_ood"``.
         episodes: the paper's number of evaluation episodes (the default size).
@@ -49,27 +62,31 @@ class Setting:
 
     name: str
     env_id: str
-    game: str
+    game: GameInfo
     image: bool
     split: str
     episodes: int
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "game", get_game(self.game))
+
     def seed(self, index: int) -> int:
-        """The reset seed of episode ``index`` (version 1: a fixed offset per game, plus the index)."""
-        return (1_000_000 if self.game == "gp" else 2_000_000) + index
+        """The reset seed of episode ``index`` (version 1: the game's seed base plus the index)."""
+        return self.game.seed_base + index
 
     def reset_options(self, index: int) -> dict[str, Any] | None:
-        """Reset options of episode ``index``: V-IRL replays route ``index`` of the setting's route set."""
-        return {"route": index} if self.game == "virl" else None
+        """Reset options of episode ``index``: a game whose episodes are routes (V-IRL) replays route ``index``
+        of the setting's route set."""
+        return {"route": index} if self.game.walks_routes else None
 
 
 def _gp(name: str, env_id: str, image: bool, split: str) -> Setting:
-    return Setting(name, f"gpoints_env:{env_id}", "gp", image, split, 234)
+    return Setting(name, f"{GENERAL_POINTS.package}:{env_id}", GENERAL_POINTS, image, split, 234)
 
 
 def _virl(name: str, env_id: str, image: bool, split: str, episodes: int) -> Setting:
-    return Setting(name, f"virl_env:{env_id}", "virl", image, split, episodes)
+    return Setting(name, f"{VIRL.package}:{env_id}", VIRL, image, split, episodes)
 
 
 #: Every paper setting by name. GeneralPoints: 234 episodes; V-IRL: 48 routes, 18 for the unseen cities.
@@ -104,24 +121,74 @@ def get_setting(name: str | Setting) -> Setting:
     raise ValueError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
 
 
-#: The evaluation protocols: ``"suite"`` (the default, the suite's own prompts and grading) and ``"paper"``
-#: (the authors' evaluation, whose numbers are comparable with the paper's table).
-PROTOCOLS: tuple[str, ...] = ("suite", "paper")
-
-
-def check_protocol(protocol: object) -> str:
-    """``protocol`` if it is one of :data:`PROTOCOLS`.
-
-    Raises:
-        ValueError: naming the known protocols.
-    """
-    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {', '.join(map(repr, PROTOCOLS))}, got {protocol!r}")
-    return protocol
+#: The evaluation protocols' names (the registry's, :data:`sftrl_core.registry.PROTOCOLS`): ``"suite"`` (the
+#: default, the suite's own prompts and grading) and ``"paper"`` (the authors' evaluation, whose numbers are
+#: comparable with the paper's table). :func:`check_protocol` is the registry's.
+PROTOCOLS: tuple[str, ...] = PROTOCOL_NAMES
 
 
 #: The episode list of V-IRL under the paper protocol on the released data (the authors' own routes).
 PAPER_VIRL_DATA_LIST = "authors' route draws (seed 12) on the released data"
+
+
+class _SuiteSeeds:
+    """Episode ``i`` is :meth:`Setting.seed` ``(i)`` with :meth:`Setting.reset_options` ``(i)``; a game whose
+    episodes are routes holds only the setting's evaluation routes (later routes are training routes)."""
+
+    def __init__(self, setting: Setting):
+        self.setting = setting
+        self.name = f"suite seeds v{SEED_LIST_VERSION}"
+        self.max_episodes = setting.episodes if setting.game.walks_routes else None
+
+    def reset_args(self, index: int, env: Any) -> tuple[int, dict[str, Any] | None]:
+        return self.setting.seed(index), self.setting.reset_options(index)
+
+
+class _AuthorsHands:
+    """The authors' hands of a GeneralPoints setting, in their order (the seed still drives the rest)."""
+
+    def __init__(self, setting: Setting):
+        from gpoints_env.protocols import paper_eval_hands, paper_eval_hands_version
+
+        self.setting, self._hands = setting, paper_eval_hands(setting.name)
+        self.name = f"authors' hands v{paper_eval_hands_version()}"
+        self.max_episodes = len(self._hands)
+
+    def reset_args(self, index: int, env: Any) -> tuple[int, dict[str, Any] | None]:
+        return self.setting.seed(index), dict(self._hands[index])
+
+
+class _AuthorsRouteDraws:
+    """The authors' route draws on the released V-IRL data that ``env`` loaded (drawn once, on first use)."""
+
+    def __init__(self, setting: Setting):
+        self.setting, self.name, self.max_episodes = setting, PAPER_VIRL_DATA_LIST, setting.episodes
+        self._draws: tuple[Any, ...] | None = None
+
+    def reset_args(self, index: int, env: Any) -> tuple[int, dict[str, Any] | None]:
+        return self.setting.seed(index), self._paper_draws(env)[index].reset_options()
+
+    def _paper_draws(self, env: Any) -> tuple[Any, ...]:
+        if self._draws is None:
+            from virl_env import paper_evaluation_draws
+
+            dataset = getattr(env.unwrapped, "dataset", None)
+            if dataset is None:
+                raise ValueError(f"{self.setting.name}: the paper's route draws need the released data "
+                                 "(dataset_dir)")
+            self._draws = paper_evaluation_draws(
+                dataset, visual_ood=self.setting.split == "visual_ood", episodes=self.setting.episodes)
+        return self._draws
+
+
+def _episode_source(setting: Setting, protocol: ProtocolInfo, on_dataset: bool) -> Any:
+    """The episodes a setting plays under a protocol (chosen once per list)."""
+    if not protocol.reproduces_paper:
+        return _SuiteSeeds(setting)
+    if not setting.game.walks_routes:  # a GeneralPoints episode is one hand: the authors' list of hands
+        return _AuthorsHands(setting)
+    # Routes: the authors' draws need their released data; without it, their protocol on the suite's routes.
+    return _AuthorsRouteDraws(setting) if on_dataset else _SuiteSeeds(setting)
 
 
 class EpisodeList:
@@ -132,63 +199,35 @@ class EpisodeList:
       (:func:`gpoints_env.protocols.paper_eval_hands`).
     * ``"paper"``, V-IRL on the released data (``dataset_dir``): the routes, start headings and rail draws of
       the authors' evaluator (``random.seed(12)``: 48 route choices with replacement, or routes 0..17 in file
-      order for visual OOD; :func:`virl_env.dataset.paper_evaluation_draws`).
+      order for visual OOD; :func:`virl_env.paper_evaluation_draws`).
     * ``"paper"``, V-IRL without released data: the suite's evaluation routes (route ``i`` of the setting's
       generated cities) played with the authors' rails, prompts, grading and episode ends. The protocol is
       theirs, the routes are not: say so when comparing with the paper's numbers.
 
     Args:
         setting: the setting.
-        protocol: ``"suite"`` or ``"paper"``.
+        protocol: a protocol's name (:data:`PROTOCOLS`) or its :class:`~sftrl_core.registry.ProtocolInfo`.
         on_dataset: whether the environment loads released V-IRL data (``dataset_dir``).
     """
 
-    def __init__(self, setting: Setting, protocol: str, on_dataset: bool = False):
-        self.setting, self.protocol = setting, check_protocol(protocol)
-        self.on_dataset = bool(on_dataset) and setting.game == "virl"
-        self._options: list[dict[str, Any]] | None = None
-        if protocol == "paper" and setting.game == "gp":
-            from gpoints_env.protocols import paper_eval_hands, paper_eval_hands_version
-
-            self._options = paper_eval_hands(setting.name)
-            self._source = f"authors' hands v{paper_eval_hands_version()}"
-        elif protocol == "paper" and self.on_dataset:
-            self._source = PAPER_VIRL_DATA_LIST
-        else:
-            self._source = f"suite seeds v{SEED_LIST_VERSION}"
+    def __init__(self, setting: Setting, protocol: str | ProtocolInfo, on_dataset: bool = False):
+        self.setting, self.protocol_info = setting, get_protocol_info(protocol)
+        self.protocol = self.protocol_info.name
+        self.on_dataset = bool(on_dataset) and setting.game.walks_routes
+        self._episodes = _episode_source(setting, self.protocol_info, self.on_dataset)
 
     @property
     def max_episodes(self) -> int | None:
         """The most episodes the list holds (``None``: unbounded, for suite GeneralPoints seeds)."""
-        if self._options is not None:
-            return len(self._options)
-        return self.setting.episodes if self.setting.game == "virl" else None
+        return self._episodes.max_episodes
 
     def identity(self) -> dict[str, Any]:
         """What results files record about the list (part of a run's identity)."""
-        return {"protocol": self.protocol, "episode_list": self._source}
+        return {"protocol": self.protocol, "episode_list": self._episodes.name}
 
     def reset_args(self, index: int, env: Any) -> tuple[int, dict[str, Any] | None]:
         """``(seed, options)`` for ``env.reset`` of episode ``index`` (``env`` gives the loaded V-IRL data)."""
-        seed = self.setting.seed(index)
-        if self._options is not None:
-            return seed, dict(self._options[index])
-        if self.protocol == "paper" and self.on_dataset:
-            return seed, self._paper_draws(env)[index].reset_options()
-        return seed, self.setting.reset_options(index)
-
-    def _paper_draws(self, env: Any) -> tuple[Any, ...]:
-        draws = getattr(self, "_draws", None)
-        if draws is None:
-            from virl_env.dataset import paper_evaluation_draws
-
-            dataset = getattr(env.unwrapped, "dataset", None)
-            if dataset is None:
-                raise ValueError(f"{self.setting.name}: the paper's route draws need the released data "
-                                 "(dataset_dir)")
-            draws = self._draws = paper_evaluation_draws(
-                dataset, visual_ood=self.setting.split == "visual_ood", episodes=self.setting.episodes)
-        return draws
+        return self._episodes.reset_args(index, env)
 
 
 @dataclass(frozen=True)

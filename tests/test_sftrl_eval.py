@@ -29,6 +29,7 @@ from sftrl_eval import (
     report,
     summarize,
 )
+from sftrl_core.registry import GENERAL_POINTS
 from sftrl_eval.cli import load_agent, main
 from sftrl_eval.report import PER_STEP_FLOORS
 
@@ -42,7 +43,7 @@ FAST_SETTINGS = ["GP-L", "GP-L-RuleOOD", "GP-VL", "GP-VL-RuleOOD", "GP-VL-Visual
 def test_every_paper_setting_is_registered_with_the_paper_size():
     assert list(SETTINGS) == ["GP-L", "GP-L-RuleOOD", "GP-VL", "GP-VL-RuleOOD", "GP-VL-VisualOOD", "VIRL-L",
                               "VIRL-L-RuleOOD", "VIRL-VL", "VIRL-VL-RuleOOD", "VIRL-VL-VisualOOD"]
-    assert {s.episodes for s in SETTINGS.values() if s.game == "gp"} == {234}
+    assert {s.episodes for s in SETTINGS.values() if s.game is GENERAL_POINTS} == {234}
     assert SETTINGS["VIRL-L"].episodes == 48 and SETTINGS["VIRL-VL-VisualOOD"].episodes == 18
     for setting in SETTINGS.values():
         assert setting.env_id.split(":")[1] in gym.registry or setting.env_id.split(":")[0] in ("virl_env",)
@@ -73,9 +74,9 @@ def test_oracle_scores_100_percent(name):
     summary = evaluate(OracleAgent(), name, episodes=episodes, progress=False)
     assert summary["success_rate"] == 1.0 and summary["episodes"] == episodes
     assert summary["unparseable_rate"] == 0.0
-    if get_setting(name).image and get_setting(name).game == "gp":  # V-IRL replies report no cards
+    if get_setting(name).image and not get_setting(name).game.walks_routes:  # V-IRL replies report no cards
         assert summary["recognition_accuracy"] == 1.0
-    if get_setting(name).game == "virl":
+    if get_setting(name).game.walks_routes:
         assert summary["per_step_accuracy"] == 1.0
 
 

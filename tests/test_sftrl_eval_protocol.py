@@ -14,8 +14,8 @@ from gpoints_env.protocols import paper_eval_hands, paper_prompt
 from sftrl_eval import SETTINGS, ResultsError, evaluate, get_setting, load_records, report, summarize
 from sftrl_eval.cli import main
 from sftrl_eval.settings import PAPER_RESULTS, EpisodeList
-from virl_env.released.dataset import RouteDataset, paper_evaluation_draws
-from virl_env.task.metrics import paper_step_accuracy
+from sftrl_core.registry import PAPER
+from virl_env import RouteDataset, paper_evaluation_draws, paper_step_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -56,7 +56,7 @@ def test_oracle_scores_100_percent_under_both_protocols(name, protocol):
     summary = evaluate(OracleAgent(), name, episodes=episodes, progress=False, protocol=protocol)
     assert summary["success_rate"] == 1.0 and summary["episodes"] == episodes
     assert summary["protocol"] == protocol and summary["unparseable_rate"] == 0.0
-    if get_setting(name).game == "virl":
+    if get_setting(name).game.walks_routes:
         assert summary["per_step_accuracy"] == 1.0
     elif get_setting(name).image:
         assert summary["recognition_accuracy"] == 1.0
@@ -74,7 +74,7 @@ def test_paper_protocol_replays_the_authors_hands_in_order(name, tmp_path):
     records = load_records(tmp_path / f"{name}.jsonl")
     assert {r["protocol"] for r in records} == {"paper"}
     meta = json.loads((tmp_path / f"{name}.meta.json").read_text())
-    assert meta["protocol"] == "paper" and meta["episode_list"].startswith("authors' hands v")
+    assert meta["protocol"] == PAPER.name and meta["episode_list"].startswith("authors' hands v")
 
 
 def test_paper_gp_lists_hold_234_hands_and_the_harness_refuses_more():
@@ -86,7 +86,7 @@ def test_paper_gp_lists_hold_234_hands_and_the_harness_refuses_more():
 
 
 def test_bad_protocol_arguments():
-    with pytest.raises(ValueError, match="protocol must be one of 'suite', 'paper'"):
+    with pytest.raises(ValueError, match=r"protocol must be one of \['suite', 'paper'\], got 'Paper'"):
         evaluate(OracleAgent(), "GP-L", episodes=1, progress=False, protocol="Paper")
     with pytest.raises(ValueError, match="protocol=...") as err:
         evaluate(OracleAgent(), "GP-L", episodes=1, progress=False, env_kwargs={"protocol": "paper"})
@@ -212,7 +212,7 @@ def test_command_line_paper_protocol_worked_example(tmp_path, capsys):
     # V-IRL without the released data: the authors' protocol on the suite's routes, and the report says so.
     assert "| per-step 80.8 \u2192 91.8 / 1.3 (their protocol, our generated routes) |" in text
     assert "not comparable" not in text
-    assert json.loads((out / "VIRL-L-RuleOOD.meta.json").read_text())["protocol"] == "paper"
+    assert json.loads((out / "VIRL-L-RuleOOD.meta.json").read_text())["protocol"] == PAPER.name
     assert main(["report", str(out), "--paper-reference", "--markdown", str(tmp_path / "r.md")]) == 0
     assert "| *paper: initial* | 11.5 | - (80.8) |" in (tmp_path / "r.md").read_text()
     # The same folder under the other protocol: refused in one line, exit status 2.
@@ -229,7 +229,7 @@ def test_command_line_paper_protocol_worked_example(tmp_path, capsys):
 def test_paper_envs_are_the_registered_ids_with_protocol_paper():
     for setting in SETTINGS.values():
         env = gym.make(setting.env_id, protocol="paper")
-        assert env.unwrapped.protocol == "paper"
+        assert env.unwrapped.protocol == PAPER.name
         env.close()
 
 

@@ -101,6 +101,24 @@ def test_an_interrupted_ray_run_resumes_without_duplicates(cluster, tmp_path):
     assert sorted(r["index"] for r in load_records(path)) == list(range(18))
 
 
+def test_a_ray_run_resumes_a_gapped_file_by_playing_exactly_the_missing_episodes(cluster, tmp_path):
+    """Ray's workers finish episodes out of order, so a stopped run can leave e.g. episodes {0, 2} on disk."""
+    evaluate(OracleAgent(), "GP-L", episodes=5, out_dir=tmp_path / "reference", progress=False)
+    reference = {r["index"]: _without_timings(r) for r in load_records(tmp_path / "reference" / "GP-L.jsonl")}
+    evaluate(OracleAgent(), "GP-L", episodes=3, out_dir=tmp_path / "run", progress=False)
+    path = tmp_path / "run" / "GP-L.jsonl"
+    kept = [line for line in path.read_bytes().splitlines(keepends=True) if json.loads(line)["index"] in (0, 2)]
+    path.write_bytes(b"".join(kept))
+    summary = evaluate(OracleAgent(), "GP-L", episodes=5, out_dir=tmp_path / "run", progress=False, backend="ray",
+                       workers=2)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert lines[:2] == kept and len(lines) == 5  # the finished episodes untouched, three played
+    records = [json.loads(line) for line in lines]
+    assert sorted(r["index"] for r in records) == [0, 1, 2, 3, 4]  # 1, 3 and 4, each once: none replayed
+    assert {r["index"]: _without_timings(r) for r in records} == reference  # each is the episode of its index
+    assert summary["episodes"] == 5 and summary["success_rate"] == 1.0
+
+
 def test_a_ray_run_respects_the_lock_of_another_run(cluster, tmp_path):
     (tmp_path / ".GP-L.lock").write_text("1\n")
     import fcntl
