@@ -22,12 +22,13 @@ from __future__ import annotations
 from gymnasium.envs.registration import register, registry
 
 from .cards import DECK, SUITS, Card, NoSolvableHandError, deal_hand, hand_from_ranks
+from .checker import CheckResult  # noqa: F401  (old name of Grade, kept for one release; not in __all__)
 from .checker import (
     BINARY_REWARDS,
     grade_reply,
     PAPER_REWARDS,
-    CheckResult,
     FormulaError,
+    Grade,
     RewardTable,
     Verdict,
     check_answer,
@@ -40,6 +41,7 @@ from .render import render_hand
 from .rules import ID_RULES, RANKS, RULE_OOD_RULES, Rules
 from .style import DEFAULT_STYLE, CardStyle
 from .numeric import FormulaBuilder, FormulaTokens, formula_to_tokens
+from .paper_checker import PaperGrade
 from .protocols import PAPER_EVAL_SETTINGS, PROTOCOLS, paper_eval_hands
 from .solver import canonical_form, find_solution, is_solvable, solvable_rank_hands, solve
 from .specs import grade
@@ -79,7 +81,7 @@ __all__ = [
     "RewardTable",
     "PAPER_REWARDS",
     "BINARY_REWARDS",
-    "CheckResult",
+    "Grade",
     "FormulaError",
     "check_answer",
     "grade_reply",
@@ -115,6 +117,7 @@ __all__ = [
     "ENV_IDS",
     "grade",
     "PROTOCOLS",
+    "PaperGrade",
     "PAPER_EVAL_SETTINGS",
     "paper_eval_hands",
 ]

@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from sftrl_core.grading import Grade, VerdictEnum
+from sftrl_core import grading
+from sftrl_core.grading import VerdictEnum
 from sftrl_core.replies import find_key_value, key_pattern, strip_thinking
 from sftrl_core.rewards import RewardTable as CoreRewardTable
 
@@ -44,7 +45,7 @@ __all__ = [
     "Extraction",
     "ParsedFormula",
     "FormulaError",
-    "CheckResult",
+    "Grade",
     "extract_formula",
     "parse_formula",
     "check_answer",
@@ -425,9 +426,9 @@ def formula_to_sympy(formula: str, operators: str = OPERATORS, evaluate: bool = 
 
 
 @dataclass(frozen=True)
-class CheckResult(Grade):
-    """The grade of one answer: :class:`~sftrl_core.grading.Grade`'s ``verdict``, ``reward`` and ``feedback``,
-    and what was read from the reply."""
+class Grade(grading.Grade):
+    """The grade of one answer: :class:`~sftrl_core.grading.Grade`'s ``verdict``, ``reward``, ``feedback`` and
+    ``success``, and what was read from the reply."""
 
     formula: str | None = None  #: the normalised formula that was graded, if one was found and legal
     value: Fraction | None = None  #: its exact value
@@ -437,8 +438,12 @@ class CheckResult(Grade):
 
     @property
     def is_correct(self) -> bool:
-        """Same as :attr:`success`."""
-        return self.verdict is Verdict.CORRECT
+        """Old name of :attr:`success`, kept for one release; use ``success``."""
+        return self.success
+
+
+#: Old name of :class:`Grade`, kept for one release (not in ``__all__``); use ``Grade``.
+CheckResult = Grade
 
 
 def format_number(value: Fraction | int) -> str:
@@ -486,7 +491,7 @@ def check_answer(
     target: int = 24,
     operators: str = OPERATORS,
     rewards: RewardTable = PAPER_REWARDS,
-) -> CheckResult:
+) -> Grade:
     """Grade a raw model reply against a hand.
 
     Args:
@@ -497,11 +502,11 @@ def check_answer(
         rewards: the reward per verdict.
 
     Returns:
-        A :class:`CheckResult`; never raises for any ``reply``.
+        A :class:`Grade`; never raises for any ``reply``.
     """
 
-    def result(verdict: Verdict, feedback: str, **kw: Any) -> CheckResult:
-        return CheckResult(verdict, rewards[verdict], feedback, **kw)
+    def result(verdict: Verdict, feedback: str, **kw: Any) -> Grade:
+        return Grade(verdict, rewards[verdict], feedback, **kw)
 
     if not isinstance(reply, str):
         return result(Verdict.NO_FORMULA, f"The reply must be text, not {type(reply).__name__}.")
@@ -543,7 +548,7 @@ def grade_reply(
     rules: Rules,
     rewards: RewardTable = PAPER_REWARDS,
     check_cards: bool = False,
-) -> CheckResult:
+) -> Grade:
     """Grade a raw reply to a dealt hand under ``rules``: the formula, and in image mode the reported cards.
 
     With ``check_cards=True`` the reply's ``cards`` field (if any) is compared with ``ranks`` (see
@@ -560,7 +565,7 @@ def grade_reply(
         check_cards: check the reported cards (image mode).
 
     Returns:
-        A :class:`CheckResult`; never raises for any ``reply``.
+        A :class:`Grade`; never raises for any ``reply``.
     """
     result = check_answer(reply, rules.values(ranks), rules.target, rules.operators, rewards)
     if not check_cards or not isinstance(reply, str):
@@ -577,5 +582,5 @@ def grade_reply(
     else:
         feedback = (f"The cards you reported ({', '.join(_shown_item(i) for i in items)}) are not the cards "
                     "in the image. Look at the image again and report the rank of each card.")
-    return CheckResult(Verdict.WRONG_CARDS, rewards[Verdict.WRONG_CARDS], feedback, result.formula, result.value,
+    return Grade(Verdict.WRONG_CARDS, rewards[Verdict.WRONG_CARDS], feedback, result.formula, result.value,
                        result.numbers_used, recognized=False)

@@ -8,13 +8,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sftrl_core.registry import DEFAULT_PROTOCOL
 from sftrl_core.variants import RULE_TRANSFORMS, STYLE_TRANSFORMS, apply_transforms, transforms_option
 
 from .cards import SUIT_SYMBOLS, Card
-from .checker import CheckResult, RewardTable, reward_table
+from .checker import Grade, RewardTable, reward_table
 from .prompts import MAX_OBSERVATION_CHARS, OBSERVATION_CHARSET
 from .protocols import get_protocol
-from .rules import OPERATORS, Rules
+from .rules import OPERATORS, Rules, check_max_attempts, episode_over
 from .solver import find_solution
 from .style import CardStyle
 
@@ -64,8 +65,9 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
     otherwise.
 
     ## Episode end
-    ``terminated`` is true after a correct answer or when ``max_attempts`` answers have been graded. The env
-    never truncates (wrap it in ``TimeLimit`` if you want to). Stepping a finished episode raises
+    ``terminated`` is true after a correct answer or when ``max_attempts`` answers have been graded
+    (:func:`gpoints_env.rules.episode_over`, which episode specs follow too). The env never truncates (wrap it in
+    ``TimeLimit`` if you want to). Stepping a finished episode raises
     ``RuntimeError``.
 
     ## Info
@@ -132,7 +134,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         style: CardStyle | None = None,
         resolution: int | None = None,
         render_mode: str | None = None,
-        protocol: str = "suite",
+        protocol: str = DEFAULT_PROTOCOL,
     ):
         self.rules = Rules(
             face_values=tuple(face_values),
@@ -143,8 +145,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
             suit_colour=suit_colour,
             require_face_card=require_face_card,
         )
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+        check_max_attempts(max_attempts)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if observation_mode not in OBSERVATION_MODES:
@@ -153,7 +154,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
             raise TypeError(f"style must be a gpoints_env.CardStyle, got {type(style).__name__}")
         self.max_attempts = max_attempts
         self._protocol = get_protocol(protocol)
-        #: ``"suite"`` or ``"paper"`` (:mod:`gpoints_env.protocols`).
+        #: The protocol's name, one of :data:`sftrl_core.registry.PROTOCOL_NAMES` (:mod:`gpoints_env.protocols`).
         self.protocol = self._protocol.name
         self.reward_table = reward_table(rewards)
         self.reveal_solution = bool(reveal_solution)
@@ -173,7 +174,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         self._observation = ""
         self._messages: list[dict[str, str]] = []
         self._attempts_used = 0
-        self._last: CheckResult | None = None
+        self._last: Grade | None = None
         self._done = True
 
     # ---- rule and style variants --------------------------------------------------------------------------
@@ -259,7 +260,7 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
         self._attempts_used += 1
         self._last = result
         self._messages.append({"role": "assistant", "content": action})
-        terminated = result.is_correct or self._attempts_used >= self.max_attempts
+        terminated = episode_over(result, self._attempts_used, self.max_attempts)
         self._observation, feedback = self._protocol.after_attempt(self._prompt, result, self._attempts_used,
                                                                    self.max_attempts)
         if not terminated:
@@ -295,6 +296,11 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
     @property
     def attempts_left(self) -> int:
         return self.max_attempts - self._attempts_used
+
+    @property
+    def finished(self) -> bool:
+        """Whether no answer can be graded now: before the first reset, or once the episode has ended."""
+        return self._done
 
     def episode_spec(self) -> dict[str, Any]:
         """The current episode as plain data (see :func:`gpoints_env.specs.episode_spec`)."""
@@ -340,11 +346,10 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
             "value": None if last is None or last.value is None else str(last.value),
             "recognized": None if last is None else last.recognized,
             "attempts_left": self.attempts_left,
-            "is_success": last is not None and last.is_correct,
+            "is_success": last is not None and last.success,
             "messages": [dict(m) for m in self._messages],
         }
-        if self.protocol == "paper":
-            info["paper_label"] = None if last is None else last.label
+        info.update(self._protocol.step_info(last))
         if self.reveal_solution:
             info["solution"] = self.solution()
         return info

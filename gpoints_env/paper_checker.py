@@ -20,12 +20,12 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .checker import CheckResult, Verdict
+from .checker import Grade, Verdict
 from .paper_solver import _TOKEN_RE, _EvalFailure, _python_arithmetic, paper_answer_key
 from .rules import Rules
 
 __all__ = [
-    "PaperCheckResult",
+    "PaperGrade",
     "PAPER_REWARD_FN",
     "PAPER_MAX_FORMULA_CHARS",
     "paper_read_field",
@@ -137,7 +137,7 @@ def _any_starts_with(key: tuple[str, ...], prefix: str) -> bool:
 
 
 @dataclass(frozen=True)
-class PaperCheckResult(CheckResult):
+class PaperGrade(Grade):
     """A grade under the paper protocol. ``reward`` and ``feedback`` are the authors' (summed penalties, their
     messages joined with ``", "`` and ending in ``"."``); ``verdict`` is the suite's name for what went wrong
     first; ``label`` is the name their evaluator logs for the reward (``CORRECT_SOLUTION``, ``PARTIAL_SOLUTION``,
@@ -147,8 +147,12 @@ class PaperCheckResult(CheckResult):
     label: str = ""
 
 
-def _result(verdict: Verdict, reward: float, messages: list[str], **fields: Any) -> PaperCheckResult:
-    return PaperCheckResult(verdict, reward, ", ".join(messages) + ".", label=_LABELS.get(reward, "AGGREGATED_ERROR"),
+#: Old name of :class:`PaperGrade`, kept for one release (not in ``__all__``); use ``PaperGrade``.
+PaperCheckResult = PaperGrade
+
+
+def _result(verdict: Verdict, reward: float, messages: list[str], **fields: Any) -> PaperGrade:
+    return PaperGrade(verdict, reward, ", ".join(messages) + ".", label=_LABELS.get(reward, "AGGREGATED_ERROR"),
                             **fields)
 
 
@@ -208,7 +212,7 @@ def _number_errors(used: Sequence[int], cards: Sequence[int]) -> list[str]:
     return errors
 
 
-def paper_grade(reply: object, ranks: Sequence[str], rules: Rules, image: bool = False) -> PaperCheckResult:
+def paper_grade(reply: object, ranks: Sequence[str], rules: Rules, image: bool = False) -> PaperGrade:
     """Grade a raw reply as the authors' ``step_rewards`` does (``docs/PAPER_PROTOCOL.md`` section 1).
 
     In order: (image mode) the sorted reported cards must equal the sorted ranks, else -1.5 ``you recognized wrong
@@ -224,7 +228,7 @@ def paper_grade(reply: object, ranks: Sequence[str], rules: Rules, image: bool =
         image: image mode: check the reply's ``cards`` first.
 
     Returns:
-        A :class:`PaperCheckResult`; never raises for any ``reply``.
+        A :class:`PaperGrade`; never raises for any ``reply``.
     """
     numbers = rules.values(list(ranks))
     found, raw = _read(reply, "formula")
@@ -233,7 +237,7 @@ def paper_grade(reply: object, ranks: Sequence[str], rules: Rules, image: bool =
     if image:
         reported = paper_card_list(paper_read_field(reply, "cards"))
         if sorted(reported) != sorted(ranks):
-            return PaperCheckResult(Verdict.WRONG_CARDS, PAPER_REWARD_FN["INCORRECT_VISION"],
+            return PaperGrade(Verdict.WRONG_CARDS, PAPER_REWARD_FN["INCORRECT_VISION"],
                                     "you recognized wrong cards", recognized=False, label="INCORRECT_VISION")
         recognized = True
     illegal = PAPER_REWARD_FN["ILLEGAL_FORMULA"]

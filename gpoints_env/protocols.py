@@ -34,16 +34,21 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from sftrl_core import registry
+from sftrl_core.registry import ProtocolInfo
+
 from .cards import Card, deal_hand, hand_from_ranks, paper_deal
-from .checker import PAPER_REWARDS, CheckResult, RewardTable, grade_reply
+from .checker import PAPER_REWARDS, Grade, RewardTable, grade_reply
 from .paper_checker import (
     PAPER_MAX_FORMULA_CHARS,
     PAPER_REWARD_FN,
-    PaperCheckResult,
+    PaperCheckResult,  # noqa: F401  (old name of PaperGrade, kept for one release; not in __all__)
+    PaperGrade,
     paper_card_list,
     paper_grade,
     paper_read_field,
@@ -75,7 +80,7 @@ __all__ = [
     "SuiteProtocol",
     "PaperProtocol",
     "get_protocol",
-    "PaperCheckResult",
+    "PaperGrade",
     "PAPER_REWARD_FN",
     "PAPER_TEXT_TEMPLATE",
     "PAPER_IMAGE_TEMPLATE",
@@ -173,13 +178,28 @@ def paper_eval_hands_version() -> int:
 
 
 class Protocol:
-    """What an episode's numbers depend on besides the rules: dealing, prompt, grading, feedback, picture and the
-    format of an expert's answer. :class:`SuiteProtocol` and :class:`PaperProtocol` are the two instances."""
+    """What an episode's numbers depend on besides the rules: dealing, prompt, grading, feedback, picture, what
+    ``info`` adds and the format of an expert's answer. :class:`SuiteProtocol` and :class:`PaperProtocol` are the
+    two instances, one per protocol of :data:`sftrl_core.registry.PROTOCOLS`."""
 
-    name: str = ""
+    #: The protocol as the suite's registry describes it (its name is the ``protocol=`` value).
+    info: ProtocolInfo
+
+    @property
+    def name(self) -> str:
+        """The value of ``protocol=`` that selects this protocol (the registry's name)."""
+        return self.info.name
 
     def check(self, rules: Rules, style: CardStyle, rewards: RewardTable) -> None:
         """Raise ValueError if this protocol cannot play an episode under ``rules``, ``style`` and ``rewards``."""
+        self.check_rules(rules)
+        self.check_rewards(rewards)
+
+    def check_rules(self, rules: Rules) -> None:
+        """Raise ValueError if this protocol cannot grade under ``rules`` (an env's, or a spec's)."""
+
+    def check_rewards(self, rewards: RewardTable) -> None:
+        """Raise ValueError if this protocol cannot grade with ``rewards`` (an env's, or a spec's)."""
 
     def default_style(self) -> CardStyle:
         """The card style when the env is given none."""
@@ -198,13 +218,17 @@ class Protocol:
         raise NotImplementedError
 
     def grade(self, reply: object, ranks: Sequence[str], rules: Rules, rewards: RewardTable,
-              image: bool) -> CheckResult:
+              image: bool) -> Grade:
         raise NotImplementedError
 
-    def after_attempt(self, prompt: str, result: CheckResult, attempt: int, max_attempts: int) -> tuple[str, str]:
+    def after_attempt(self, prompt: str, result: Grade, attempt: int, max_attempts: int) -> tuple[str, str]:
         """``(observation text, user turn)`` after graded attempt number ``attempt`` (the user turn is added to the
         conversation when the episode goes on)."""
         raise NotImplementedError
+
+    def step_info(self, last: Grade | None) -> dict[str, Any]:
+        """What this protocol adds to ``info`` after reset (``last=None``) and after each step."""
+        return {}
 
     def render(self, hand: Sequence[Card], style: CardStyle, rng: np.random.Generator | None) -> np.ndarray:
         raise NotImplementedError
@@ -221,7 +245,7 @@ class SuiteProtocol(Protocol):
     """The suite's own protocol (the default): :mod:`~gpoints_env.cards`, :mod:`~gpoints_env.prompts`,
     :mod:`~gpoints_env.checker` and :mod:`~gpoints_env.render` as they are."""
 
-    name = "suite"
+    info = registry.SUITE
 
     def deal(self, rules: Rules, rng: np.random.Generator) -> list[Card]:
         return deal_hand(rules, rng)
@@ -248,15 +272,21 @@ class SuiteProtocol(Protocol):
 
 class PaperProtocol(Protocol):
     """The authors' protocol (see the module docstring). Observations after a step hold only the new user turn
-    (``You failed this trial because ...``); ``info["messages"]`` holds the whole conversation, prompt once."""
+    (``You failed this trial because ...``); ``info["messages"]`` holds the whole conversation, prompt once, and
+    ``info["paper_label"]`` names the reward as their logs do."""
 
-    name = "paper"
+    info = registry.PAPER
 
     def check(self, rules, style, rewards):
-        _check_paper_rules(rules)
+        super().check(rules, style, rewards)
         if style.jitter_degrees or style.jitter_offset:
             raise ValueError("protocol='paper' draws the authors' fixed card layout; it has no jitter")
-        if rewards != PAPER_REWARDS:
+
+    def check_rules(self, rules):
+        _check_paper_rules(rules)
+
+    def check_rewards(self, rewards):
+        if rewards is not PAPER_REWARDS and rewards != PAPER_REWARDS:
             raise ValueError("protocol='paper' uses the authors' rewards (penalties add up); leave rewards='paper' "
                              "(use info['is_success'] for a 0/1 signal)")
 
@@ -282,6 +312,9 @@ class PaperProtocol(Protocol):
         turn = result.feedback if result.success else PAPER_FEEDBACK_TEMPLATE.format(message=result.feedback)
         return turn, turn
 
+    def step_info(self, last):
+        return {"paper_label": None if last is None else last.label}
+
     def render(self, hand, style, rng):
         return render_hand_paper(hand, style)
 
@@ -291,24 +324,24 @@ class PaperProtocol(Protocol):
 
 SUITE = SuiteProtocol()
 PAPER = PaperProtocol()
-#: The protocols by name.
-PROTOCOLS: Mapping[str, Protocol] = {"suite": SUITE, "paper": PAPER}
+#: The protocols by the registry's names (:data:`sftrl_core.registry.PROTOCOL_NAMES`, in its order).
+PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
+    {name: {p.name: p for p in (SUITE, PAPER)}[name] for name in registry.PROTOCOL_NAMES})
 
 
-def get_protocol(name: str | Protocol) -> Protocol:
-    """The protocol named ``name`` (``"suite"`` or ``"paper"``), or ``name`` itself if it is one.
+def get_protocol(name: str | ProtocolInfo | Protocol) -> Protocol:
+    """The protocol named ``name`` (a name or entry of :mod:`sftrl_core.registry`), or ``name`` itself if it is one.
 
     Raises:
         ValueError: an unknown name.
     """
     if isinstance(name, Protocol):
         return name
-    if isinstance(name, str) and name in PROTOCOLS:
-        return PROTOCOLS[name]
-    raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {name!r}")
+    return PROTOCOLS[registry.check_protocol(name)]
 
 
-def expert_reply(rules: Rules, ranks: Sequence[str], image: bool = False, protocol: str | Protocol = "suite") -> str:
+def expert_reply(rules: Rules, ranks: Sequence[str], image: bool = False,
+                 protocol: str | Protocol = registry.DEFAULT_PROTOCOL) -> str:
     """A correct reply to a hand in the answer format ``protocol``'s prompt asks for: under ``"suite"`` a JSON
     object with a witness ``formula`` (image mode: the ``cards`` first), under ``"paper"`` the authors' SFT answer
     (``ResponseEqn``: ``cards``, ``number``, ``formula``). For SFT demonstrations and oracles."""

@@ -2,13 +2,17 @@
 
 A :class:`Rules` object is the single place every rule lives. The environment reads its active rules on each
 ``reset`` (after applying any rule-variant wrappers, see :mod:`gpoints_env.wrappers`); the dealer, the solver,
-the checker and the prompt all take their parameters from it.
+the checker and the prompt all take their parameters from it. When an episode ends is :func:`episode_over`, which
+the environment and the episode specs (:mod:`gpoints_env.specs`) both ask.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sftrl_core.grading import Grade
 
 __all__ = [
     "RANKS",
@@ -19,6 +23,9 @@ __all__ = [
     "ID_RULES",
     "RULE_OOD_RULES",
     "parse_rank",
+    "MAX_ATTEMPTS",
+    "check_max_attempts",
+    "episode_over",
 ]
 
 #: Rank labels in deck order. ``10`` is written with two characters, as on the cards.
@@ -37,6 +44,8 @@ SUIT_COLOURS: dict[str, tuple[str, ...]] = {
 MAX_CARD_VALUE = 1000
 MAX_ABS_TARGET = 1_000_000
 MIN_HAND_SIZE, MAX_HAND_SIZE = 1, 5
+#: Most answer attempts an episode may allow (the paper: 5).
+MAX_ATTEMPTS = 1_000_000
 
 _RANK_ALIASES = {"T": "10", "1": "A", "ACE": "A", "JACK": "J", "QUEEN": "Q", "KING": "K"}
 
@@ -140,3 +149,29 @@ class Rules:
 ID_RULES = Rules()
 #: The paper's rule out-of-distribution rules: J/Q/K count 11/12/13 and every hand holds a face card.
 RULE_OOD_RULES = Rules(face_values=(11, 12, 13), require_face_card=True)
+
+
+def check_max_attempts(value: Any) -> int:
+    """``value`` if it is a valid attempt budget: an ``int`` (not a ``bool``) in ``1..MAX_ATTEMPTS``.
+
+    Raises:
+        ValueError: naming the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS:
+        shown = "a huge integer" if isinstance(value, int) and abs(value) > 10**9 else repr(value)
+        raise ValueError(f"max_attempts must be a positive integer of at most {MAX_ATTEMPTS:,}, got {shown}")
+    return value
+
+
+def episode_over(grade: Grade, attempts_used: int, max_attempts: int) -> bool:
+    """The end of an episode: after a correct answer, or once ``max_attempts`` answers have been graded.
+
+    The single statement of the rule: :meth:`GeneralPointsEnv.step <gpoints_env.env.GeneralPointsEnv.step>` and
+    :func:`gpoints_env.specs.advance` both call it (``terminated`` in Gymnasium's terms: a rule of the game).
+
+    Args:
+        grade: the grade of the answer just given.
+        attempts_used: answers graded so far, this one included.
+        max_attempts: the episode's attempt budget.
+    """
+    return grade.success or attempts_used >= max_attempts

@@ -50,9 +50,9 @@ def test_correct_answers_in_many_formats(name):
 def test_exact_arithmetic_accepts_what_floats_reject():
     # 8/(3-8/3) is 23.999999999999996 in floating point; the authors' checker rejected it.
     assert 8 / (3 - 8 / 3) != 24
-    assert check_answer("8/(3-8/3)", HAND).is_correct
-    assert check_answer("(5-1/5)*5", [5, 1, 5, 5]).is_correct
-    assert check_answer("3/(1-7/8)", [3, 1, 7, 8]).is_correct
+    assert check_answer("8/(3-8/3)", HAND).success
+    assert check_answer("(5-1/5)*5", [5, 1, 5, 5]).success
+    assert check_answer("3/(1-7/8)", [3, 1, 7, 8]).success
     assert check_answer("8/(3-3/8)", [8, 3, 3, 8]).verdict is Verdict.WRONG_VALUE  # 64/21
 
 
@@ -118,7 +118,7 @@ def test_operator_restriction_is_enforced():
 
 
 def test_other_targets():
-    assert check_answer("8-3+8-3", [8, 3, 3, 8], target=10).is_correct
+    assert check_answer("8-3+8-3", [8, 3, 3, 8], target=10).success
     assert check_answer("8-3+8-3", [8, 3, 3, 8]).verdict is Verdict.WRONG_VALUE
 
 
