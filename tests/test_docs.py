@@ -8,6 +8,7 @@ page, in a temporary folder. A block that cannot run on a CPU test machine is ma
 from __future__ import annotations
 
 import datetime
+import importlib
 import importlib.util
 import json
 import os
@@ -150,6 +151,54 @@ def test_the_block_reader_sees_markers_and_refuses_stray_ones():
         code_blocks("<!-- no-test: a-name (why) -->\n\n```python\npass\n```\n")
     with pytest.raises(ValueError, match="never closed"):
         code_blocks("```python\npass\n")
+
+
+_PACKAGES = ("gpoints_env", "virl_env", "sftrl_eval", "sftrl_train", "sftrl_core")
+_DOTTED = re.compile(r"`((?:" + "|".join(_PACKAGES) + r")(?:\.[A-Za-z_]\w*)+)")
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name names: the longest importable module prefix, then attributes.
+
+    Raises:
+        ImportError: A module or attribute needs a package that is not installed (an optional extra).
+        AttributeError, ModuleNotFoundError: The name does not exist (moved or renamed).
+    """
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError as error:
+            if error.name and error.name.split(".")[0] not in _PACKAGES:
+                raise ImportError(f"{dotted} needs {error.name}") from error
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ModuleNotFoundError(dotted)
+
+
+def test_every_dotted_name_in_the_docs_exists():
+    """`virl_env.task.rules.PAPER_RULES` and the like, in the prose: a module that moved breaks this, not a reader."""
+    missing = []
+    for page in PAGES:
+        prose = re.sub(r"^(`{3,}|~{3,}).*?^\1", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
+        for dotted in sorted(set(_DOTTED.findall(prose))):
+            try:
+                resolve(dotted)
+            except (AttributeError, ModuleNotFoundError) as error:
+                missing.append(f"{_relative(page)}: {dotted} ({error})")
+            except ImportError:
+                pass  # needs an extra this venv lacks (verl's agent loop...)
+    assert missing == []
+
+
+def test_the_name_check_can_fail():
+    assert resolve("gpoints_env.protocols.paper_eval_hands") is not None
+    with pytest.raises(AttributeError):
+        resolve("gpoints_env.protocols.no_such_name")
+    with pytest.raises((AttributeError, ModuleNotFoundError)):
+        resolve("virl_env.no_such_room.thing")
 
 
 def test_the_readme_is_a_front_page():
