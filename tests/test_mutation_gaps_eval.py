@@ -1,0 +1,305 @@
+"""Gaps found by mutation testing (tools/mutation_test.py, docs/mutation.md) in the resumable results file.
+
+What a user sees when a run resumes or a write fails: which duplicate lines count as one episode, the exact
+messages of a failed write, the run log's format and the files' permissions.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from sftrl_eval.results import ResultsError, ResultsWriteError, _ResultsFile, _write_error, load_records
+
+META = {"setting": "gp-demo", "protocol": "suite", "agent": "tests:Agent"}
+RESUME = "free some space (or fix the disk) and run the same command again to resume"
+
+
+def _record(index: int, **extra) -> dict:
+    return {"setting": "gp-demo", "agent": "tests:Agent", "index": index, "success": True, **extra}
+
+
+def _write_lines(path: Path, *records: dict) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+# ---- which lines record one episode --------------------------------------------------------------------------
+
+
+def test_missing_protocol_reads_as_suite_when_deduplicating(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    _write_lines(path, _record(0, reward=1), _record(0, protocol="suite", reward=2))
+    with pytest.raises(ResultsError, match="lines 1 and 2 both record episode 0 of gp-demo .*protocol 'suite'"):
+        load_records(path, unique=True)
+
+
+def test_other_protocols_are_other_episodes(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    _write_lines(path, _record(0, protocol="paper", reward=1), _record(0, protocol="suite", reward=2))
+    assert [r["reward"] for r in load_records(path, unique=True)] == [1, 2]
+
+
+def test_steps_differing_beyond_timings_are_different_results(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    _write_lines(path, _record(1, steps=[{"reply": "a", "agent_seconds": 1.0}]),
+                 _record(1, steps=[{"reply": "a", "agent_seconds": 9.0}]))
+    assert len(load_records(path, unique=True)) == 1  # timings only: the same episode
+    _write_lines(path, _record(1, steps=[{"reply": "a"}]), _record(1, steps=[{"reply": "b"}]))
+    with pytest.raises(ResultsError, match="different results"):
+        load_records(path, unique=True)
+
+
+def test_steps_that_are_not_objects_are_compared_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    _write_lines(path, _record(2, steps=["a", 3]), _record(2, steps=["a", 3]))
+    assert load_records(path, unique=True) == [_record(2, steps=["a", 3])]
+
+
+# ---- failed writes: messages ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("err, reason", [
+    (OSError(errno.ENOSPC, "disk full"), f"{os.strerror(errno.ENOSPC)} (ENOSPC)"),
+    (OSError("the controller said no"), "the controller said no"),
+    (OSError(99999, "odd"), os.strerror(99999)),
+])
+def test_write_error_message(err: OSError, reason: str) -> None:
+    made = _write_error(err, Path("out/gp.jsonl"), "nothing was lost")
+    assert isinstance(made, ResultsWriteError) and made.errno == err.errno
+    assert str(made) == f"could not write out/gp.jsonl: {reason}; nothing was lost: {RESUME}"
+
+
+def test_intact_counts_the_finished_episodes(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path, META, True, None)
+    try:
+        assert results._intact() == "nothing was lost"
+        results.append(_record(0))
+        assert results._intact() == "the 1 finished episode in gp-demo.jsonl is intact"
+        results.append(_record(1))
+        assert results._intact() == "the 2 finished episodes in gp-demo.jsonl are intact"
+    finally:
+        results.close()
+
+
+def test_results_file_that_cannot_be_opened_is_a_write_error(tmp_path: Path, monkeypatch) -> None:
+    real_open = os.open
+
+    def refuse_results(path, *args, **kwargs):
+        if str(path).endswith(".jsonl"):
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+        return real_open(path, *args, **kwargs)
+
+    results = _ResultsFile(tmp_path, META, True, None)
+    monkeypatch.setattr(os, "open", refuse_results)
+    try:
+        with pytest.raises(ResultsWriteError) as info:
+            results.append(_record(0))
+    finally:
+        monkeypatch.undo()
+        results.close()
+    assert info.value.errno == errno.EDQUOT
+    assert str(info.value) == (f"could not write {tmp_path / 'gp-demo.jsonl'}: {os.strerror(errno.EDQUOT)} (EDQUOT); "
+                               f"nothing was lost: {RESUME}")
+
+
+def test_a_failed_write_that_cannot_be_undone_stops_later_appends(tmp_path: Path, monkeypatch) -> None:
+    results = _ResultsFile(tmp_path, META, True, None)
+    try:
+        results.append(_record(0))
+        monkeypatch.setattr(os, "write", lambda fd, data: (_ for _ in ()).throw(OSError(errno.EIO, "io")))
+        monkeypatch.setattr(os, "ftruncate", lambda fd, size: (_ for _ in ()).throw(OSError(errno.EIO, "io")))
+        with pytest.raises(ResultsWriteError):
+            results.append(_record(1))
+        monkeypatch.undo()
+        with pytest.raises(ResultsWriteError) as info:
+            results.append(_record(2))  # the disk works again, but the file ends in a partial line
+    finally:
+        monkeypatch.undo()
+        results.close()
+    assert info.value.errno == errno.EIO
+    assert str(info.value) == (f"{tmp_path / 'gp-demo.jsonl'} ends in a partial line that could not be undone; "
+                               "run the same command again to resume (the line is dropped)")
+
+
+def test_mixed_protocols_are_refused_with_their_names(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path, META, True, None)
+    results.append(_record(0))
+    results.close()
+    with pytest.raises(ResultsError) as info:
+        _ResultsFile(tmp_path, {**META, "protocol": "paper"}, True, None)
+    assert str(info.value) == (f"{tmp_path / 'gp-demo.jsonl'} holds results of protocol 'suite' and this run uses "
+                               "protocol 'paper': one results file never mixes protocols; write to another output "
+                               "folder")
+
+
+# ---- what is on disk -----------------------------------------------------------------------------------------
+
+
+def test_files_are_written_readable_not_executable(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        results = _ResultsFile(tmp_path, META, True, None)
+        results.append(_record(0))
+        results.close()
+    finally:
+        os.umask(umask)
+    for name in ("gp-demo.jsonl", "gp-demo.meta.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
+def test_meta_file_is_indented_sorted_json(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path, {"setting": "gp-demo", "protocol": "suite", "agent": "tests:Agent",
+                                      "b_key": [1, 2]}, True, None)
+    results.append(_record(0))
+    results.close()
+    text = (tmp_path / "gp-demo.meta.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True) + "\n"
+
+
+def test_meta_is_rewritten_whole_over_a_stale_temporary_file(tmp_path: Path) -> None:
+    # A temporary file left by an earlier, killed write of this process id is longer than the new meta file.
+    stale = tmp_path / f".gp-demo.meta.json.{os.getpid()}.tmp"
+    stale.write_text("x" * 100_000)
+    results = _ResultsFile(tmp_path, META, True, None)
+    results.append(_record(0))
+    results.close()
+    assert json.loads((tmp_path / "gp-demo.meta.json").read_text())["setting"] == "gp-demo"
+    assert not stale.exists()
+
+
+# ---- resuming: which folders a run may continue, and what it says when it may not ---------------------------
+
+
+def _run_once(folder: Path, meta: dict, *records: dict) -> None:
+    results = _ResultsFile(folder, meta, True, None)
+    for record in records:
+        results.append(record)
+    results.close()
+
+
+def test_an_existing_file_is_not_touched_without_resume(tmp_path: Path) -> None:
+    _run_once(tmp_path, META, _record(0))
+    with pytest.raises(FileExistsError) as info:
+        _ResultsFile(tmp_path, META, False, None)
+    assert str(info.value) == (f"{tmp_path / 'gp-demo.jsonl'} exists; pass resume=True to continue it or choose "
+                               "another out_dir")
+
+
+def test_another_identity_is_refused_naming_every_difference(tmp_path: Path) -> None:
+    _run_once(tmp_path, {**META, "env_id": "GP-v0", "seed": 1}, _record(0))
+    with pytest.raises(ResultsError) as info:
+        _ResultsFile(tmp_path, {**META, "env_id": "GP-v1", "seed": 1, "temperature": 0.5}, True, None)
+    meta_path = tmp_path / "gp-demo.meta.json"
+    assert str(info.value) == (f'{meta_path} describes another run (env_id: "GP-v0" there, "GP-v1" now; '
+                               "temperature: null there, 0.5 now); use another output folder (or the same "
+                               "arguments to resume that run)")
+
+
+def test_a_legacy_meta_file_is_compared_on_the_keys_it_holds_and_gains_a_run_log(tmp_path: Path) -> None:
+    # Written before run logs: no "runs", no "protocol" (suite), no later identity keys.
+    (tmp_path / "gp-demo.meta.json").write_text(json.dumps({"setting": "gp-demo", "agent": "tests:Agent"}))
+    _write_lines(tmp_path / "gp-demo.jsonl", _record(0))
+    results = _ResultsFile(tmp_path, {**META, "env_id": "GP-v0"}, True, None)
+    assert sorted(results.records) == [0]
+    results.append(_record(1))
+    results.close()
+    meta = json.loads((tmp_path / "gp-demo.meta.json").read_text())
+    assert meta["env_id"] == "GP-v0" and meta["protocol"] == "suite"
+    assert [run["episodes_already_done"] for run in meta["runs"]] == [1]
+    # A legacy file still refuses a key it holds with another value.
+    (tmp_path / "gp-demo.meta.json").write_text(json.dumps({"setting": "gp-demo", "agent": "other:Agent"}))
+    with pytest.raises(ResultsError, match='agent: "other:Agent" there, "tests:Agent" now'):
+        _ResultsFile(tmp_path, META, True, None)
+
+
+def test_a_current_meta_file_refuses_a_key_it_lacks(tmp_path: Path) -> None:
+    _run_once(tmp_path, META, _record(0))
+    with pytest.raises(ResultsError, match='env_id: null there, "GP-v0" now'):
+        _ResultsFile(tmp_path, {**META, "env_id": "GP-v0"}, True, None)
+
+
+def test_a_meta_file_without_protocol_holds_suite_results(tmp_path: Path) -> None:
+    _run_once(tmp_path, META, _record(0))
+    meta_path = tmp_path / "gp-demo.meta.json"
+    old = json.loads(meta_path.read_text())
+    del old["protocol"]
+    meta_path.write_text(json.dumps(old))
+    _ResultsFile(tmp_path, META, True, None).close()  # suite resumes it
+    with pytest.raises(ResultsError) as info:
+        _ResultsFile(tmp_path, {**META, "protocol": "paper"}, True, None)
+    assert "holds results of protocol 'suite' and this run uses protocol 'paper'" in str(info.value)
+
+
+def test_records_of_another_protocol_are_refused_without_a_meta_file(tmp_path: Path) -> None:
+    _write_lines(tmp_path / "gp-demo.jsonl", _record(0, protocol="paper"))
+    with pytest.raises(ResultsError) as info:
+        _ResultsFile(tmp_path, META, True, None)
+    assert str(info.value) == (f"{tmp_path / 'gp-demo.jsonl'} holds results of protocol 'paper' and this run uses "
+                               "protocol 'suite': one results file never mixes protocols; write to another output "
+                               "folder")
+    _write_lines(tmp_path / "gp-demo.jsonl", _record(0))  # no protocol: the suite's
+    results = _ResultsFile(tmp_path, META, True, None)
+    assert results.records == {0: _record(0)}
+    results.close()
+
+
+def test_records_of_another_agent_are_refused_without_a_meta_file(tmp_path: Path) -> None:
+    _write_lines(tmp_path / "gp-demo.jsonl", {**_record(0), "agent": "other:Agent"})
+    with pytest.raises(ResultsError) as info:
+        _ResultsFile(tmp_path, META, True, None)
+    assert str(info.value) == (f"{tmp_path / 'gp-demo.jsonl'} holds episodes of agent 'other:Agent', not "
+                               "'tests:Agent'; use another output folder")
+
+
+def test_conflicting_lines_message(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    _write_lines(path, _record(3, reward=1), _record(4), _record(3, reward=2))
+    with pytest.raises(ResultsError) as info:
+        load_records(path, unique=True)
+    assert str(info.value) == (f"{path}: lines 1 and 3 both record episode 3 of gp-demo (agent 'tests:Agent', "
+                               "protocol 'suite') with different results; a results file holds one line per "
+                               "episode (was it edited, or joined from two runs?): delete the line that is wrong, "
+                               "or keep the runs in separate folders")
+
+
+def test_damaged_meta_file_messages(tmp_path: Path) -> None:
+    from sftrl_eval.results import load_meta
+
+    meta_path = tmp_path / "gp-demo.meta.json"
+    meta_path.write_text('{"setting": ')
+    with pytest.raises(ResultsError) as info:
+        load_meta(meta_path)
+    assert str(info.value).startswith(f"{meta_path} is damaged (JSONDecodeError: ")
+    assert str(info.value).endswith("); the episodes are safe in gp-demo.jsonl: delete gp-demo.meta.json and run "
+                                    "again with the same agent and arguments to resume (it is rewritten), or use "
+                                    "another output folder")
+    meta_path.write_text("[1, 2]")
+    with pytest.raises(ResultsError) as info:
+        load_meta(meta_path)
+    assert str(info.value) == f"{meta_path} does not hold a run description (a JSON object); delete it to resume"
+    meta_path.write_text('{"setting": "caf\u00e9"}', encoding="utf-8")
+    assert load_meta(meta_path) == {"setting": "caf\u00e9"}
+
+
+def test_lines_keep_unicode_and_the_records_kept_in_memory(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path, META, True, None)
+    record = _record(0, reply="caf\u00e9 \u00d7 2")
+    results.append(record)
+    assert results.records[0] == record
+    results.close()
+    assert "caf\u00e9 \u00d7 2" in (tmp_path / "gp-demo.jsonl").read_text(encoding="utf-8")
+
+
+def test_closing_twice_releases_the_lock_once(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path, META, True, None)
+    results.append(_record(0))
+    results.close()
+    results.close()
+    assert not (tmp_path / ".gp-demo.lock").exists()
+    os.fstat(1)  # standard output is still open
+    _ResultsFile(tmp_path, META, True, None).close()  # and the folder can be resumed
