@@ -81,7 +81,7 @@ def make_style_sheet() -> None:
     """One route point of the training city in every style's look: the same streets and
     landmarks, each style's colours, street widths, buildings, trees, cars and camera."""
     from virl_env.world.city import get_city
-    from virl_env.env import styled_city
+    from virl_env.sources import styled_city
     from virl_env.world.routes import get_rail, get_route
     from virl_env.streetview.views import render_grid
     from virl_env.world.styles import STYLE_NAMES, TRAINING_STYLE, get_style

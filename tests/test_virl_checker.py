@@ -8,6 +8,7 @@ import pytest
 
 from virl_env.task.checker import (
     MAX_REPLY_CHARS,
+    ParsedReply,
     grade_reply,
     normalize_action,
     observation_problem,
@@ -104,10 +105,14 @@ def test_parse_reply_rejects(reply, error):
     assert error in parsed.error
 
 
-def test_parse_reply_rejects_non_strings():
+def test_a_reply_that_is_not_text_gets_a_verdict_not_an_exception():
     for bad in (None, 3, b"forward()", ["forward()"], {"action": "forward()"}):
-        with pytest.raises(TypeError, match="reply must be a str"):
-            parse_reply(bad)
+        parsed = parse_reply(bad)
+        assert parsed == ParsedReply(None, None, f"the reply must be text, not {type(bad).__name__}")
+        grade = grade_reply(bad, FORWARD, ABS, PAPER)
+        assert (grade.verdict, grade.reward, grade.action) == (Verdict.INVALID, -1.0, None) and not grade.success
+        assert grade.feedback == f"Invalid reply: the reply must be text, not {type(bad).__name__}."
+    assert grade_reply(None, FORWARD, ABS, RewardTable.resolve({"invalid": -3})).reward == -3.0
 
 
 HOSTILE = [
@@ -136,7 +141,7 @@ def test_hostile_replies_get_a_verdict(reply):
         grade = grade_reply(reply, point, ABS, PAPER)
         assert isinstance(grade.verdict, Verdict)
         assert set(grade.feedback) <= set(OBS_CHARSET), grade.feedback
-        assert len(grade.feedback) < 500 and grade.message == grade.feedback
+        assert len(grade.feedback) < 500
 
 
 def test_list_json_with_one_action_still_reads_it():
@@ -147,12 +152,12 @@ def test_verdicts_and_rewards():
     assert grade_reply('{"action": "turn_direction(east)"}', TURN, ABS, PAPER).verdict is Verdict.CORRECT
     g = grade_reply('{"action": "turn_direction(north)"}', TURN, ABS, PAPER)
     assert g.verdict is Verdict.WRONG_ACTION and g.reward == -1.0
-    assert "turn_direction(north)" in g.message
+    assert "turn_direction(north)" in g.feedback
     g = grade_reply('{"action": "forward()"}', TURN, ABS, PAPER)
     assert g.verdict is Verdict.WRONG_ACTION
     # A relative word in absolute mode is outside the action space.
     g = grade_reply('{"action": "turn_direction(right)"}', TURN, ABS, PAPER)
-    assert g.verdict is Verdict.INVALID and g.reward == -1.0 and "not in the action space" in g.message
+    assert g.verdict is Verdict.INVALID and g.reward == -1.0 and "not in the action space" in g.feedback
     assert grade_reply("turn_direction(right)", TURN, REL, PAPER).verdict is Verdict.CORRECT
     assert grade_reply("turn_direction(slightly right)", TURN, REL, PAPER).verdict is Verdict.WRONG_ACTION
     assert grade_reply("turn_direction(east)", TURN, REL, PAPER).verdict is Verdict.INVALID
@@ -174,13 +179,13 @@ def test_wrong_observation_fires_only_on_a_wrong_action_with_a_wrong_report():
     # Wrong action + report denies the intersection we are at: -1.5.
     g = grade_reply(reply("Cafe Flore is on my right behind; no intersection here", "forward()"), TURN, ABS, PAPER)
     assert g.verdict is Verdict.WRONG_OBSERVATION and g.reward == -1.5
-    assert "you are at an intersection" in g.message
+    assert "you are at an intersection" in g.feedback
     # Wrong action + report misses the landmark in view: -1.5.
     g = grade_reply(reply("No landmarks nearby; I observe an intersection", "forward()"), TURN, ABS, PAPER)
-    assert g.verdict is Verdict.WRONG_OBSERVATION and "Cafe Flore" in g.message
+    assert g.verdict is Verdict.WRONG_OBSERVATION and "Cafe Flore" in g.feedback
     # Wrong action + report claims an intersection where there is none: -1.5.
     g = grade_reply(reply("No landmarks nearby; You observe an intersection", "stop()"), FORWARD, ABS, PAPER)
-    assert g.verdict is Verdict.WRONG_OBSERVATION and "not at an intersection" in g.message
+    assert g.verdict is Verdict.WRONG_OBSERVATION and "not at an intersection" in g.feedback
     # Wrong action + correct report: plain wrong action (-1).
     g = grade_reply(reply("Cafe Flore is on your right behind; You observe an intersection", "forward()"), TURN, ABS, PAPER)
     assert g.verdict is Verdict.WRONG_ACTION

@@ -182,14 +182,49 @@ def test_terminate_on_exhausted_and_failed_stop():
     assert term and not info["is_success"] and r == -1.0
 
 
+@pytest.mark.parametrize("max_attempts", [1, 2])
+def test_a_failed_destination_ends_the_route_under_advance(max_attempts):
+    """Under on_exhausted="advance" the route still ends where the destination's attempts run out: terminated, not
+    a success, the feedback says the episode has ended, and nothing claims the agent was moved on past it."""
+    env = VIRLEnv(rules={"max_attempts": max_attempts, "on_exhausted": "advance"})
+    env.reset(seed=0, options={"route": 2})
+    while env.expert_action() != "stop()":
+        env.step(env.expert_reply())
+    last = len(env.rail) - 1
+    assert env.point_index == last and env.rail[last].kind == "destination"
+    history = env.history
+    for _ in range(max_attempts):
+        obs, reward, terminated, truncated, info = env.step('{"action": "forward()"}')
+    assert (reward, terminated, truncated, info["is_success"]) == (-1.0, True, False, False)
+    assert info["feedback"].endswith("No attempts left; the episode has ended.")
+    assert "moved on" not in info["feedback"] and "moved on" not in obs and "expected action there was" not in obs
+    assert obs.endswith("The navigation episode has ended.") and "[Output]" not in obs
+    assert info["step_index"] == last and info["attempts_left"] == 0 and info["points_solved"][-1] is False
+    assert len(info["points_solved"]) == len(env.rail) and env.history == history  # the destination is not passed
+    with pytest.raises(RuntimeError, match="episode has ended"):
+        env.step("stop()")
+    # The same at the task itself, for any last point (a one-point rail, as a point spec builds it).
+    from virl_env.task.navigation import NavigationTask
+
+    for point in (env.rail[last], env.rail[0]):
+        task = NavigationTask((point,), NavigationRules(max_attempts=1), env.rewards)
+        step = task.step("I am lost")
+        assert step.terminated and not task.success and task.index == 0 and task.history == []
+        assert "moved on" not in step.feedback and step.feedback.endswith("the episode has ended.")
+
+
 def test_step_guards():
     env = VIRLEnv()
     with pytest.raises(RuntimeError, match="reset"):
         env.step("forward()")
-    env.reset(seed=0)
+    env.reset(seed=0, options={"rules": {"max_attempts": 9}})
     for bad in (None, 3, b"forward()", {"action": "forward()"}, ["forward()"]):
-        with pytest.raises(TypeError, match="action must be"):
-            env.step(bad)
+        # a reply that is not text gets a verdict, as in GeneralPoints, never an exception
+        obs, r, term, _trunc, info = env.step(bad)
+        assert (r, term, info["verdict"]) == (-1.0, False, "invalid") and obs in env.observation_space
+        assert info["feedback"].startswith(f"Invalid reply: the reply must be text, not {type(bad).__name__}.")
+        assert info["messages"][-2]["role"] == "assistant" and isinstance(info["messages"][-2]["content"], str)
+    env.reset(seed=0)
     obs, r, *_ = env.step("\x00" * 100_000)
     assert r == -1.0
     _, _, _, info = run_expert(env, seed=0)
@@ -505,7 +540,7 @@ def test_navigation_task_is_plain_logic():
     assert task.history == [("at start", "turn_direction(east)")] and task.point_replies == []
     for p in rail[1:]:
         assert task.grade(expected_action(p, "absolute")).verdict is virl_env.Verdict.CORRECT
-    assert task.finished and not task.is_success and task.points_solved == [False, True, True, True]
+    assert task.finished and not task.success and task.points_solved == [False, True, True, True]
     assert task.index == 3 and task.attempts_left == 2
     with pytest.raises(RuntimeError, match="ended"):
         task.expected_action

@@ -1,5 +1,7 @@
 """V-IRL under protocol="paper": the authors' prompt, grading, rail, episode end, evaluation replay and
-per-step accuracy (issue 10), checked against texts and numbers written out here from docs/PAPER_PROTOCOL.md."""
+per-step accuracy (issue 10), checked against texts and numbers written out here from docs/PAPER_PROTOCOL.md;
+the texts exact to their code (issue 21: final period of the failure messages, a heading change of 0, one-leg
+routes, landmark names as written)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,16 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import virl_env
-from virl_env.task.checker import grade_paper_reply
-from virl_env.released.dataset import DatasetRoute, PaperDraws, RouteDataset, build_paper_episode, paper_evaluation_draws
+from virl_env.protocols import paper as paper_module
+from virl_env.protocols.paper import build_paper_episode, paper_dataset_episode, paper_grade, paper_relative_turn
+from virl_env.released.dataset import DatasetRoute, PaperDraws, RouteDataset, paper_evaluation_draws
 from virl_env.task.metrics import paper_step_accuracy, step_counts
+from virl_env.world.instructions import relative_turn
 from virl_env.world.routes import RailPoint
 from virl_env.task.rules import PAPER_RULES, RewardTable, Verdict
 from virl_env.specs import grade
 
-from test_virl_data import build_dataset, geo
+from test_virl_data import block, build_dataset, geo
 
 # The authors' templates (docs/PAPER_PROTOCOL.md section 2), written out: every blank line and the trailing space
 # after "executed." matter.
@@ -90,9 +94,10 @@ ROUTE0_INSTRUCTION = (
 FT = ('\n[Output]\n{{\n  "current observation": latest observation from the streetview grid,\n'
       '  "current instruction": analyze the full instruction and identify the sentence to be executed,\n'
       '  "action": the action to be taken chosen from the action space,\n}}')
-NOT_AT = "you are not at any intersection. Please avoid this observation and try again in the same format:" + FT
-AT = "you are at an intersection. Please avoid this observation and try again in the same format:" + FT
-WRONG = "you make incorrect action. Please avoid this action and try again in the same format:" + FT
+# Theirs end "...format:FT." (docs/PAPER_PROTOCOL.md): the final period after the literal }}.
+NOT_AT = "you are not at any intersection. Please avoid this observation and try again in the same format:" + FT + "."
+AT = "you are at an intersection. Please avoid this observation and try again in the same format:" + FT + "."
+WRONG = "you make incorrect action. Please avoid this action and try again in the same format:" + FT + "."
 KEEP_ALL = {"init_heading": None, "rail_draws": [0.9] * 10}  # route 0 has a start heading and two long legs
 
 
@@ -170,7 +175,7 @@ def test_generated_city_rail_turns_only_at_milestones():
 # ---- grading: the authors' verdicts and rewards ---------------------------------------------------------
 def _route0_rail(dataset) -> tuple[RailPoint, ...]:
     data = RouteDataset.load(dataset)
-    return data.paper_episode(0, 5, 0.5, np.random.default_rng(0), PaperDraws(0, None, (0.9,) * 10))[1]
+    return paper_dataset_episode(data, 0, 5, 0.5, np.random.default_rng(0), PaperDraws(0, None, (0.9,) * 10))[1]
 
 
 START_CASES = [  # at the start (not an intersection); the expected action is turn_direction(east)
@@ -214,7 +219,7 @@ MILESTONE_CASES = [  # at the intersection by Cafe Test; the expected action is 
 @pytest.mark.parametrize("reply, verdict, reward, message", START_CASES)
 def test_replies_at_the_start_get_the_authors_verdicts(dataset, reply, verdict, reward, message):
     point = _route0_rail(dataset)[0]
-    result = grade_paper_reply(reply, point, PAPER_RULES, RewardTable.resolve("paper"))
+    result = paper_grade(reply, point, PAPER_RULES, RewardTable.resolve("paper"))
     assert (result.verdict, result.reward, result.feedback) == (verdict, reward, message)
 
 
@@ -222,7 +227,7 @@ def test_replies_at_the_start_get_the_authors_verdicts(dataset, reply, verdict, 
 def test_replies_at_a_milestone_get_the_authors_verdicts(dataset, reply, verdict, reward, message):
     point = _route0_rail(dataset)[3]
     assert point.kind == "turn"
-    result = grade_paper_reply(reply, point, PAPER_RULES, RewardTable.resolve("paper"))
+    result = paper_grade(reply, point, PAPER_RULES, RewardTable.resolve("paper"))
     assert (result.verdict, result.reward, result.feedback) == (verdict, reward, message)
 
 
@@ -230,7 +235,7 @@ def test_reverse_observation_case_fires_when_a_landmark_name_says_intersection()
     point = RailPoint(position=(0.0, 0.0), heading=0.0, kind="destination",
                       observation="the intersection deli is on your left; ", landmarks=("the intersection deli",),
                       at_intersection=False, sentence=1, turn_to=None, turn_relative=None)
-    result = grade_paper_reply('{"current observation": "a deli", "action": "forward()"}', point, PAPER_RULES,
+    result = paper_grade('{"current observation": "a deli", "action": "forward()"}', point, PAPER_RULES,
                                RewardTable.resolve("paper"))
     assert (result.verdict, result.reward, result.feedback) == (Verdict.WRONG_OBSERVATION, -1.5, AT)
 
@@ -352,7 +357,7 @@ def test_expert_scores_100_percent_on_released_data(dataset):
 def test_released_rail_snaps_drops_and_keeps_clear_of_the_ends(dataset):
     data = RouteDataset.load(dataset)
     rng = np.random.default_rng(0)
-    _route, rail = data.paper_episode(0, 5, 0.5, rng, PaperDraws(0, None, (0.9,) * 10))
+    _route, rail = paper_dataset_episode(data, 0, 5, 0.5, rng, PaperDraws(0, None, (0.9,) * 10))
     # leg 1 (0,0)->(60,0): fractions 12, 24, 36, 48, 60 m snap to panoramas at 0, 30, 30, 60, 60 m: the two
     # at 30 m are kept (same panorama twice, as theirs); leg 2 likewise keeps (60, 25) twice.
     positions = [(p.kind, round(p.position[0]), round(p.position[1])) for p in rail]
@@ -361,19 +366,22 @@ def test_released_rail_snaps_drops_and_keeps_clear_of_the_ends(dataset):
     assert [p.sentence for p in rail] == [0, 1, 1, 2, 3, 3, 3]
     assert rail[-1].observation == "Hotel Dest is on your right; "
     # draws below the drop rate drop the point (draw k belongs to fraction k/5 of its leg)
-    _route, rail = data.paper_episode(0, 5, 0.5, rng, PaperDraws(0, None, (0.9, 0.1, 0.1, 0.1, 0.1) + (0.1,) * 5))
+    _route, rail = paper_dataset_episode(data, 0, 5, 0.5, rng,
+                                         PaperDraws(0, None, (0.9, 0.1, 0.1, 0.1, 0.1) + (0.1,) * 5))
     assert [p.kind for p in rail] == ["start", "turn", "destination"]  # 12 m snaps onto the start
-    _route, rail = data.paper_episode(0, 5, 0.5, rng, PaperDraws(0, None, (0.1, 0.9, 0.1, 0.1, 0.1) + (0.1,) * 5))
+    _route, rail = paper_dataset_episode(data, 0, 5, 0.5, rng,
+                                         PaperDraws(0, None, (0.1, 0.9, 0.1, 0.1, 0.1) + (0.1,) * 5))
     assert [p.kind for p in rail] == ["start", "forward", "turn", "destination"]
     with pytest.raises(ValueError, match="too few rail draws"):
-        data.paper_episode(0, 5, 0.5, rng, PaperDraws(0, None, (0.9,) * 9))
+        paper_dataset_episode(data, 0, 5, 0.5, rng, PaperDraws(0, None, (0.9,) * 9))
 
 
 def test_missing_start_heading_is_drawn_from_0_to_359(dataset):
     data = RouteDataset.load(dataset)
     assert data.routes[1].init_heading is None
-    route, rail = data.paper_episode(1, 5, 0.5, None, PaperDraws(1, 10, (0.1,) * 5))
-    assert rail[0].heading == 10.0 and route.sentences[0] == "First, turn right to face south."
+    route, rail = paper_dataset_episode(data, 1, 5, 0.5, None, PaperDraws(1, 10, (0.1,) * 5))
+    # a route of one leg: their last block always reads "Turn ..." (theirs: "1. Turn right to face south.")
+    assert rail[0].heading == 10.0 and route.sentences[0] == "Turn right to face south."
     headings = set()
     env = paper_env("VIRL-v0", dataset)
     for seed in range(40):
@@ -518,8 +526,111 @@ def test_generated_city_prompt_is_the_authors_template(env_id, template, space):
     route = env.unwrapped.route
     lines = []
     for k, leg in enumerate(route.legs):
-        lines.append(f"{'First, turn' if k == 0 else 'Turn'} {leg.relative} to face {leg.compass}.")
+        first = k == 0 and k < len(route.legs) - 1
+        lines.append(f"{'First, turn' if first else 'Turn'} {leg.relative} to face {leg.compass}.")
         lines.append(route.sentences[2 * k + 1])
     instruction = "".join(f"{i}. {line}\n" for i, line in enumerate(lines, start=1))
     current = "You observe an image of 4 views; " if "VL" in env_id else "No landmarks nearby; "
     assert (obs["text"] if "VL" in env_id else obs) == fill(template, instruction, space, f"O_1: {current}\nA_1: \n")
+
+
+# ---- issue 21: the authors' texts exact (measured against their code on routes in their data format) ----------------
+def test_failure_messages_end_with_their_final_period():
+    from virl_env.protocols.prompts import PAPER_FEEDBACK
+
+    assert set(PAPER_FEEDBACK.values()) == {NOT_AT, AT, WRONG}
+    assert all(message.endswith("\n}}.") for message in PAPER_FEEDBACK.values())
+
+
+@pytest.mark.parametrize("turn, word", [(0.0, "slightly left"), (-45.0, "slightly left"), (-46.0, "left"),
+                                        (1e-9, "slightly right"), (45.0, "slightly right"), (46.0, "right"),
+                                        (-180.0, "left"), (20.0 - 360.0, "slightly right")])
+def test_paper_turn_words_follow_their_thresholds_with_wraparound(turn, word):
+    assert paper_relative_turn(100.0, 100.0 + turn) == word
+    assert virl_env.PROTOCOLS["paper"].relative_turn(100.0, 100.0 + turn) == word
+
+
+def test_no_turn_reads_slightly_left_under_paper_and_slightly_right_under_suite(tmp_path):
+    # A straight route east in their format: start heading 90, two legs heading 90 (a milestone passed straight on).
+    route = {"start_place": {"relocated_geocode": geo(0, 0)}, "init_heading": 90,
+             "milestone_info": block("90 (east)", "Cafe Test is on your left", 1) + block("90 (east)"),
+             "route_results": {"geocode_list": [geo(30, 0), geo(60, 0)]}, "dest_place": {"name": "Pier"}}
+    data = build_dataset(tmp_path / "straight", [route])
+    env = paper_env("VIRL-RuleOOD-v0", data)
+    obs, info = env.reset(seed=0, options={"route": 0, "paper_draws": {"init_heading": None,
+                                                                      "rail_draws": [0.1] * 10}})
+    assert info["instruction"].split("\n")[0] == "1. First, turn slightly left to face east."
+    assert info["instruction"].split("\n")[2] == "3. Turn slightly left to face east."
+    assert env.unwrapped.expert_action() == "turn_direction(slightly left)"
+    _obs, reward, *_ = env.step(env.unwrapped.expert_reply())
+    assert reward == 1.0 and env.unwrapped.task.point.kind == "turn"
+    assert env.unwrapped.expert_action() == "turn_direction(slightly left)"
+    # the suite's own rule (a turn of 0 counts as slightly right) is unchanged
+    suite = gym.make("VIRL-RuleOOD-v0", dataset_dir=data)
+    _obs, info = suite.reset(seed=0, options={"route": 0})
+    assert info["instruction"].startswith("1. First, turn slightly right to face east.")
+    assert suite.unwrapped.expert_action() == "turn_direction(slightly right)"
+    assert relative_turn(90.0, 90.0) == "slightly right"
+
+
+def test_one_leg_routes_start_with_turn_under_paper_only(dataset):
+    env = paper_env("VIRL-v0", dataset)
+    _obs, info = env.reset(seed=0, options={"route": 1, "paper_draws": {"init_heading": 10,
+                                                                      "rail_draws": [0.9] * 5}})
+    assert info["instruction"].startswith("1. Turn right to face south.\n2. Move forward until you reach destination")
+    suite = gym.make("VIRL-v0", dataset_dir=dataset)
+    _obs, info = suite.reset(seed=0, options={"route": 1})
+    assert info["instruction"].startswith("1. First, turn")  # the suite's wording (SPEC.md) stays
+    for seed in range(40):  # generated cities: a route of one leg reads "1. Turn ..." too
+        _obs, info = gym.make("VIRL-v0", protocol="paper").reset(seed=seed)
+        legs = info["instruction"].count("to face")
+        assert info["instruction"].startswith("1. Turn " if legs == 1 else "1. First, turn ")
+
+
+def test_released_landmark_names_are_kept_as_written_under_paper(dataset):
+    written = "Caf\u00e9 \u00dcn\u00efcode is on your right front"
+    env = paper_env("VIRL-v0", dataset)
+    obs, info = env.reset(seed=0, options={"route": 2, "paper_draws": {"init_heading": None,
+                                                                      "rail_draws": [0.9] * 5}})
+    assert f"where {written}." in info["instruction"] and obs in env.observation_space
+    assert set("\u00e9\u00dc\u00ef") <= env.observation_space.character_set
+    while not env.unwrapped.task.finished:
+        obs, _r, _t, _tr, info = env.step(env.unwrapped.expert_reply())
+        assert obs in env.observation_space
+    assert info["is_success"] and env.unwrapped.rail[-1].observation == f"{written}; "
+    assert env.unwrapped.rail[-1].landmarks == ("Caf\u00e9 \u00dcn\u00efcode",)
+    # the suite folds them to the ASCII of its prompts
+    suite = gym.make("VIRL-v0", dataset_dir=dataset)
+    _obs, info = suite.reset(seed=0, options={"route": 2})
+    assert "Cafe Unicode is on your right front" in info["instruction"]
+    assert suite.observation_space.character_set == set(virl_env.protocols.prompts.OBS_CHARSET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for env_id in ("VIRL-v0", "VIRL-VL-v0"):
+            check_env(paper_env(env_id, dataset).unwrapped, skip_render_check=True)
+
+
+def test_written_text_keeps_letters_and_drops_controls():
+    from virl_env.released.files import clean_text, written_text
+
+    assert written_text("  Caf\u00e9\tde\u200b la\x00 Paix\u3000\n") == "Caf\u00e9 de la Paix"
+    assert written_text("\u6771\u4eac\u30bf\u30ef\u30fc") == "\u6771\u4eac\u30bf\u30ef\u30fc"
+    assert clean_text("Caf\u00e9 de la Paix") == "Cafe de la Paix" and len(written_text("x" * 10_000)) == 200
+    charset = virl_env.PROTOCOLS["paper"].observation_charset(["Caf\u00e9\x00"])
+    assert "\u00e9" in charset and "\x00" not in charset and charset.startswith(virl_env.protocols.prompts.OBS_CHARSET)
+
+
+@pytest.mark.parametrize("reply", [None, 3, ["forward()"], {"action": "forward()"}, b"forward()"])
+def test_a_reply_that_is_not_text_gets_an_invalid_verdict(dataset, reply):
+    env = paper_env("VIRL-v0", dataset)
+    env.reset(seed=0, options={"route": 0, "paper_draws": KEEP_ALL})
+    obs, reward, terminated, _trunc, info = env.step(reply)
+    assert (reward, terminated, info["verdict"]) == (-1.0, False, Verdict.INVALID)
+    assert info["feedback"] == f"You failed this trial because the reply must be text, not {type(reply).__name__}."
+    assert obs.endswith(info["feedback"]) and obs in env.observation_space
+    assert paper_grade(reply, _route0_rail(dataset)[0], PAPER_RULES, RewardTable()).verdict is Verdict.INVALID
+
+
+def test_the_old_grader_name_is_an_alias_outside_all():
+    assert paper_module.grade_paper_reply is paper_grade
+    assert "grade_paper_reply" not in paper_module.__all__ and "paper_grade" in paper_module.__all__

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from virl_env.world.city import get_city
-from virl_env.env import styled_city
+from virl_env.sources import styled_city
 from virl_env.world.instructions import SIDES, side_phrase
 from virl_env.world.routes import get_rail, get_route
 from virl_env.streetview.signs import MIN_SIGN_CONTRAST, SIDE_VIEW, contrast_ratio, letter_height, sign_colors

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from virl_env.world.city import VIEW_RADIUS, get_city
-from virl_env.env import styled_city
+from virl_env.sources import styled_city
 from virl_env.world.routes import get_rail, get_route
 from virl_env.streetview.views import (
     VIEW_NAMES,

@@ -17,8 +17,9 @@ with the text observations (async vector envs without shared memory).
 
 Every id also plays the paper authors' released routes: ``gym.make(id, dataset_dir=DIR)``
 (see :mod:`virl_env.released.dataset`), and every id takes ``protocol="paper"`` for the authors' evaluation
-protocol (``protocol="suite"``, this package's, is the default); :func:`paper_evaluation_draws`
-replays their evaluation route list and :func:`paper_step_accuracy` computes their per-step accuracy.
+protocol (``protocol="suite"``, this package's, is the default; :data:`PROTOCOLS` holds both, as the strategy
+objects of :mod:`virl_env.protocols`); :func:`paper_evaluation_draws` replays their evaluation route list and
+:func:`paper_step_accuracy` computes their per-step accuracy.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from virl_env.task.checker import Grade, ParsedReply, expected_action, grade_rep
 from virl_env.world.city import City, Landmark, generate_city, get_city
 from virl_env.released.files import DatasetError
 from virl_env.released.dataset import PaperDraws, RouteDataset, paper_evaluation_draws
-from virl_env.env import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES, VIRLEnv, VIRLVisionEnv
+from virl_env.env import VIRLEnv, VIRLVisionEnv
+from virl_env.sources import VISUAL_OOD_ROUTES, VISUAL_OOD_STYLES
 from virl_env.world.routes import RailPoint, Route, build_rail, get_route, plan_route
 from virl_env.numeric import DiscreteNavigation, encode_navigation_state, navigation_actions
+from virl_env.protocols import PROTOCOLS
 from virl_env.task.metrics import paper_step_accuracy
 from virl_env.task.rules import (
     PAPER_RULES,
-    PROTOCOLS,
     REWARD_TABLES,
     NavigationRules,
     RewardTable,

@@ -1,10 +1,11 @@
 """``VIRLEnv`` (text) and ``VIRLVisionEnv`` (street-view images): route following in a generated
 city or on the paper authors' released routes (V-IRL after Chu et al., 2025).
 
-The environments only wire the pieces together: an episode source (:mod:`virl_env.sources`) draws
-the route and rail of each reset and provides its views and map, the navigation task
-(:mod:`virl_env.task.navigation`) grades replies and tracks the episode, and :mod:`virl_env.protocols.prompts` writes
-every text the model reads.
+The environments only wire the pieces together: the protocol (:mod:`virl_env.protocols`), chosen once, says how
+rails are built, what the model reads and how replies are graded; an episode source (:mod:`virl_env.sources`)
+draws the route and rail of each reset and provides its views and map; the navigation task
+(:class:`~virl_env.task.navigation.NavigationTask`) walks the route: ``step`` hands it each reply and returns its
+prompt, reward, end and ``info``, adding only the picture and where the episode came from.
 """
 
 from __future__ import annotations
@@ -17,27 +18,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sftrl_core.registry import DEFAULT_PROTOCOL
 from sftrl_core.variants import RULE_TRANSFORMS, STYLE_TRANSFORMS, apply_transforms, transforms_option
-from virl_env.world.city import City
-from virl_env.protocols.prompts import (
-    ACTION_CHARSET,
-    ACTION_MAX_LENGTH,
-    OBS_CHARSET,
-    OBS_MAX_LENGTH,
-    expert_reply_text,
-    format_history,
-    image_observation_text,
-    paper_history,
-    paper_image_observation,
-    paper_prompt,
-    prompt_header,
-    prompt_text,
-)
-from virl_env.world.routes import RailPoint, Route
-from virl_env.task.rules import NavigationRules, RewardTable, check_protocol, protocol_rules, with_action_mode
+from virl_env.protocols import Protocol, get_protocol
+from virl_env.protocols.prompts import ACTION_CHARSET, ACTION_MAX_LENGTH, OBS_MAX_LENGTH
+from virl_env.released.dataset import RouteDataset
 from virl_env.sources import (
-    VISUAL_OOD_ROUTES,
-    VISUAL_OOD_STYLES,
     BenchmarkSource,
     CitySource,
     DatasetSource,
@@ -45,22 +31,16 @@ from virl_env.sources import (
     EpisodeSource,
     check_int,
     resolve_benchmark,
-    styled_city,
 )
+from virl_env.task.navigation import NavigationTask
+from virl_env.task.rules import NavigationRules, RewardTable
+from virl_env.world.city import City
+from virl_env.world.routes import RailPoint, Route
 from virl_env.world.styles import CityStyle, get_style
-from virl_env.task.navigation import MAX_STORED_REPLY_CHARS, NavigationTask
 
-__all__ = [
-    "MAX_STORED_REPLY_CHARS",
-    "VIRLEnv",
-    "VIRLVisionEnv",
-    "VISUAL_OOD_ROUTES",
-    "VISUAL_OOD_STYLES",
-    "styled_city",
-]
+__all__ = ["VIRLEnv", "VIRLVisionEnv"]
 
 _OPTION_KEYS = frozenset({"route", "city_seed", "rules", "paper_draws", RULE_TRANSFORMS, STYLE_TRANSFORMS})
-_PAPER_ACTION_MODES = ("absolute", "relative")
 
 
 class VIRLEnv(gym.Env[str, str]):
@@ -89,8 +69,8 @@ class VIRLEnv(gym.Env[str, str]):
     ## Action
     The model's raw reply (``str``): a JSON object with an ``"action"`` key (strict or relaxed,
     optional ``"current observation"``) or a bare action; case, spacing, hyphens and quotes are
-    normalised. ``<think>`` blocks are ignored. Non-strings raise ``TypeError``; any text gets a
-    verdict, never an exception.
+    normalised. ``<think>`` blocks are ignored. Any reply gets a verdict, never an exception: one
+    that is not a string is ``invalid`` and the feedback says it must be text.
 
     ## Rewards
     From the reward table (``rewards="paper"``: the paper's values): correct action +1, wrong
@@ -102,7 +82,8 @@ class VIRLEnv(gym.Env[str, str]):
     Each point allows ``max_attempts`` graded attempts (paper: 2). A correct action moves the
     agent to the next point. When the attempts run out the point counts as failed and the agent is
     moved on (``on_exhausted="advance"``) or the episode ends (``"terminate"``). The episode
-    terminates after the destination point. ``info["is_success"]`` is true only when every point
+    terminates after the destination point, and where the destination's attempts run out (there is
+    nothing to move on to). ``info["is_success"]`` is true only when every point
     was solved; ``info["step_correct"]`` gives per-attempt correctness (per-step accuracy).
     Registered ids truncate after 400 steps (never reached with the default rules). Stepping a
     finished episode raises ``RuntimeError``.
@@ -130,8 +111,10 @@ class VIRLEnv(gym.Env[str, str]):
     * ``protocol``: ``"suite"`` (default: everything above) or ``"paper"``: the authors' evaluation
       protocol (their prompt template, instruction, observation strings, feedback, exact action
       matching, rail of 5 points per leg dropped with probability 0.5, 2 attempts per point and the
-      episode ends when they run out; base rules :data:`virl_env.task.rules.PAPER_RULES`). See the README
-      table "paper protocol vs the authors' code".
+      episode ends when they run out; base rules :data:`virl_env.task.rules.PAPER_RULES`; released
+      landmark names as written). See :mod:`virl_env.protocols.paper` and the README table "paper
+      protocol vs the authors' code". A :class:`~virl_env.protocols.base.Protocol` object is accepted
+      too.
 
     ## Variants
     * ``VIRL-v0``: absolute actions (``turn_direction(northeast)``), New-York-like city: in
@@ -159,7 +142,7 @@ class VIRLEnv(gym.Env[str, str]):
         rewards: str | RewardTable | dict = "paper",
         render_size: int = 768,
         dataset_dir: str | os.PathLike[str] | None = None,
-        protocol: str = "suite",
+        protocol: str | Protocol = DEFAULT_PROTOCOL,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
@@ -169,29 +152,25 @@ class VIRLEnv(gym.Env[str, str]):
         check_int("num_routes", num_routes, minimum=1)
         check_int("render_size", render_size, minimum=128)
         self.render_mode = render_mode
-        self.protocol = check_protocol(protocol)
+        self._protocol = get_protocol(protocol)
+        self.protocol = self._protocol.name
         self.style = get_style(style)
         self.city_seed = None if city_seed is None else int(city_seed)
         self.action_mode = action_mode
-        self.rules = with_action_mode(rules, action_mode, protocol_rules(self.protocol))
+        self.rules = self._protocol.resolve_rules(rules, action_mode)
         self.rewards = RewardTable.resolve(rewards)
         self.render_size = int(render_size)
-        self.dataset = None
-        if dataset_dir is not None:
-            from virl_env.released.dataset import RouteDataset
-
-            self.dataset = RouteDataset.load(dataset_dir)
-        self._source: EpisodeSource = (DatasetSource(self.dataset, self.protocol) if self.dataset is not None
-                                       else CitySource(self.style, self.city_seed, int(num_routes), self.protocol))
+        self.dataset = None if dataset_dir is None else RouteDataset.load(dataset_dir)
+        self._source: EpisodeSource = (DatasetSource(self.dataset, self._protocol) if self.dataset is not None
+                                       else CitySource(self.style, self.city_seed, int(num_routes), self._protocol))
         self.num_routes = self._source.num_routes
-        self.observation_space = spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=OBS_CHARSET)
+        self._charset = self._protocol.observation_charset(self._source.landmark_texts())
+        self.observation_space = spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=self._charset)
         self.action_space = spaces.Text(max_length=ACTION_MAX_LENGTH, min_length=0, charset=ACTION_CHARSET)
         # Episode state (set by reset).
         self._active_rules = self.rules
         self._episode: Episode | None = None
         self._task: NavigationTask | None = None
-        self._header = ""
-        self._prompt_memo: tuple[NavigationTask, int, str | None, str] | None = None
 
     # ---- gym API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -214,96 +193,45 @@ class VIRLEnv(gym.Env[str, str]):
         unknown = set(options) - _OPTION_KEYS
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: {sorted(_OPTION_KEYS)}")
-        if options.get("paper_draws") is not None and not (self.protocol == "paper" and self.dataset is not None
+        if options.get("paper_draws") is not None and not (self._protocol.replays_evaluator_draws
+                                                           and self.dataset is not None
                                                            and options.get("route") is not None):
             raise ValueError("the paper_draws option replays the authors' evaluator on released data: it needs "
                              "protocol='paper', dataset_dir and the route option")
         self._active_rules = self._resolve_rules(options)
-        if self.protocol == "paper" and self._active_rules.action_mode not in _PAPER_ACTION_MODES:
-            raise ValueError(f"the paper protocol has absolute and relative actions only, got action_mode="
-                             f"{self._active_rules.action_mode!r}")
+        self._protocol.check_rules(self._active_rules)
         self._episode = self._source.draw(options, self._active_rules, self.np_random,
                                           transforms_option(options, STYLE_TRANSFORMS))
-        self._task = NavigationTask(self._episode.rail, self._active_rules, self.rewards, self.protocol)
-        # The paper protocol fills the authors' template at each prompt (see _paper_prompt) instead.
-        self._header = "" if self.protocol == "paper" else prompt_header(
-            self._episode.route.instruction, self._active_rules.action_mode, image=self._image_mode)
+        self._task = NavigationTask(self._episode.rail, self._active_rules, self.rewards, self._protocol,
+                                    sentences=self._episode.route.sentences, image=self._image_mode)
         return self._get_obs(), self._get_info()
 
     def _resolve_rules(self, options: dict[str, Any]) -> NavigationRules:
         """The rules of the episode: the ``rules`` option (else the constructor's) under the id's
         action mode, then the rule wrappers' transforms, innermost first."""
-        rules = (with_action_mode(options["rules"], self.action_mode, protocol_rules(self.protocol))
+        rules = (self._protocol.resolve_rules(options["rules"], self.action_mode)
                  if "rules" in options else self.rules)
         return apply_transforms(rules, transforms_option(options, RULE_TRANSFORMS), NavigationRules, "rule")
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """Grade a reply at the current point and move on when it is right or attempts run out."""
+        """Grade a reply at the current point and move on when it is right or attempts run out
+        (:meth:`virl_env.task.navigation.NavigationTask.step`)."""
         if self._task is None:
             raise RuntimeError("call reset() before step()")
-        grade = self._task.grade(action)
-        return self._get_obs(), float(grade.reward), self._task.finished, False, self._get_info()
+        step = self._task.step(action)
+        return self._get_obs(), step.reward, step.terminated, step.truncated, self._get_info()
 
     # ---- observation and info ----------------------------------------------------------------
-    def _prompt(self, feedback: str | None) -> str:
-        task = self._task
-        memo = self._prompt_memo
-        # The prompt is read by both _get_obs and _get_info; build it once per graded reply.
-        if memo is not None and memo[0] is task and memo[1] == len(task.step_correct) and memo[2] == feedback:
-            return memo[3]
-        point = task.point
-        if self.protocol == "paper":
-            text = self._paper_prompt(task, feedback)
-        else:
-            observation = image_observation_text(point.at_intersection) if self._image_mode else point.observation
-            text = prompt_text(self._header, format_history(task.history), len(task.history) + 1, observation,
-                               feedback, finished=task.finished)
-        self._prompt_memo = (task, len(task.step_correct), feedback, text)
-        return text
-
-    def _paper_prompt(self, task: NavigationTask, feedback: str | None) -> str:
-        """The authors' prompt at the current point. Theirs is a conversation (the prompt, the failed
-        reply, ``You failed this trial because ...``; ``info["messages"]`` holds it); this single
-        string is the prompt followed by the latest feedback, without the reply."""
-        if task.finished:
-            observation = None
-        elif self._image_mode:
-            observation = paper_image_observation(task.point.at_intersection)
-        else:
-            observation = task.point.observation
-        text = paper_prompt(self._episode.route.sentences, self._active_rules.action_mode, self._image_mode,
-                            paper_history(task.history, observation))
-        return f"{text}\n{feedback}" if feedback else text
-
     def _get_obs(self) -> str:
-        return self._prompt(self._task.shown_feedback or None)
+        return self._task.observation
 
     def _get_info(self) -> dict[str, Any]:
-        task, episode = self._task, self._episode
-        if task.point_replies:
-            # Multi-turn form of the same prompt: the prompt, then each failed reply and its feedback.
-            messages = [{"role": "user", "content": self._prompt(None)}]
-            for reply, feedback in task.point_replies:
-                messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": feedback}]
-        else:
-            messages = [{"role": "user", "content": self._prompt(task.shown_feedback or None)}]
-        return {
-            "instruction": episode.route.instruction,
-            "observation": task.point.observation,
-            "step_index": task.index,
-            "num_points": len(task.rail),
-            "attempts_left": task.attempts_left if not task.finished else 0,
-            "verdict": task.verdict,
-            "feedback": task.feedback,
-            "is_success": task.is_success,
-            "step_correct": list(task.step_correct),
-            "points_solved": list(task.points_solved),
-            "action_mode": self._active_rules.action_mode,
-            "route": episode.route_index,
-            "city_seed": episode.city_seed,
-            "style": episode.style_name,
-            "messages": messages,
-        }
+        info = self._task.info()
+        messages = info.pop("messages")
+        episode = self._episode
+        info.update(route=episode.route_index, city_seed=episode.city_seed, style=episode.style_name)
+        info["messages"] = messages
+        return info
 
     # ---- expert API ----------------------------------------------------------------------------
     def _live_task(self) -> NavigationTask:
@@ -321,10 +249,12 @@ class VIRLEnv(gym.Env[str, str]):
         return self._live_task().expected_action
 
     def expert_reply(self) -> str:
-        """A full expert reply in the prompt's JSON format (observation, instruction sentence, action)."""
-        task = self._live_task()
-        action = task.expected_action
-        return expert_reply_text(task.point.observation, self._episode.route.sentences[task.point.sentence], action)
+        """A full expert reply in the prompt's JSON format (observation, instruction sentence, action).
+
+        Raises:
+            RuntimeError: Before reset or after the episode ended.
+        """
+        return self._live_task().expert_reply()
 
     def episode_spec(self) -> dict[str, Any]:
         """Everything needed to replay the current episode exactly (see :func:`virl_env.specs.episode_spec`)."""
@@ -352,7 +282,8 @@ class VIRLEnv(gym.Env[str, str]):
     @property
     def task(self) -> NavigationTask | None:
         """The navigation task of the current episode (:mod:`virl_env.task.navigation`; None before the first
-        reset): attempts, verdicts, history. Read it; stepping goes through :meth:`step`."""
+        reset): attempts, verdicts, history, prompt; ``task.to_state()`` writes the walk as data. Read it;
+        stepping goes through :meth:`step`."""
         return self._task
 
     @property
@@ -480,15 +411,15 @@ class VIRLVisionEnv(VIRLEnv):
         if self.benchmark is not None and self.dataset is not None:
             raise ValueError("benchmark and dataset_dir cannot be combined")
         if self.benchmark is not None:
-            self._source = BenchmarkSource(self.benchmark, self.protocol)
+            self._source = BenchmarkSource(self.benchmark, self._protocol)
             self.num_routes = self._source.num_routes
-        from virl_env.streetview.views import grid_size
+        from virl_env.streetview.views import grid_size  # the renderer (and numba) loads with the first image env
 
         side = grid_size(self.view_size)
         self._view_cache: tuple[Episode, tuple, np.ndarray, tuple] | None = None
         self.observation_space = spaces.Dict({
             "image": spaces.Box(0, 255, (side, side, 3), dtype=np.uint8),
-            "text": spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=OBS_CHARSET),
+            "text": spaces.Text(max_length=OBS_MAX_LENGTH, min_length=0, charset=self._charset),
         })
 
     def _views(self) -> tuple[np.ndarray, tuple]:

@@ -15,9 +15,9 @@ Every random draw comes from the generator the environment passes in, in a fixed
 transforms, city seed, route, initial heading, dropped points), so a seed gives the same episode in
 any process.
 
-Each source builds its rails with the protocol it is given: ``suite`` (this package's rail) or
-``paper`` (the authors' rail, observations and instruction: :func:`virl_env.world.routes.build_paper_rail`,
-:func:`virl_env.released.dataset.build_paper_episode`).
+Each source builds its rails with the protocol it is given (:mod:`virl_env.protocols`): it asks the
+protocol for the rail and instruction of the route it drew (:meth:`~virl_env.protocols.base.Protocol.city_rail`,
+:meth:`~virl_env.protocols.base.Protocol.dataset_rail`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from sftrl_core.registry import DEFAULT_PROTOCOL
 from sftrl_core.variants import apply_transforms
+from virl_env.protocols import Protocol, get_protocol
+from virl_env.released.dataset import EpisodeRoute, RouteDataset
+from virl_env.task.rules import NavigationRules
 from virl_env.world.city import City, get_city
-from virl_env.released.dataset import EpisodeRoute, PaperDraws, RouteDataset
-from virl_env.world.routes import RailPoint, Route, build_paper_rail, drop_points, get_rail, get_route
-from virl_env.task.rules import NavigationRules, check_protocol
+from virl_env.world.routes import RailPoint, Route, get_route
 from virl_env.world.styles import CityStyle, Palette, StreetLook, get_style
 
 __all__ = [
@@ -49,7 +51,6 @@ __all__ = [
     "VISUAL_OOD_ROUTES",
     "VISUAL_OOD_STYLES",
     "check_int",
-    "paper_draws_option",
     "resolve_benchmark",
     "styled_city",
 ]
@@ -218,10 +219,11 @@ class EpisodeSource(ABC):
 
     Attributes:
         num_routes: How many routes random resets draw from.
+        protocol: The protocol that builds the rails (:mod:`virl_env.protocols`).
     """
 
     num_routes: int
-    protocol: str = "suite"
+    protocol: Protocol
 
     @abstractmethod
     def draw(self, options: dict[str, Any], rules: NavigationRules, rng: np.random.Generator,
@@ -229,8 +231,8 @@ class EpisodeSource(ABC):
         """The episode of a reset.
 
         Args:
-            options: The reset options (``route``, ``city_seed``, ``paper_draws``; others are ignored
-                here).
+            options: The reset options (``route``, ``city_seed``, and what the protocol reads, such as
+                ``paper_draws``; others are ignored here).
             rules: The active rules (``forward_points``, ``drop_rate`` shape the rail).
             rng: The environment's generator (every random draw comes from it).
             style_transforms: Style transforms passed down by style wrappers, innermost first.
@@ -243,6 +245,11 @@ class EpisodeSource(ABC):
     def describe(self) -> dict[str, Any]:
         """The source's configuration, JSON-friendly."""
 
+    def landmark_texts(self) -> tuple[str, ...]:
+        """The landmark texts of the source's data as written (released routes), which a protocol that shows
+        them as written must admit in its observation space; none for generated cities."""
+        return ()
+
     def _route_option(self, options: dict[str, Any], rng: np.random.Generator, what: str) -> int:
         """The ``route`` option checked against :attr:`num_routes`, else a random draw."""
         if options.get("route") is None:
@@ -253,45 +260,10 @@ class EpisodeSource(ABC):
         return index
 
 
-def paper_draws_option(value: object) -> PaperDraws:
-    """The ``paper_draws`` reset option (``{"init_heading": int | None, "rail_draws": [float, ...]}``,
-    as :meth:`~virl_env.released.dataset.PaperDraws.reset_options` writes it) checked; the route comes from the
-    ``route`` option, so the result's ``route`` is -1.
-
-    Raises:
-        TypeError, ValueError: For anything else (named).
-    """
-    if isinstance(value, PaperDraws):
-        return value
-    if not isinstance(value, dict) or set(value) != {"init_heading", "rail_draws"}:
-        raise ValueError("paper_draws must be a dict with keys 'init_heading' and 'rail_draws', got "
-                         f"{str(value)[:80]}")
-    heading = value["init_heading"]
-    if heading is not None:
-        heading = check_int("paper_draws init_heading", heading, minimum=0)
-        if heading > 359:
-            raise ValueError(f"paper_draws init_heading must be in 0..359, got {heading}")
-    draws = value["rail_draws"]
-    if isinstance(draws, (str, bytes)) or not isinstance(draws, Sequence):
-        raise TypeError(f"paper_draws rail_draws must be a list of floats, got {type(draws).__name__}")
-    out = []
-    for u in draws:
-        if isinstance(u, bool) or not isinstance(u, (int, float, np.floating)) or not 0.0 <= float(u) < 1.0:
-            raise ValueError(f"paper_draws rail_draws must be floats in [0, 1), got {u!r}")
-        out.append(float(u))
-    return PaperDraws(-1, heading, tuple(out))
-
-
 def _city_episode(style: CityStyle, city_seed: int, route_index: int, rules: NavigationRules,
-                  rng: np.random.Generator, reported_index: int, protocol: str = "suite") -> CityEpisode:
+                  rng: np.random.Generator, reported_index: int, protocol: Protocol) -> CityEpisode:
     city = styled_city(style, city_seed)
-    route = get_route(city, route_index)
-    if protocol == "paper":
-        rail, sentences = build_paper_rail(city, route, rules.forward_points, rules.drop_rate,
-                                           lambda: float(rng.random()))
-        return CityEpisode(route=dataclasses.replace(route, sentences=sentences), rail=rail,
-                           route_index=reported_index, generated_city=city)
-    rail = get_rail(city, route, rules.forward_points).drop(rules.drop_rate, rng)
+    route, rail = protocol.city_rail(city, get_route(city, route_index), rules, rng)
     return CityEpisode(route=route, rail=rail, route_index=reported_index, generated_city=city)
 
 
@@ -303,14 +275,15 @@ class CitySource(EpisodeSource):
         city_seed: The city's seed, or None for a new random city at each reset.
         num_routes: Size of the route set random resets draw from; the ``route`` option may name
             any route index, beyond it too (routes are a pure function of style, seed and index).
-        protocol: ``suite`` or ``paper`` (the rail and instruction built).
+        protocol: The protocol (or its name) that builds the rail and instruction.
     """
 
-    def __init__(self, style: CityStyle, city_seed: int | None, num_routes: int, protocol: str = "suite") -> None:
+    def __init__(self, style: CityStyle, city_seed: int | None, num_routes: int,
+                 protocol: str | Protocol = DEFAULT_PROTOCOL) -> None:
         self.style = style
         self.city_seed = city_seed
         self.num_routes = num_routes
-        self.protocol = check_protocol(protocol)
+        self.protocol = get_protocol(protocol)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "city", "style": self.style.name, "city_seed": self.city_seed,
@@ -337,13 +310,13 @@ class BenchmarkSource(EpisodeSource):
 
     Args:
         entries: The entries (see :func:`resolve_benchmark`).
-        protocol: ``suite`` or ``paper`` (the rail and instruction built).
+        protocol: The protocol (or its name) that builds the rail and instruction.
     """
 
-    def __init__(self, entries: Sequence[tuple[str, int, int]], protocol: str = "suite") -> None:
+    def __init__(self, entries: Sequence[tuple[str, int, int]], protocol: str | Protocol = DEFAULT_PROTOCOL) -> None:
         self.entries = tuple(entries)
         self.num_routes = len(self.entries)
-        self.protocol = check_protocol(protocol)
+        self.protocol = get_protocol(protocol)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "benchmark", "entries": [list(e) for e in self.entries]}
@@ -363,30 +336,27 @@ class DatasetSource(EpisodeSource):
 
     Args:
         dataset: The loaded dataset.
-        protocol: ``suite`` or ``paper`` (the rail and instruction built; under ``paper`` the
-            ``paper_draws`` reset option replays the authors' evaluator's draws).
+        protocol: The protocol (or its name) that builds the rail and instruction (the paper's replays the
+            authors' evaluator's draws given as the ``paper_draws`` reset option).
     """
 
-    def __init__(self, dataset: RouteDataset, protocol: str = "suite") -> None:
+    def __init__(self, dataset: RouteDataset, protocol: str | Protocol = DEFAULT_PROTOCOL) -> None:
         self.dataset = dataset
         self.num_routes = len(dataset)
-        self.protocol = check_protocol(protocol)
+        self.protocol = get_protocol(protocol)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "dataset", "dataset_dir": str(self.dataset.root), "num_routes": self.num_routes}
+
+    def landmark_texts(self) -> tuple[str, ...]:
+        return self.dataset.landmark_texts()
 
     def draw(self, options: dict[str, Any], rules: NavigationRules, rng: np.random.Generator,
              style_transforms: Sequence[StyleTransform] = ()) -> Episode:
         if options.get("city_seed") is not None:
             raise ValueError("the city_seed option does not apply to routes of a dataset")
         index = self._route_option(options, rng, "routes in the dataset")
-        if self.protocol == "paper":
-            draws = options.get("paper_draws")
-            route, rail = self.dataset.paper_episode(index, rules.forward_points, rules.drop_rate, rng,
-                                                     None if draws is None else paper_draws_option(draws))
-            return DatasetEpisode(route=route, rail=rail, route_index=route.index, dataset=self.dataset)
-        route, full_rail = self.dataset.episode(index, rules.forward_points, rng)
-        rail = drop_points(full_rail, rules.drop_rate, rng)
+        route, rail = self.protocol.dataset_rail(self.dataset, index, rules, rng, options)
         return DatasetEpisode(route=route, rail=rail, route_index=route.index, dataset=self.dataset)
 
 

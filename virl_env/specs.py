@@ -29,7 +29,8 @@ from sftrl_core.specs import SpecError, SpecStep, dump_spec, load_spec, spec_hea
 from .task.checker import Grade, expected_action
 from .protocols.prompts import expert_reply_text
 from .world.routes import RailPoint
-from .task.rules import PROTOCOLS, NavigationRules, RewardTable
+from .protocols import PROTOCOLS
+from .task.rules import NavigationRules, RewardTable
 from .task.navigation import NavigationTask
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "episode_spec", "grade", "advance", "expert_reply"]

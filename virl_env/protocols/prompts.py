@@ -1,8 +1,12 @@
-"""The text the model reads: task description, instruction, action space, history, feedback, format.
+"""The text the model reads, under both protocols: task description, instruction, action space, history, feedback,
+answer format.
 
-Follows the paper's text-mode prompt (Chu et al., 2025, Fig. 14). Every character emitted is in
-:data:`OBS_CHARSET` (ASCII letters, digits, punctuation, space and newline), and a prompt never
-exceeds :data:`OBS_MAX_LENGTH` characters (routes, rails and names are bounded; see the test suite).
+The suite's prompt follows the paper's text-mode prompt (Chu et al., 2025, Fig. 14); the authors' own templates and
+messages (``Q_VIRL_L``, ``Q_VIRL_VL``, :data:`PAPER_FEEDBACK`...) are kept verbatim. Which text an episode shows is
+its protocol's choice (:mod:`virl_env.protocols`). Every character the suite emits is in :data:`OBS_CHARSET` (ASCII
+letters, digits, punctuation, space and newline); the paper protocol also shows released landmark names as written,
+and its observation space adds their characters. A prompt never exceeds :data:`OBS_MAX_LENGTH` characters (routes,
+rails and names are bounded; see the test suite).
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ __all__ = [
     "moved_on_feedback",
     "paper_action_space",
     "paper_failure_feedback",
+    "paper_header",
     "paper_history",
     "paper_image_observation",
     "paper_instruction",
     "paper_landmark_text",
     "paper_observation",
     "paper_prompt",
+    "paper_prompt_end",
     "paper_sentences",
     "prompt_header",
     "prompt_text",
@@ -50,7 +56,7 @@ __all__ = [
 ]
 
 OBS_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
-"""Characters a prompt may contain."""
+"""Characters a prompt may contain (the paper protocol adds those of released landmark names)."""
 
 OBS_MAX_LENGTH = 100_000
 """Upper bound on prompt length (the longest rails give well under half of it)."""
@@ -238,13 +244,14 @@ _PAPER_FT = ('\n[Output]\n{{\n  "current observation": latest observation from t
 
 PAPER_FEEDBACK: dict[str, str] = {
     "not_at_intersection": "you are not at any intersection. Please avoid this observation and try again in "
-                           "the same format:" + _PAPER_FT,
+                           "the same format:" + _PAPER_FT + ".",
     "at_intersection": "you are at an intersection. Please avoid this observation and try again in the same "
-                       "format:" + _PAPER_FT,
+                       "format:" + _PAPER_FT + ".",
     "wrong_action": "you make incorrect action. Please avoid this action and try again in the same format:"
-                    + _PAPER_FT,
+                    + _PAPER_FT + ".",
 }
-"""The authors' three failure messages (their ``{{ }}`` are literal: the string is never formatted)."""
+"""The authors' three failure messages, each ending ``...}}.`` (their ``{{ }}`` are literal: the string is never
+formatted)."""
 
 PAPER_FAILURE_PREFIX = "You failed this trial because "
 
@@ -264,7 +271,9 @@ def paper_action_space(mode: str) -> str:
 
 
 def paper_sentences(blocks: Sequence[tuple[str, str, str | None]]) -> tuple[str, ...]:
-    """The authors' instruction sentences, two per leg.
+    """The authors' instruction sentences, two per leg. The turn of the first leg reads ``First, turn ...``
+    unless that leg is also the last: their last block always reads ``Turn ...`` (``1. Turn ...`` on a route of
+    one leg).
 
     Args:
         blocks: ``(relative turn, compass word, landmark text or None)`` of each leg; the landmark
@@ -273,7 +282,7 @@ def paper_sentences(blocks: Sequence[tuple[str, str, str | None]]) -> tuple[str,
     sentences: list[str] = []
     last = len(blocks) - 1
     for k, (relative, compass, landmarks) in enumerate(blocks):
-        sentences.append(f"{'First, turn' if k == 0 else 'Turn'} {relative} to face {compass}.")
+        sentences.append(f"{'First, turn' if k == 0 and k < last else 'Turn'} {relative} to face {compass}.")
         if k < last:
             sentences.append(f"Move forward until you reach next intersection where {landmarks}." if landmarks
                              else "Move forward until you reach next intersection.")
@@ -321,14 +330,33 @@ def paper_history(steps: Sequence[tuple[str, str]], observation: str | None) -> 
     return text + f"O_{n}: {observation}\nA_{n}: \n"
 
 
-def paper_prompt(sentences: Sequence[str], mode: str, image: bool, obs_act_seq: str) -> str:
-    """The authors' prompt (:data:`Q_VIRL_VL` in image mode, else :data:`Q_VIRL_L`) filled in."""
-    template = Q_VIRL_VL if image else Q_VIRL_L
-    # Placeholders are replaced one by one, so braces or markers inside route text stay as they are.
+def _template_parts(template: str) -> tuple[str, str, str, str]:
     head, rest = template.split("<<instruction>>")
     middle, rest = rest.split("<<action_space>>")
     before, after = rest.split("<<obs_act_seq>>")
-    return head + paper_instruction(sentences) + middle + paper_action_space(mode) + before + obs_act_seq + after
+    return head, middle, before, after
+
+
+# The templates cut at their placeholders, which are filled one by one: braces or markers inside route text stay
+# as they are.
+_PAPER_PARTS = {False: _template_parts(Q_VIRL_L), True: _template_parts(Q_VIRL_VL)}
+
+
+def paper_header(sentences: Sequence[str], mode: str, image: bool) -> str:
+    """The authors' prompt (:data:`Q_VIRL_VL` in image mode, else :data:`Q_VIRL_L`) up to ``<<obs_act_seq>>``:
+    the part fixed for an episode."""
+    head, middle, before, _after = _PAPER_PARTS[bool(image)]
+    return head + paper_instruction(sentences) + middle + paper_action_space(mode) + before
+
+
+def paper_prompt_end(image: bool) -> str:
+    """The authors' prompt after ``<<obs_act_seq>>`` (the ``[Output]`` block)."""
+    return _PAPER_PARTS[bool(image)][3]
+
+
+def paper_prompt(sentences: Sequence[str], mode: str, image: bool, obs_act_seq: str) -> str:
+    """The authors' prompt (:data:`Q_VIRL_VL` in image mode, else :data:`Q_VIRL_L`) filled in."""
+    return paper_header(sentences, mode, image) + obs_act_seq + paper_prompt_end(image)
 
 
 def paper_failure_feedback(message: str) -> str:

@@ -20,10 +20,12 @@ A dataset directory holds:
 Everything read is untrusted (see :mod:`virl_env.released.files`); problems raise
 :class:`~virl_env.released.files.DatasetError` naming the file and the field.
 
-The rail of a dataset route follows the authors' construction (start, ``forward_points`` points
-evenly spaced on each leg, a turn at every intersection of ``geocode_list``, the destination), with
-this package's fixes: turns are worded with angle wrap-around, interpolated points never coincide
-with an intersection, text is ASCII-sanitised and bounded.
+The suite's rail of a dataset route (:func:`build_episode`) follows the authors' construction (start,
+``forward_points`` points evenly spaced on each leg, a turn at every intersection of ``geocode_list``, the
+destination), with this package's fixes: turns are worded with angle wrap-around, interpolated points never
+coincide with an intersection, text is folded to ASCII and bounded. The authors' own rail on their data, and their
+texts, are the paper protocol's (:func:`virl_env.protocols.paper.build_paper_episode`); this module replays their
+evaluator's random stream (:func:`paper_evaluation_draws`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from virl_env.released.files import MAX_JSON_BYTES, DatasetError, clean_text, geocode, number, read_json
+from virl_env.released.files import MAX_JSON_BYTES, MAX_TEXT, DatasetError, clean_text, geocode, number, read_json
 from virl_env.world.geo import to_geo, to_local
 from virl_env.world.instructions import (
     COMPASS_DIRECTIONS,
@@ -49,8 +51,7 @@ from virl_env.world.instructions import (
     wrap_angle,
 )
 from virl_env.released.panoramas import MAPPING_FILE, PanoIndex, load_pano_mapping, load_panorama, panorama_grid
-from virl_env.protocols.prompts import paper_observation, paper_sentences
-from virl_env.world.routes import PAPER_END_CLEARANCE, PAPER_MIN_LEG, RailPoint, paper_leg_fractions
+from virl_env.world.routes import RailPoint
 
 __all__ = [
     "DatasetRoute",
@@ -58,15 +59,17 @@ __all__ = [
     "MAX_LEGS",
     "PAPER_EVAL_EPISODES",
     "PAPER_EVAL_SEED",
-    "PAPER_SNAP_RADIUS",
+    "PAPER_MIN_LEG",
     "PAPER_VISUAL_OOD_EPISODES",
     "PaperDraws",
     "ROUTE_FILE",
     "RouteDataset",
     "STREET_VIEW_DIR",
     "build_episode",
-    "build_paper_episode",
+    "landmark_names",
+    "leg_lengths",
     "paper_evaluation_draws",
+    "read_landmark",
 ]
 
 ROUTE_FILE = "route_infos.json"
@@ -123,7 +126,9 @@ class DatasetRoute:
         start: ``(lat, lng)`` of the start.
         init_heading: Initial heading, or None to draw one at reset.
         headings: Heading of each leg (degrees, inside its compass word's sector).
-        landmarks: Landmark text at the end of each leg (``"X is on your left"``) or None.
+        landmarks: Landmark text at the end of each leg (``"X is on your left"``) as written in the file (its
+            first ``4 * MAX_TEXT`` characters), or None when the block has none; each protocol reads it in its own
+            form (:func:`read_landmark`).
         geocodes: ``(lat, lng)`` of the end of each leg.
         destination: Destination name, or None.
     """
@@ -173,8 +178,8 @@ def _parse_route(raw: object, index: int, file: Path) -> DatasetRoute:
             raise DatasetError(f"{field}: to_next_intersection_heading is missing")
         h, _word = _heading(block["to_next_intersection_heading"], f"{field}.to_next_intersection_heading")
         headings.append(h)
-        text = clean_text(block.get("landmarks", ""))
-        landmarks.append(None if not text or text.lower().startswith("no landmark") else text)
+        written = block.get("landmarks", "")[: 4 * MAX_TEXT]
+        landmarks.append(written if written.strip() else None)
     results = raw.get("route_results")
     if not isinstance(results, dict) or not isinstance(results.get("geocode_list"), list):
         raise DatasetError(f"{where}.route_results.geocode_list is missing or not a list")
@@ -195,7 +200,16 @@ def _parse_route(raw: object, index: int, file: Path) -> DatasetRoute:
                         destination=clean_text(name) or None if isinstance(name, str) else None)
 
 
-def _landmark_names(text: str | None) -> tuple[str, ...]:
+def read_landmark(written: str | None, form: Callable[[str], str]) -> str | None:
+    """The landmark text of a leg in one protocol's form (``form``: :func:`~virl_env.released.files.clean_text`
+    for the suite, :func:`~virl_env.released.files.written_text` for the paper), or None when there is none
+    (nothing written, or the authors' ``No landmark...``)."""
+    text = form(written) if written else ""
+    return None if not text or text.lower().startswith("no landmark") else text
+
+
+def landmark_names(text: str | None) -> tuple[str, ...]:
+    """The names in a landmark text (``"Cafe Test is on your left"`` -> ``("Cafe Test",)``)."""
     if not text:
         return ()
     names = []
@@ -213,6 +227,7 @@ def build_episode(route: DatasetRoute, forward_points: int, rng: np.random.Gener
     if isinstance(forward_points, bool) or not isinstance(forward_points, int) or not 0 <= forward_points <= 8:
         raise ValueError(f"forward_points must be an int in [0, 8], got {forward_points!r}")
     heads = route.headings
+    landmarks = [read_landmark(text, clean_text) for text in route.landmarks]
     if route.init_heading is None:
         options = [h for h in range(360) if abs(wrap_angle(h - heads[0])) >= 15.0]
         init = float(options[int(rng.integers(len(options)))])
@@ -226,7 +241,7 @@ def build_episode(route: DatasetRoute, forward_points: int, rng: np.random.Gener
     for k in range(legs):
         sentences.append(turn_sentence(k == 0, relative_turn(prev, heads[k]), compass_name(heads[k])))
         prev = heads[k]
-        lm = route.landmarks[k]
+        lm = landmarks[k]
         if k < legs - 1:
             sentences.append(f"Move forward until you reach the next intersection where {lm}." if lm
                              else "Move forward until you reach the next intersection.")
@@ -247,24 +262,24 @@ def build_episode(route: DatasetRoute, forward_points: int, rng: np.random.Gener
                 rail.append(RailPoint(position=(px + (qx - px) * f, py + (qy - py) * f), heading=heads[k],
                                       kind="forward", observation="No landmarks nearby", landmarks=(),
                                       at_intersection=False, sentence=2 * k + 1, turn_to=None, turn_relative=None))
-        seen = route.landmarks[k] or "No landmarks nearby"
+        seen = landmarks[k] or "No landmarks nearby"
         if k == legs - 1:
             rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="destination", observation=seen,
-                                  landmarks=_landmark_names(route.landmarks[k]), at_intersection=False,
+                                  landmarks=landmark_names(landmarks[k]), at_intersection=False,
                                   sentence=2 * k + 1, turn_to=None, turn_relative=None))
         else:
             rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="turn",
                                   observation=f"{seen}; You observe an intersection",
-                                  landmarks=_landmark_names(route.landmarks[k]), at_intersection=True,
+                                  landmarks=landmark_names(landmarks[k]), at_intersection=True,
                                   sentence=2 * (k + 1), turn_to=heads[k + 1],
                                   turn_relative=relative_turn(heads[k], heads[k + 1])))
     episode = EpisodeRoute(index=route.index, sentences=tuple(sentences), points=tuple(keys), origin=origin)
     return episode, tuple(rail)
 
 
-# ---- the paper protocol -------------------------------------------------------------------------------
-PAPER_SNAP_RADIUS = 20.0
-"""An interpolated point moves to the nearest panorama within this many metres, or is skipped."""
+# ---- the authors' evaluator ----------------------------------------------------------------------------
+PAPER_MIN_LEG = 5.0
+"""Legs of at most this many metres (geodesic) get no interpolated points and no draws, as in the authors' code."""
 
 PAPER_EVAL_SEED = 12
 """The seed of the authors' evaluator (``random.seed(12)``)."""
@@ -284,7 +299,7 @@ class PaperDraws:
         route: The route index (``reset(options={"route": ...})``).
         init_heading: The drawn start heading (``randint(0, 359)``), or None when the data gives one.
         rail_draws: The uniform draws of the rail, ``forward_points`` per leg longer than
-            :data:`~virl_env.world.routes.PAPER_MIN_LEG`, leg by leg.
+            :data:`PAPER_MIN_LEG`, leg by leg.
     """
 
     route: int
@@ -297,7 +312,8 @@ class PaperDraws:
                 "paper_draws": {"init_heading": self.init_heading, "rail_draws": list(self.rail_draws)}}
 
 
-def _leg_lengths(route: DatasetRoute) -> list[float]:
+def leg_lengths(route: DatasetRoute) -> list[float]:
+    """The geodesic length of each leg of ``route`` in metres."""
     keys = (route.start,) + route.geocodes
     return [math.hypot(*to_local(a, b)) for a, b in zip(keys[:-1], keys[1:])]
 
@@ -335,72 +351,10 @@ def paper_evaluation_draws(routes: Sequence[DatasetRoute] | RouteDataset, *, vis
         index = episode if visual_ood else rng.choice(range(len(routes)))
         route = routes[index]
         heading = rng.randint(0, 359) if route.init_heading is None else None
-        draws = [rng.random() for length in _leg_lengths(route) if length > PAPER_MIN_LEG
+        draws = [rng.random() for length in leg_lengths(route) if length > PAPER_MIN_LEG
                  for _ in range(forward_points)]
         out.append(PaperDraws(index, heading, tuple(draws)))
     return tuple(out)
-
-
-def build_paper_episode(route: DatasetRoute, forward_points: int, drop_rate: float, init_heading: float | None,
-                        uniform: Callable[[], float], mapping: PanoIndex | None = None
-                        ) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
-    """The authors' instruction and rail of a released route.
-
-    Positions: the start, then for each ``geocode_list`` point its kept interpolated points (fractions
-    ``i / forward_points``, :func:`~virl_env.world.routes.paper_leg_fractions`), moved to the nearest
-    panorama within :data:`PAPER_SNAP_RADIUS` (skipped if none; same panorama twice is possible, as
-    in their code) and kept if more than 8 m from both ends of the leg, then the point itself (a
-    milestone, the last one the destination). Observations and sentences are the authors'.
-
-    Args:
-        route: The route.
-        forward_points: Interpolated points per leg (paper: 5).
-        drop_rate: Probability of dropping each (paper: 0.5).
-        init_heading: The start heading drawn for a route without one (ignored when it has one).
-        uniform: Draws a float in ``[0, 1)`` (``forward_points`` per leg longer than 5 m).
-        mapping: The panoramas to snap to (None: positions stay on the straight leg).
-    """
-    heads = route.headings
-    init = route.init_heading if route.init_heading is not None else float(init_heading or 0.0) % 360.0
-    origin = route.start
-    keys = [(0.0, 0.0)] + [to_local(origin, g) for g in route.geocodes]
-    legs = len(heads)
-    blocks = []
-    previous = init
-    for k in range(legs):
-        blocks.append((relative_turn(previous, heads[k]), compass_name(heads[k]), route.landmarks[k]))
-        previous = heads[k]
-    rail = [RailPoint(position=keys[0], heading=init, kind="start", observation=paper_observation(None, "start"),
-                      landmarks=(), at_intersection=False, sentence=0, turn_to=heads[0],
-                      turn_relative=blocks[0][0])]
-    for k, length in enumerate(_leg_lengths(route)):
-        (px, py), (qx, qy) = keys[k], keys[k + 1]
-        if length > PAPER_MIN_LEG:
-            for f in paper_leg_fractions(forward_points, drop_rate, uniform):
-                position = (px + (qx - px) * f, py + (qy - py) * f)
-                if mapping is not None:
-                    try:
-                        lat, lng, _pano, _d = mapping.nearest_entry(to_geo(origin, position), PAPER_SNAP_RADIUS)
-                    except DatasetError:
-                        continue
-                    position = to_local(origin, (lat, lng))
-                if min(math.dist(position, keys[k]), math.dist(position, keys[k + 1])) > PAPER_END_CLEARANCE:
-                    rail.append(RailPoint(position=position, heading=heads[k], kind="forward",
-                                          observation=paper_observation(None, "forward"), landmarks=(),
-                                          at_intersection=False, sentence=2 * k + 1, turn_to=None,
-                                          turn_relative=None))
-        text = route.landmarks[k]
-        if k == legs - 1:
-            rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="destination",
-                                  observation=paper_observation(text, "destination"), landmarks=_landmark_names(text),
-                                  at_intersection=False, sentence=2 * k + 1, turn_to=None, turn_relative=None))
-        else:
-            rail.append(RailPoint(position=keys[k + 1], heading=heads[k], kind="turn",
-                                  observation=paper_observation(text, "turn"), landmarks=_landmark_names(text),
-                                  at_intersection=True, sentence=2 * (k + 1), turn_to=heads[k + 1],
-                                  turn_relative=blocks[k + 1][0]))
-    episode = EpisodeRoute(index=route.index, sentences=paper_sentences(blocks), points=tuple(keys), origin=origin)
-    return episode, tuple(rail)
 
 
 class RouteDataset:
@@ -456,31 +410,9 @@ class RouteDataset:
         """Instruction and rail of route ``index`` (see :func:`build_episode`)."""
         return build_episode(self.routes[index], forward_points, rng)
 
-    def paper_episode(self, index: int, forward_points: int, drop_rate: float, rng: np.random.Generator,
-                      draws: PaperDraws | None = None) -> tuple[EpisodeRoute, tuple[RailPoint, ...]]:
-        """The authors' instruction and rail of route ``index`` (see :func:`build_paper_episode`):
-        the start heading (when the data has none, ``randint(0, 359)``) and the rail draws come from
-        ``rng``, or from ``draws`` to replay their evaluator (:func:`paper_evaluation_draws`).
-
-        Raises:
-            ValueError: If ``draws`` lacks a heading the route needs, or has too few rail draws.
-        """
-        route = self.routes[index]
-        if draws is None:
-            heading = int(rng.integers(360)) if route.init_heading is None else None
-            uniform: Callable[[], float] = lambda: float(rng.random())  # noqa: E731
-        else:
-            if route.init_heading is None and draws.init_heading is None:
-                raise ValueError(f"route {index} has no start heading; the replayed draws must give one")
-            heading = draws.init_heading
-            stream = iter(draws.rail_draws)
-
-            def uniform() -> float:
-                try:
-                    return float(next(stream))
-                except StopIteration:
-                    raise ValueError(f"too few rail draws ({len(draws.rail_draws)}) for route {index}") from None
-        return build_paper_episode(route, forward_points, drop_rate, heading, uniform, self.mapping)
+    def landmark_texts(self) -> tuple[str, ...]:
+        """Every landmark text of the routes as written (what a protocol that keeps them shows)."""
+        return tuple(text for route in self.routes for text in route.landmarks if text)
 
     def panorama_at(self, route: EpisodeRoute, point: RailPoint) -> str:
         """The panorama id used at a rail point (nearest within :data:`MAPPING_RADIUS`)."""

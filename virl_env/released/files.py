@@ -2,7 +2,8 @@
 
 Files are size-bounded before they are read, JSON is parsed (never evaluated) with the non-standard
 constants ``NaN``/``Infinity`` refused, numbers must be finite and in range, panorama ids must match
-``[A-Za-z0-9_-]{1,128}`` (so they can never name a path) and text is cut to the prompt's charset.
+``[A-Za-z0-9_-]{1,128}`` (so they can never name a path), and text is read in one of two forms: folded to the
+ASCII of the suite's prompts (:func:`clean_text`) or kept as written (:func:`written_text`, the paper protocol's).
 Every problem is a :class:`DatasetError` naming the file and the field.
 """
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 import unicodedata
 from pathlib import Path
-
-from virl_env.protocols.prompts import OBS_CHARSET
 
 __all__ = [
     "DatasetError",
@@ -26,6 +26,7 @@ __all__ = [
     "number",
     "pano_id",
     "read_json",
+    "written_text",
 ]
 
 MAX_JSON_BYTES = 256 * 2**20
@@ -33,7 +34,8 @@ MAX_JSON_BYTES = 256 * 2**20
 MAX_TEXT = 200
 """Longest text taken from the data (landmark phrases, names), in characters."""
 _PANO_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_CHARS = frozenset(OBS_CHARSET)
+# One line of the suite's prompt charset (virl_env.protocols.prompts.OBS_CHARSET without the newline).
+_CHARS = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
 
 
 class DatasetError(ValueError):
@@ -113,7 +115,15 @@ def pano_id(value: object, where: str) -> str:
 
 
 def clean_text(text: str, limit: int = MAX_TEXT) -> str:
-    """ASCII form of a text from the data, within the prompt's charset, one line, bounded."""
+    """ASCII form of a text from the data, within the suite's prompt charset, one line, bounded
+    (``"Caf\u00e9"`` -> ``"Cafe"``)."""
     ascii_text = unicodedata.normalize("NFKD", text[: limit * 4]).encode("ascii", "ignore").decode("ascii")
-    ascii_text = " ".join("".join(c if c in _CHARS and c != "\n" else " " for c in ascii_text).split())
+    ascii_text = " ".join("".join(c if c in _CHARS else " " for c in ascii_text).split())
     return ascii_text[:limit].rstrip()
+
+
+def written_text(text: str, limit: int = MAX_TEXT) -> str:
+    """A text from the data as written (``"Caf\u00e9"`` stays), on one line and bounded: control, format and
+    unassigned characters become spaces, runs of blanks one space."""
+    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text[: limit * 4])
+    return " ".join(kept.split())[:limit].rstrip()

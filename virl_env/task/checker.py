@@ -1,8 +1,11 @@
-"""Reading a model's reply and grading it against the expected action.
+"""Reading a model's reply and grading it against the expected action: the suite's checker.
+
+(The paper authors' exact reading and grading is :func:`virl_env.protocols.paper.paper_grade`.)
 
 The reply is untrusted text. It is never evaluated: it is scanned with bounded regular expressions
 and, when it holds a JSON object, parsed with :func:`json.loads` (errors, including deep nesting,
-become a verdict). Replies longer than :data:`MAX_REPLY_CHARS` are rejected without scanning.
+become a verdict). Replies longer than :data:`MAX_REPLY_CHARS` are rejected without scanning, and a
+reply that is not a string at all gets the ``invalid`` verdict too.
 
 Accepted forms (case, spacing, quotes, hyphens and underscores are normalised):
 
@@ -20,7 +23,6 @@ object, an action inside a list item or somewhere in a ramble is no answer (``in
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -35,14 +37,11 @@ __all__ = [
     "MAX_REPLY_CHARS",
     "Grade",
     "ParsedReply",
-    "Verdict",
     "action_arguments",
     "expected_action",
-    "grade_paper_reply",
     "grade_reply",
     "normalize_action",
     "observation_problem",
-    "parse_paper_reply",
     "parse_reply",
 ]
 
@@ -143,14 +142,13 @@ def _find_key(obj: dict, *names: str) -> tuple[bool, object]:
     return False, None
 
 
-def parse_reply(reply: str) -> ParsedReply:
-    """Read the action (and the reported observation, if any) from a reply.
+def parse_reply(reply: object) -> ParsedReply:
+    """Read the action (and the reported observation, if any) from a reply; never raises.
 
-    Raises:
-        TypeError: If ``reply`` is not a string.
+    A reply that is not a string, or is longer than :data:`MAX_REPLY_CHARS`, gives no action and says why.
     """
     if not isinstance(reply, str):
-        raise TypeError(f"reply must be a str, got {type(reply).__name__}")
+        return ParsedReply(None, None, f"the reply must be text, not {type(reply).__name__}")
     if len(reply) > MAX_REPLY_CHARS:
         return ParsedReply(None, None, f"the reply is too long ({len(reply)} characters; the limit is "
                                        f"{MAX_REPLY_CHARS})")
@@ -281,20 +279,21 @@ def _safe(text: str, limit: int = 60) -> str:
 
 @dataclass(frozen=True)
 class Grade(CoreGrade):
-    """Result of grading one reply: the verdict, its reward, ``feedback`` a model can act on
-    (``message`` is its old name, kept as an alias), and the canonical action read (or None)."""
+    """Result of grading one reply: the verdict, its reward, ``feedback`` a model can act on, ``success``, and
+    the canonical action read (or None)."""
 
     action: str | None = None
 
 
-def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: RewardTable,
+def grade_reply(reply: object, point: RailPoint, rules: NavigationRules, rewards: RewardTable,
                 expected: str | None = None) -> Grade:
     """Grade a reply at a rail point under the active rules.
 
     The action decides: the expected action is ``correct``. A wrong action is ``wrong_observation``
     when ``rules.grade_observation`` is on and the reply reports a ``current observation`` that
     :func:`observation_problem` finds wrong, else ``wrong_action``. A reply with no readable action,
-    several actions, or an action outside the active action space is ``invalid``.
+    several actions, or an action outside the active action space is ``invalid``; so is a reply that is not a
+    string (never an exception).
 
     Args:
         reply: The model's raw reply.
@@ -303,9 +302,6 @@ def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: R
         rewards: The reward table.
         expected: The expected action at ``point`` in the rules' action mode, when the caller has
             it already (the environment works it out once per point); computed when None.
-
-    Raises:
-        TypeError: If ``reply`` is not a string.
     """
     parsed = parse_reply(reply)
     if parsed.action is None:
@@ -330,77 +326,3 @@ def grade_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: R
                          f"Wrong action {action}, and your observation is wrong: {problem}.", action)
     return Grade(Verdict.WRONG_ACTION, rewards.reward(Verdict.WRONG_ACTION),
                  f"Wrong action: {action} is not the right action here.", action)
-
-
-# ---- the paper protocol: the authors' parsing and grading ---------------------------------------------
-_PAPER_ACTION_RE = re.compile(r'"action": "(.*?)"')
-_PAPER_OBSERVATION_RE = re.compile(r'"current observation": "(.*?)"')
-
-
-def parse_paper_reply(reply: str) -> tuple[str | None, str | None]:
-    """The action and reported observation as the authors read them: ``json.loads`` of the whole
-    reply first, then the regular expressions ``"action": "(.*?)"`` and ``"current observation":
-    "(.*?)"`` on the raw text. Nothing is normalised (no case folding, no think-block stripping).
-
-    Returns:
-        ``(action, observation)``, each None when not found (or not a string). Replies longer than
-        :data:`MAX_REPLY_CHARS` are not read at all (their code would read them; ours bounds the work).
-
-    Raises:
-        TypeError: If ``reply`` is not a string.
-    """
-    if not isinstance(reply, str):
-        raise TypeError(f"reply must be a str, got {type(reply).__name__}")
-    if len(reply) > MAX_REPLY_CHARS:
-        return None, None
-    try:
-        obj = json.loads(reply)
-    except (ValueError, RecursionError):
-        obj = None
-    found: dict[str, str | None] = {}
-    for key, pattern in (("action", _PAPER_ACTION_RE), ("current observation", _PAPER_OBSERVATION_RE)):
-        if isinstance(obj, dict) and key in obj:
-            value = obj[key]
-            found[key] = value if isinstance(value, str) else None
-        else:
-            match = pattern.search(reply)
-            found[key] = match.group(1) if match else None
-    return found["action"], found["current observation"]
-
-
-def grade_paper_reply(reply: str, point: RailPoint, rules: NavigationRules, rewards: RewardTable,
-                      expected: str | None = None) -> Grade:
-    """Grade a reply with the authors' rules.
-
-    The action string must equal the expected action exactly (``correct``, +1). Otherwise, when
-    ``rules.grade_observation`` is on and the reported observation contains ``intersection`` while
-    the point's landmark-only observation does not (or the reverse), the verdict is
-    ``wrong_observation`` (-1.5 in the paper's table); else ``wrong_action`` (-1), or ``invalid``
-    (-1) when no action string was found. Feedback is the authors' message, verbatim.
-
-    Args:
-        reply: The model's raw reply.
-        point: The rail point (built by the paper's rail builder).
-        rules: The active rules (action mode, observation grading).
-        rewards: The reward table.
-        expected: The expected action, when the caller has it.
-
-    Raises:
-        TypeError: If ``reply`` is not a string.
-    """
-    from virl_env.protocols.prompts import PAPER_FEEDBACK, paper_landmark_text  # prompts imports this module
-
-    action, observation = parse_paper_reply(reply)
-    if expected is None:
-        expected = expected_action(point, rules.action_mode)
-    if action == expected:
-        return Grade(Verdict.CORRECT, rewards.reward(Verdict.CORRECT), "Correct action.", action)
-    if rules.grade_observation:
-        claims = "intersection" in (observation or "")
-        truth = "intersection" in paper_landmark_text(point.observation)
-        if claims != truth:
-            key = "not_at_intersection" if claims else "at_intersection"
-            return Grade(Verdict.WRONG_OBSERVATION, rewards.reward(Verdict.WRONG_OBSERVATION),
-                         PAPER_FEEDBACK[key], action)
-    verdict = Verdict.INVALID if action is None else Verdict.WRONG_ACTION
-    return Grade(verdict, rewards.reward(verdict), PAPER_FEEDBACK["wrong_action"], action)

@@ -19,14 +19,11 @@ __all__ = [
     "ACTION_MODES",
     "ON_EXHAUSTED",
     "PAPER_RULES",
-    "PROTOCOLS",
     "REWARD_TABLES",
     "NavigationRules",
     "RewardTable",
     "Verdict",
-    "check_protocol",
     "get_reward_table",
-    "protocol_rules",
     "with_action_mode",
 ]
 
@@ -36,22 +33,6 @@ slightly left, slightly right (paper's rule OOD). ``bearing``: a compass bearing
 
 ON_EXHAUSTED: tuple[str, ...] = ("advance", "terminate")
 """What happens when the attempts at a point run out: move the agent on, or end the episode."""
-
-PROTOCOLS: tuple[str, ...] = ("suite", "paper")
-"""``suite``: this package's protocol (the default). ``paper``: the authors' evaluation protocol
-(their prompt, feedback, grading, rail and episode end; see the README table "paper protocol vs the
-authors' code")."""
-
-
-def check_protocol(protocol: object) -> str:
-    """``protocol`` if it is one of :data:`PROTOCOLS`.
-
-    Raises:
-        ValueError: For anything else (named).
-    """
-    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    return protocol
 
 
 class Verdict(VerdictEnum):
@@ -153,8 +134,8 @@ class NavigationRules:
 
         Args:
             value: The rules, a dict of the fields to set, or None.
-            base: The rules a dict or None starts from (default: the class defaults; the paper
-                protocol starts from :data:`PAPER_RULES`).
+            base: The rules a dict or None starts from (default: the class defaults; each protocol gives
+                its own, :attr:`virl_env.protocols.base.Protocol.base_rules`).
 
         Raises:
             TypeError: For another type or an unknown field name.
@@ -174,13 +155,8 @@ class NavigationRules:
 
 PAPER_RULES = NavigationRules(max_attempts=2, on_exhausted="terminate", forward_points=5, drop_rate=0.5)
 """The authors' evaluation settings (``verify_iter 2``, the episode ends when a point's attempts run
-out, ``straight_line_length 5``, ``drop_rate 0.5``): the base rules of ``protocol="paper"``."""
-
-
-def protocol_rules(protocol: str) -> NavigationRules | None:
-    """The base rules of a protocol: None (the class defaults) for ``suite``, :data:`PAPER_RULES`
-    for ``paper``."""
-    return PAPER_RULES if check_protocol(protocol) == "paper" else None
+out, ``straight_line_length 5``, ``drop_rate 0.5``): the base rules of ``protocol="paper"``
+(:attr:`virl_env.protocols.paper.PaperProtocol.base_rules`)."""
 
 
 def with_action_mode(rules: NavigationRules | dict | None, action_mode: str | None,

@@ -9,13 +9,14 @@ A :class:`RailPoint` sequence ("the rail") is what the agent walks: the start, `
 evenly spaced points on every stretch between key points, every intersection on the path (those
 passed straight through and those where the route turns), and the destination. Each point carries
 the observation text and what the expert does there. Interpolated points can be dropped at random
-with :func:`drop_points` (using the environment's generator).
+with :func:`drop_points` (using the environment's generator). This is the suite's rail; the paper authors'
+(milestones only where the route turns, their interpolation) is :func:`virl_env.protocols.paper.build_paper_rail`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -40,21 +41,19 @@ __all__ = [
     "MAX_LEGS",
     "MAX_ROUTE_LENGTH",
     "MIN_ROUTE_LENGTH",
-    "PAPER_END_CLEARANCE",
-    "PAPER_MIN_LEG",
     "Rail",
     "Leg",
     "RailPoint",
     "Route",
-    "build_paper_rail",
     "build_rail",
     "drop_points",
     "get_rail",
     "get_route",
+    "landmarks_in_view",
     "make_rail",
     "observation_text",
-    "paper_leg_fractions",
     "plan_route",
+    "stretch_edges",
 ]
 
 MIN_ROUTE_LENGTH = 100.0
@@ -355,7 +354,7 @@ def observation_text(city: City, position: tuple[float, float], heading: float,
 _SkeletonPoint = tuple  # (position, heading, kind, sentence, turn_to, turn_relative, edge)
 
 
-def _stretch_edges(city: City, route: Route) -> list[int]:
+def stretch_edges(city: City, route: Route) -> list[int]:
     """The street segment under each stretch between key points (every rail point lies on one)."""
     landmarks = city.landmarks
     edges = [landmarks[route.start].edge]
@@ -374,13 +373,13 @@ def _skeleton(city: City, route: Route, forward_points: int) -> tuple[_SkeletonP
         raise ValueError(f"forward_points must be in [0, {MAX_FORWARD_POINTS}], got {forward_points}")
     pts = route.points
     seg = [bearing(q[0] - p[0], q[1] - p[1]) for p, q in zip(pts[:-1], pts[1:])]
-    stretch_edges = _stretch_edges(city, route)
+    edges = stretch_edges(city, route)
     first = route.legs[0]
     out: list[_SkeletonPoint] = [(pts[0], route.initial_heading, "start", 0, first.heading, first.relative,
-                                  stretch_edges[0])]
+                                  edges[0])]
     leg = 0  # turn sentences are even (2 * leg), move sentences odd (2 * leg + 1)
     for i in range(1, len(pts)):
-        edge = stretch_edges[i - 1]
+        edge = edges[i - 1]
         (px, py), (qx, qy) = pts[i - 1], pts[i]
         length = math.hypot(qx - px, qy - py)
         count = min(forward_points, max(int(length // MIN_POINT_SPACING) - 1, 0))
@@ -398,7 +397,7 @@ def _skeleton(city: City, route: Route, forward_points: int) -> tuple[_SkeletonP
     return tuple(out)
 
 
-def _landmarks_in_view(city: City, position: tuple[float, float], heading: float,
+def landmarks_in_view(city: City, position: tuple[float, float], heading: float,
                        edge: int) -> tuple[list[str], list[str]]:
     """``"<name> is <side>"`` phrases and names of the (at most :data:`VIEW_LIMIT`) nearest landmarks
     within :data:`VIEW_RADIUS` of a point on segment ``edge``."""
@@ -423,7 +422,7 @@ def _landmarks_in_view(city: City, position: tuple[float, float], heading: float
 def _materialize(city: City, entry: _SkeletonPoint) -> RailPoint:
     position, heading, kind, sentence, turn_to, turn_relative, edge = entry
     at_node = kind in ("crossing", "turn")
-    parts, names = _landmarks_in_view(city, position, heading, edge)
+    parts, names = landmarks_in_view(city, position, heading, edge)
     if not parts:
         parts.append("No landmarks nearby")
     if at_node:
@@ -508,94 +507,3 @@ def drop_points(rail: tuple[RailPoint, ...], drop_rate: float, rng: np.random.Ge
         return rail
     draws = rng.random(len(rail))
     return tuple(p for p, u in zip(rail, draws) if p.kind != "forward" or u >= drop_rate)
-
-
-# ---- the paper protocol's rail --------------------------------------------------------------------
-PAPER_MIN_LEG = 5.0
-"""Legs of at most this many metres get no interpolated points (and no draws), as in the authors' code."""
-
-PAPER_END_CLEARANCE = 8.0
-"""An interpolated point is kept only if it is more than this many metres from both ends of its leg."""
-
-
-def paper_leg_fractions(count: int, drop_rate: float, uniform: Callable[[], float]) -> list[float]:
-    """The authors' interpolation of one leg: fractions ``i / count`` for ``i = 1..count``, each
-    dropped when its draw is below ``drop_rate``; always draws ``count`` numbers, in order.
-
-    The last fraction is the leg's end, so the clearance rule (:data:`PAPER_END_CLEARANCE`) always
-    removes it, as in their code.
-    """
-    return [i / count for i in range(1, count + 1) if uniform() >= drop_rate]
-
-
-def _along(points: Sequence[tuple[float, float]], distance: float) -> tuple[tuple[float, float], int]:
-    """The point ``distance`` metres along a polyline and the index of the segment it lies on."""
-    for k, (p, q) in enumerate(zip(points[:-1], points[1:])):
-        length = math.hypot(q[0] - p[0], q[1] - p[1])
-        if distance <= length or k == len(points) - 2:
-            f = 0.0 if length == 0.0 else min(distance / length, 1.0)
-            return (p[0] + (q[0] - p[0]) * f, p[1] + (q[1] - p[1]) * f), k
-        distance -= length
-    raise ValueError("a polyline needs at least two points")
-
-
-def build_paper_rail(city: City, route: Route, forward_points: int, drop_rate: float,
-                     uniform: Callable[[], float]) -> tuple[tuple[RailPoint, ...], tuple[str, ...]]:
-    """The authors' rail on a generated city's route, and their instruction sentences for it.
-
-    Milestones are the intersections where the route turns (crossings passed straight through are
-    not milestones). Each leg gets ``forward_points`` interpolated points at fractions ``i / n`` of
-    its street length (:func:`paper_leg_fractions`; the street path stands in for their snapping to
-    the nearest panorama), kept only when more than :data:`PAPER_END_CLEARANCE` metres from both
-    ends. Observations are the paper's (:func:`virl_env.protocols.prompts.paper_observation`): no landmarks
-    at the start and interpolated points, the landmarks in view (as the suite names them) at
-    milestones and the destination.
-
-    Args:
-        city: The city.
-        route: A route of ``city``.
-        forward_points: Interpolated points per leg (paper: 5).
-        drop_rate: Probability of dropping each (paper: 0.5).
-        uniform: Draws a float in ``[0, 1)`` (the environment's generator); called ``forward_points``
-            times per leg longer than :data:`PAPER_MIN_LEG`, leg by leg.
-    """
-    from virl_env.protocols.prompts import paper_observation, paper_sentences  # prompts -> checker -> routes
-
-    pts, kinds = route.points, route.kinds
-    seg = [bearing(q[0] - p[0], q[1] - p[1]) for p, q in zip(pts[:-1], pts[1:])]
-    edges = _stretch_edges(city, route)
-    first = route.legs[0]
-    rail = [RailPoint(position=pts[0], heading=route.initial_heading, kind="start",
-                      observation=paper_observation(None, "start"), landmarks=(), at_intersection=False,
-                      sentence=0, turn_to=first.heading, turn_relative=first.relative)]
-    texts: list[str | None] = []
-    begin = 0
-    ends = [i for i, kind in enumerate(kinds) if kind in ("turn", "destination")]
-    for leg, end in enumerate(ends):
-        path = pts[begin:end + 1]
-        total = sum(math.hypot(q[0] - p[0], q[1] - p[1]) for p, q in zip(path[:-1], path[1:]))
-        if total > PAPER_MIN_LEG:
-            for f in paper_leg_fractions(forward_points, drop_rate, uniform):
-                position, k = _along(path, f * total)
-                if min(math.dist(position, path[0]), math.dist(position, path[-1])) > PAPER_END_CLEARANCE:
-                    rail.append(RailPoint(position=position, heading=seg[begin + k], kind="forward",
-                                          observation=paper_observation(None, "forward"), landmarks=(),
-                                          at_intersection=False, sentence=2 * leg + 1, turn_to=None,
-                                          turn_relative=None))
-        arrival = seg[end - 1]
-        parts, names = _landmarks_in_view(city, pts[end], arrival, edges[end - 1])
-        text = "; ".join(parts) or None
-        texts.append(text)
-        if kinds[end] == "turn":
-            nxt = route.legs[leg + 1]
-            rail.append(RailPoint(position=pts[end], heading=arrival, kind="turn",
-                                  observation=paper_observation(text, "turn"), landmarks=tuple(names),
-                                  at_intersection=True, sentence=2 * (leg + 1), turn_to=nxt.heading,
-                                  turn_relative=nxt.relative))
-        else:
-            rail.append(RailPoint(position=pts[end], heading=arrival, kind="destination",
-                                  observation=paper_observation(text, "destination"), landmarks=tuple(names),
-                                  at_intersection=False, sentence=2 * leg + 1, turn_to=None, turn_relative=None))
-        begin = end
-    sentences = paper_sentences([(leg.relative, leg.compass, text) for leg, text in zip(route.legs, texts)])
-    return tuple(rail), sentences
