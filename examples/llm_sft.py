@@ -10,7 +10,7 @@ the in-process agent and ``transformers serve`` load.
 
     # the packaged SmolLM2-135M on a CPU, a few minutes
     python examples/llm_sft.py --episodes 64 --max-steps 16 --out runs/llm/sft
-    # a GPU run of the paper's shape (see the README for memory and time)
+    # a GPU run of the paper's shape (see docs/llm.md for memory and time)
     python examples/llm_sft.py --model Qwen/Qwen2.5-0.5B-Instruct --episodes 20000 --epochs 2 \\
         --batch-size 16 --learning-rate 1e-5 --out runs/qwen05/sft
 

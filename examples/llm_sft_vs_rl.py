@@ -18,7 +18,7 @@ process's peak memory. Visual OOD needs a vision-language model; this pipeline t
     python examples/llm_sft_vs_rl.py --model Qwen/Qwen2.5-0.5B-Instruct --game gp --out runs/qwen05   # a GPU
 
 Budgets: ``--smoke`` is a check that every stage runs, not a result. The default (full) budgets are for a
-GPU; see the README for the commands and the memory and time they need. Every budget has a flag. Stages
+GPU; docs/llm.md gives the commands and the memory and time they need. Every budget has a flag. Stages
 whose checkpoint already exists with the same configuration are reused (``--retrain`` to redo them), and
 an interrupted evaluation resumes.
 """
@@ -70,7 +70,7 @@ class Budget:
     lora: int
 
 
-#: For a GPU and a 0.5-1.5B instruct model (the README gives the memory and time).
+#: For a GPU and a 0.5-1.5B instruct model (docs/llm.md gives the memory and time).
 FULL = Budget(sft_episodes=20_000, sft_epochs=2.0, sft_max_steps=-1, sft_batch_size=16, sft_learning_rate=1e-5,
               rl_episodes=4_000, rl_max_steps=500, rl_num_generations=8, rl_prompts_per_step=4,
               rl_max_completion_length=1024, rl_learning_rate=1e-6, rl_multi_turn=True, eval_episodes=None,

@@ -202,7 +202,7 @@ def evaluate(
         resume: continue an existing results file instead of refusing to touch it.
         progress: show progress on stderr (after every reply).
         concurrency: episodes in flight at once, for agents with ``async acall`` (one env each). It helps only
-            when the agent's backend serves requests in parallel (see the README).
+            when the agent's backend serves requests in parallel (see the docs' Language models page).
         env_kwargs: extra ``gym.make`` arguments (e.g. ``{"resolution": 1200}``); recorded with the results.
         agent_factory: the class or function that built the agent, for its identity (the command line passes it).
         agent_kwargs: the arguments the factory was called with, for its identity.
