@@ -324,6 +324,23 @@ class EpisodeSession:
             return None
         return sum(t.success for t in self.turns) / len(self.turns)
 
+    def expert_reply(self) -> str:
+        """An expert's reply at the point the episode stands at (the game's ``expert_reply``), for oracles,
+        demonstrations and replays.
+
+        Raises:
+            RuntimeError: the episode is over.
+        """
+        if self.done:
+            raise RuntimeError("this episode is over; there is no reply to give")
+        player = self._player
+        if isinstance(player, _EnvPlayer):
+            return player.env.unwrapped.expert_reply()
+        if hasattr(player, "expert_reply"):
+            return player.expert_reply()
+        module = importlib.import_module(GAMES[self.game].specs_module)
+        return module.expert_reply(player.spec)
+
     def metrics(self) -> dict[str, float]:
         """The episode's figures for logging: ``return``, ``success`` (0/1), ``step_accuracy``, ``turns``."""
         return {"return": self.total_reward, "success": float(self.success),
@@ -342,13 +359,13 @@ class EpisodeSession:
         if self.done:
             raise RuntimeError("this episode is over: it ended with a correct reply, its last attempt or its last "
                                "point")
-        before = self._messages
         _, reward, terminated, truncated, info = self._player.step(text)
         after = list(info.get("messages") or [])
         next_messages: list[dict[str, Any]] = []
         if not (terminated or truncated):
-            if len(after) > len(before) and after[:len(before)] == before and after[len(before)]["role"] == "assistant":
-                next_messages = [dict(m) for m in after[len(before) + 1:]]  # the same conversation goes on
+            if len(after) >= 3 and after[-2]["role"] == "assistant":
+                # The conversation goes on (a retry): the env's messages end with this reply and its feedback.
+                next_messages = [dict(after[-1])]
                 if self.image_mode:
                     next_messages = [{"role": m["role"], "content": [{"type": "text", "text": message_text(m)}]}
                                      for m in next_messages]

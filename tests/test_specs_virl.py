@@ -1,4 +1,5 @@
-"""V-IRL point specs: grading from a spec equals env.step at that rail point, for every id, image ids included."""
+"""V-IRL point specs (per-step rows): grading from a spec equals env.step at that rail point, for every id, image ids
+included. Route specs (whole routes) are tested with the episode session (test_session_virl.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import virl_env
 from sftrl_core.specs import SpecError, dump_spec
 from virl_env.numeric import navigation_actions
-from virl_env.specs import GAME, advance, episode_spec, expert_reply, grade
+from virl_env.specs import GAME, advance, expert_reply, grade, point_spec
 
 ALL_IDS = sorted(virl_env.ENV_IDS)
 IMAGE_IDS = {env_id for env_id in ALL_IDS if "-VL-" in env_id}
@@ -56,7 +57,7 @@ def test_grade_from_spec_equals_env_step(env_id, protocol):
         seed += 1
         done = False
         while not done:
-            spec = episode_spec(env)
+            spec = point_spec(env)
             text = json.dumps(spec)
             index = spec["point_index"]
             reply = reply_for(rng, env, spec)
@@ -77,7 +78,7 @@ def test_grade_from_spec_equals_env_step(env_id, protocol):
             else:
                 retried += 1
                 assert info["messages"][-1] == {"role": "user", "content": step.message}
-                assert step.next_spec == episode_spec(env)
+                assert step.next_spec == point_spec(env)
             verdicts.add(expected.verdict)
     assert moved and (retried or protocol == "paper")
     if protocol == "suite":  # the paper's verdicts differ (see virl_env.task.rules); equality is what counts
@@ -89,7 +90,7 @@ def test_spec_embeds_the_point_and_is_plain_json(env_id):
     env = gym.make(env_id)
     obs, info = env.reset(seed=4)
     env.step(env.unwrapped.expert_reply())
-    spec = env.unwrapped.episode_spec()
+    spec = point_spec(env)
     assert json.loads(json.dumps(spec)) == spec
     assert spec["game"] == GAME and spec["env_id"] == env_id and spec["point_index"] == 1
     assert spec["point"]["observation"] == env.unwrapped.rail[1].observation
@@ -101,7 +102,7 @@ def test_spec_embeds_the_point_and_is_plain_json(env_id):
 def test_grading_needs_no_city(monkeypatch):
     env = gym.make("VIRL-v0")
     env.reset(seed=2)
-    spec = dump_spec(episode_spec(env))
+    spec = dump_spec(point_spec(env))
     reply = env.unwrapped.expert_reply()
 
     def no_city(*args, **kwargs):
@@ -118,12 +119,12 @@ def test_grading_needs_no_city(monkeypatch):
 def test_last_attempt_moves_on_or_ends_as_the_env_does():
     env = gym.make("VIRL-v0", rules={"max_attempts": 1, "on_exhausted": "terminate"})
     env.reset(seed=0)
-    step = advance("stop()", episode_spec(env))
+    step = advance("stop()", point_spec(env))
     assert step.terminated and step.next_spec is None
     assert "episode has ended" in step.message
     env = gym.make("VIRL-v0", rules={"max_attempts": 1})
     env.reset(seed=0)
-    step = advance("stop()", episode_spec(env))
+    step = advance("stop()", point_spec(env))
     assert step.terminated and "moved on" in step.message
 
 
@@ -143,13 +144,13 @@ def test_bad_specs_get_a_clear_error(mutate, message):
     env = gym.make("VIRL-v0")
     env.reset(seed=0)
     with pytest.raises(SpecError, match=message):
-        grade("forward()", mutate(episode_spec(env)))
+        grade("forward()", mutate(point_spec(env)))
 
 
 def test_any_reply_gets_a_verdict():
     env = gym.make("VIRL-v0")
     env.reset(seed=0)
-    spec = episode_spec(env)
+    spec = point_spec(env)
     for reply in [None, 3, ["forward()"], "(" * 100_000, "\ud800", "turn_direction(north" * 1000]:
         result = grade(reply, spec)
         assert result.verdict == "invalid" and not result.success
