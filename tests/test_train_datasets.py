@@ -8,6 +8,7 @@ import json
 import sys
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import gpoints_env
@@ -53,9 +54,51 @@ def test_rl_rows_are_the_env_prompts_along_the_expert_path(env_id):
         text = obs["text"] if isinstance(obs, dict) else obs
         content = row["prompt"][0]["content"]
         assert (content[-1]["text"] if isinstance(content, list) else content) == text
-        assert row["spec"] == json.dumps(env.unwrapped.episode_spec(), sort_keys=True, separators=(",", ":"))
+        spec = virl_env.specs.point_spec(env) if env_id.startswith("VIRL") else env.unwrapped.episode_spec()
+        assert row["spec"] == json.dumps(spec, sort_keys=True, separators=(",", ":"))
         obs, *_, info = env.step(env.unwrapped.expert_reply() if env_id.startswith("VIRL") else
                                  json.dumps({"formula": env.unwrapped.solution()}))
+
+
+@pytest.mark.parametrize("env_id", ["VIRL-v0", "VIRL-VL-RuleOOD-v0"])
+def test_whole_route_rows_start_each_route_with_its_route_spec(env_id):
+    kwargs = {"view_size": 32} if "-VL-" in env_id else {}
+    rows = rl_rows(env_id, 3, seed=20, whole_routes=True, **kwargs)
+    assert [row["seed"] for row in rows] == [20, 21, 22] and {row["point"] for row in rows} == {0}
+    env = gym.make(env_id, **kwargs)
+    for row in rows:
+        obs, info = env.reset(seed=row["seed"])
+        assert row["spec"] == json.dumps(env.unwrapped.episode_spec(), sort_keys=True, separators=(",", ":"))
+        assert "rail" in json.loads(row["spec"])
+        content = row["prompt"][0]["content"]
+        assert (content[-1]["text"] if isinstance(content, list) else content) == info["messages"][0]["content"]
+        if "-VL-" not in env_id:
+            assert "images" not in row and "point_images" not in row
+            continue
+        pictures = row["point_images"]
+        assert len(pictures) == info["num_points"] and row["images"] == pictures[:1]
+        done = False
+        while not done:  # the picture of each point is the env's there
+            assert np.asarray(pictures[env.unwrapped.point_index]).tobytes() == obs["image"].tobytes()
+            obs, _, terminated, truncated, _ = env.step(env.unwrapped.expert_reply())
+            done = terminated or truncated
+
+
+def test_whole_route_sft_rows_hold_the_expert_walk():
+    rows = sft_rows("VIRL-v0", 2, seed=4, whole_routes=True)
+    for row in rows:
+        assert row["messages"] == row["prompt"] + row["completion"]
+        replies = [m["content"] for m in row["completion"] if m["role"] == "assistant"]
+        episode = SpecEpisode(row["spec"])
+        following = row["completion"][1::2] + [None]
+        for reply, message in zip(replies, following):
+            turn = episode.reply(reply)
+            assert turn.next_messages == (() if message is None else (message,))  # the next prompt, as in a session
+        assert episode.done and episode.success and len(replies) == json.loads(row["spec"])["num_points"]
+    image = sft_rows("VIRL-VL-v0", 1, seed=4, whole_routes=True, view_size=32)[0]
+    placeholders = sum(part["type"] == "image" for m in image["messages"] for part in m["content"])
+    assert placeholders == len(image["images"]) == len(image["point_images"])  # one picture per point, in order
+    assert sft_rows("GeneralPoints-v0", 2, whole_routes=True) == sft_rows("GeneralPoints-v0", 2)
 
 
 def test_rows_follow_env_kwargs_and_seeds():
@@ -117,7 +160,8 @@ def test_trl_reward_reads_strings_and_messages(spec):
     assert rewards.trl_success(None, completions, [spec] * 5) == [1.0, 0.0, 0.0, 0.0, 0.0]
     logged = []
     rewards.trl_reward(None, completions[:2], [spec] * 2, log_metric=lambda k, v: logged.append((k, v)))
-    assert logged == [("sftrl/success", 0.5)]
+    assert logged == [("sftrl/success", 0.5), ("sftrl/step_accuracy", 0.5), ("sftrl/return", 2.0),
+                      ("sftrl/turns", 1.0), ("sftrl/turn_reward", 2.0)]
     with pytest.raises(ValueError, match="spec"):
         rewards.trl_reward(None, ["1"], None)
     with pytest.raises(ValueError, match="2 specs"):
