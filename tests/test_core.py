@@ -5,6 +5,8 @@ from __future__ import annotations
 import doctest
 import json
 import pickle
+import random
+import threading
 from dataclasses import FrozenInstanceError, dataclass
 from typing import Any
 
@@ -18,8 +20,10 @@ import gpoints_env.vector
 import gpoints_env.wrappers
 import sftrl_core
 import sftrl_core.grading
+import gpoints_env.specs
 import sftrl_core.replies
 import sftrl_core.rewards
+import sftrl_core.specs
 import sftrl_core.variants
 import sftrl_core.vector
 from sftrl_core import (
@@ -38,6 +42,7 @@ from sftrl_core import (
     strip_code_fence,
     strip_thinking,
 )
+from sftrl_core.specs import BoundedCache, deep_sizeof
 
 # ---- replies --------------------------------------------------------------------------------------------------
 
@@ -303,13 +308,82 @@ def test_make_vec_defaults_async_envs_to_no_shared_memory_and_keeps_user_choices
         sync.close()
 
 
+# ---- the byte-bounded cache of the spec readers ----------------------------------------------------------------
+
+
+def _check_cache_invariants(cache: BoundedCache) -> None:
+    charged = [cost for _, cost in cache._entries.values()]
+    assert cache.bytes == sum(charged) <= cache.max_bytes
+
+
+def test_bounded_cache_never_holds_more_than_its_bytes():
+    rng = random.Random(0)
+    cache = BoundedCache(5_000, entry_bytes=lambda key, value: len(value))
+    builds = []
+
+    def build(key: str) -> str:
+        builds.append(key)
+        return "v" * rng.choice([10, 100, 1_000, 4_000])
+
+    for _ in range(5_000):
+        key = f"k{rng.randrange(60)}"
+        value = cache.get_or_build(key, build)
+        assert isinstance(value, str)
+        _check_cache_invariants(cache)
+    assert 0 < len(cache) < 60 and len(builds) < 5_000  # some hits, some evictions
+    assert all(cost == len(value) + BoundedCache.ENTRY_OVERHEAD for value, cost in cache._entries.values())
+
+
+def test_bounded_cache_is_least_recently_used_and_keeps_nothing_it_cannot_hold():
+    cache = BoundedCache(3 * (100 + BoundedCache.ENTRY_OVERHEAD), entry_bytes=lambda key, value: 100)
+    for key in "abc":
+        cache.get_or_build(key, str.upper)
+    assert cache.get_or_build("a", lambda key: "built again") == "A"  # a hit, now the most recent
+    cache.get_or_build("d", str.upper)  # evicts b, the least recently used
+    assert "b" not in cache and {"a", "c", "d"} <= set(cache._entries) and len(cache) == 3
+    big = BoundedCache(1_000, entry_bytes=lambda key, value: 10_000)
+    assert big.get_or_build("x", str.upper) == "X" and len(big) == 0 and big.bytes == 0  # too big to keep
+
+    def refuse(key: str) -> str:
+        raise ValueError(key)
+
+    with pytest.raises(ValueError):
+        cache.get_or_build("e", refuse)
+    assert "e" not in cache
+    cache.clear()
+    assert len(cache) == 0 and cache.bytes == 0
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="max_bytes"):
+            BoundedCache(bad)
+
+
+def test_bounded_cache_counts_deep_sizes_by_default_and_holds_under_threads():
+    cache = BoundedCache(50_000)
+    value = cache.get_or_build('{"a": ["x", "y"]}', json.loads)
+    assert cache.bytes == (deep_sizeof('{"a": ["x", "y"]}') + deep_sizeof(value) + BoundedCache.ENTRY_OVERHEAD)
+
+    def hammer(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(3_000):
+            key = json.dumps({"k": rng.randrange(400), "pad": "x" * rng.randrange(300)})
+            assert cache.get_or_build(key, json.loads) == json.loads(key)
+
+    threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _check_cache_invariants(cache)
+    assert len(cache) > 10
+
+
 # ---- docstring examples ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "module",
-    [sftrl_core.replies, sftrl_core.grading, sftrl_core.rewards, sftrl_core.variants, gpoints_env.replies,
-     gpoints_env.checker, gpoints_env.wrappers],
+    [sftrl_core.replies, sftrl_core.grading, sftrl_core.rewards, sftrl_core.specs, sftrl_core.variants,
+     gpoints_env.replies, gpoints_env.checker, gpoints_env.specs, gpoints_env.wrappers],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples_run(module):

@@ -159,7 +159,7 @@ def test_reveal_solution():
     env = gym.make("GeneralPoints-RuleOOD-v0", reveal_solution=True)
     for seed in range(30):
         _, info = env.reset(seed=seed)
-        assert gpoints_env.check_answer(info["solution"], info["numbers"]).is_correct
+        assert gpoints_env.check_answer(info["solution"], info["numbers"]).success
         _, _, _, _, info = env.step("1+1")
         assert "solution" in info
 
@@ -170,10 +170,67 @@ def test_constructor_arguments():
     assert info["target"] == 10 and "evaluates to exactly 10" in obs and "A counts as 11" in obs
     _, reward, _, _, _ = env.step("nothing")
     assert reward == 0.0
-    for bad in ({"max_attempts": 0}, {"target": "24"}, {"rewards": "nice"}, {"render_mode": "human"},
-                {"suit_colour": "blue"}):
+    for bad in ({"max_attempts": 0}, {"max_attempts": 10**6 + 1}, {"max_attempts": True}, {"target": "24"},
+                {"rewards": "nice"}, {"render_mode": "human"}, {"suit_colour": "blue"}):
         with pytest.raises(ValueError):
             GeneralPointsEnv(**bad)
+
+
+# ---- one vocabulary with V-IRL (issue 21) ----------------------------------------------------------------------
+
+
+def test_grade_types_and_the_old_names_kept_for_one_release():
+    from gpoints_env import checker, paper_checker, protocols
+    from sftrl_core import grading
+
+    assert issubclass(gpoints_env.Grade, grading.Grade) and issubclass(gpoints_env.PaperGrade, gpoints_env.Grade)
+    result = gpoints_env.check_answer("8/(3-8/3)", [8, 3, 8, 3])
+    assert type(result) is gpoints_env.Grade and result.success
+    paper = protocols.paper_grade('{"formula": "8/(3-8/3)"}', ["8", "3", "8", "3"], gpoints_env.ID_RULES)
+    assert type(paper) is gpoints_env.PaperGrade and paper.success
+    # Old names: aliases, outside __all__, until the next release.
+    assert gpoints_env.CheckResult is checker.CheckResult is gpoints_env.Grade
+    assert paper_checker.PaperCheckResult is protocols.PaperCheckResult is gpoints_env.PaperGrade
+    assert result.is_correct and not gpoints_env.check_answer("1", [8, 3, 8, 3]).is_correct
+    for module in (gpoints_env, checker, paper_checker, protocols):
+        assert not {"CheckResult", "PaperCheckResult"} & set(module.__all__)
+
+
+def test_protocols_are_the_registry_s_and_chosen_as_objects():
+    import inspect
+    import re
+
+    from gpoints_env import protocols
+    from sftrl_core import registry
+
+    assert tuple(gpoints_env.PROTOCOLS) == registry.PROTOCOL_NAMES
+    for name, protocol in gpoints_env.PROTOCOLS.items():
+        assert protocol.info is registry.PROTOCOLS[name] and protocol.name == name
+        assert protocols.get_protocol(name) is protocol is protocols.get_protocol(registry.PROTOCOLS[name])
+    assert GeneralPointsEnv().protocol == registry.DEFAULT_PROTOCOL
+    # No behaviour picked by comparing protocol names anywhere in the package (the protocol object is asked).
+    for module in (gpoints_env.env, gpoints_env.specs, protocols, gpoints_env.checker):
+        source = inspect.getsource(module)
+        assert not re.search(r"""[!=]= *["'](paper|suite)["']|["'](paper|suite)["'] *[!=]=""", source), module
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2, 3])
+def test_env_and_specs_end_episodes_by_one_rule(max_attempts):
+    from gpoints_env import env as env_module
+    from gpoints_env import rules, specs
+
+    assert env_module.episode_over is rules.episode_over is specs.episode_over
+    wrong, right = gpoints_env.check_answer("1", [8, 3, 8, 3]), gpoints_env.check_answer("8/(3-8/3)", [8, 3, 8, 3])
+    assert rules.episode_over(right, 1, 5) and not rules.episode_over(wrong, 1, 5) and rules.episode_over(wrong, 5, 5)
+    env = gym.make("GeneralPoints-v0", max_attempts=max_attempts)
+    for replies in (["1"] * max_attempts, ["1"] * (max_attempts - 1) + ['{"formula": "8/(3-8/3)"}']):
+        env.reset(options={"cards": ["8", "3", "8", "3"]})
+        for used, reply in enumerate(replies, 1):
+            step = specs.advance(reply, env.unwrapped.episode_spec())
+            _, _, terminated, _, _ = env.step(reply)
+            assert terminated == step.terminated == rules.episode_over(step.grade, used, max_attempts)
+            assert env.unwrapped.finished == terminated
+        assert terminated
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -1,0 +1,524 @@
+"""Hostile episode specs: a grader handed any spec gives a verdict or a ``SpecError`` naming the field, never another
+exception, and never grades under a default the spec did not state (issue 19).
+
+Two parts:
+
+* :data:`NAMED_FAULTS`, a table of specs that the code before this test mishandled (its ``old`` column says what
+  each did at commit 9d00b35, run there: graded under default rules or with fields ignored, or crashed with
+  OverflowError, RecursionError, TypeError);
+* :func:`test_mutated_specs_get_a_verdict_or_a_spec_error`: 50,000 specs built by seeded mutation of real specs of
+  every id and protocol of each game in :data:`GAMES`, each graded as a dict and as JSON text.
+
+The mutation engine knows nothing of any game: it edits JSON-like values and JSON text. A game takes part through a
+:class:`Game` entry (its real specs, its grader, what a verdict must satisfy, a cheap reply to grade with); V-IRL's
+can be added to :data:`GAMES` beside GeneralPoints'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import sys
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import pytest
+
+import gpoints_env
+from gpoints_env import specs as gp_specs
+from gpoints_env.checker import RewardTable
+from gpoints_env.protocols import PROTOCOLS
+from gpoints_env.rules import Rules
+from gpoints_env.wrappers import AceValue, TargetPoints
+from sftrl_core.grading import Grade, VerdictEnum
+from sftrl_core.specs import BoundedCache, SpecError, deep_sizeof, dump_spec, load_spec
+
+MUTANTS = 50_000
+BIG = 10**400
+TEN_MB = 10 * 2**20
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The games.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Game:
+    """What the hostile-spec tests need of one game.
+
+    Attributes:
+        name: the spec's ``game`` field.
+        base_specs: real specs (of every id and protocol, at several attempts), with a reply for each that the
+            game grades quickly and that reaches deep into grading (e.g. the expert's).
+        grade: the game's public ``grade(reply, spec)``.
+        check_grade: asserts what a grade must satisfy for a spec that validated (its dict form is given), e.g. that
+            it equals grading under exactly the spec's fields.
+        check_text_readers: asserts that every way the game reads spec text agrees (or ``None``).
+    """
+
+    name: str
+    base_specs: Callable[[], list[tuple[dict[str, Any], str]]]
+    grade: Callable[[object, Any], Grade]
+    check_grade: Callable[[Grade, object, dict[str, Any]], None]
+    check_text_readers: Callable[[str], None] | None = None
+
+
+def _gpoints_base_specs() -> list[tuple[dict[str, Any], str]]:
+    found = []
+    for env_id, kwargs in gpoints_env.ENV_IDS.items():
+        for protocol in PROTOCOLS:
+            env = gym.make(env_id, protocol=protocol, **({"resolution": 64} if "VL" in env_id else {}))
+            for seed in range(3):
+                env.reset(seed=seed)
+                found.append((env.unwrapped.episode_spec(), env.unwrapped.expert_reply()))
+                env.step("1+1")
+                env.step("nothing")
+                found.append((env.unwrapped.episode_spec(), env.unwrapped.expert_reply()))
+    variants = [  # (fixed hands: dealing under new rules would first build their table of solvable hands)
+        (TargetPoints(AceValue(gym.make("GeneralPoints-v0", rewards="binary", max_attempts=2), 11), 30),
+         ["A", "9", "10", "K"]),
+        (gym.make("GeneralPoints-v0", hand_size=3, operators="+*", rewards={"illegal_formula": -1}), ["8", "8", "8"]),
+        (gym.make("GeneralPoints-VL-RuleOOD-v0", resolution=96, hand_size=5, suit_colour="red"),
+         ["A", "2", "3", "4", "Q"]),
+    ]
+    for env, cards in variants:
+        env.reset(seed=7, options={"cards": cards})
+        found.append((env.unwrapped.episode_spec(), env.unwrapped.expert_reply()))
+    return found
+
+
+def _gpoints_check_grade(result: Grade, reply: object, spec: dict[str, Any]) -> None:
+    """A grade from a spec that validated equals grading under exactly the spec's own fields (no defaults)."""
+    assert isinstance(result, gpoints_env.Grade) and isinstance(result.verdict, gpoints_env.Verdict)
+    rules = Rules(**{**spec["rules"], "face_values": tuple(spec["rules"]["face_values"])})
+    protocol = PROTOCOLS[spec["protocol"]]
+    expected = protocol.grade(reply, list(spec["cards"]), rules, RewardTable(**spec["rewards"]),
+                              spec["observation_mode"] == "image")
+    assert result == expected
+    if protocol.name == "suite":
+        assert result.reward == spec["rewards"][result.verdict.value]
+    assert math.isfinite(result.reward)
+
+
+def _gpoints_check_text_readers(text: str) -> None:
+    """The fast reader of spec text (templates, gpoints_env/specs.py) agrees with the full parser on every text."""
+    def outcome(read: Callable[[], Any]) -> Any:
+        try:
+            frame, ranks, attempt = read()
+        except SpecError:
+            return "SpecError"
+        return (frame.rules, frame.image, frame.rewards, frame.max_attempts, frame.protocol, tuple(ranks), attempt)
+
+    fast = outcome(lambda: gp_specs._load(text))
+    full = outcome(lambda: gp_specs._validate(load_spec(text, gp_specs.GAME, gp_specs.MAX_SPEC_CHARS)))
+    assert fast == full, text[:300]
+
+
+GAMES: dict[str, Game] = {
+    "GeneralPoints": Game("GeneralPoints", _gpoints_base_specs, gpoints_env.grade, _gpoints_check_grade,
+                          _gpoints_check_text_readers),
+}
+
+
+def _other_game_specs() -> list[dict[str, Any]]:
+    """Real specs of every game, to feed to each other game's grader."""
+    import virl_env  # noqa: F401  (registers the V-IRL ids)
+
+    found = []
+    for env_id in ("VIRL-v0", "VIRL-RuleOOD-v0"):
+        env = gym.make(env_id)
+        env.reset(seed=0)
+        found.append(env.unwrapped.episode_spec())
+    return found
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The named faults: each mishandled by the code at 9d00b35 (the "old" column), each now a SpecError naming the field.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _rule_ood_spec() -> dict[str, Any]:
+    env = gym.make("GeneralPoints-RuleOOD-v0")
+    env.reset(seed=0)  # the expert's reply is 12*(10+3-11): Q = 12, J = 11
+    return env.unwrapped.episode_spec()
+
+
+def _without(mapping: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if key != name}
+
+
+def _deep(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# (name, spec -> hostile spec or text, the field the SpecError names, what the old code did)
+NAMED_FAULTS: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
+    ("empty rules", lambda s: {**s, "rules": {}}, "rules.face_values",
+     "graded under default rules (J/Q/K = 10): the RuleOOD expert's 12*(10+3-11) got wrong_numbers"),
+    ("no face values", lambda s: {**s, "rules": _without(s["rules"], "face_values")}, "rules.face_values",
+     "graded with J/Q/K = 10: wrong_numbers"),
+    ("no target", lambda s: {**s, "rules": _without(s["rules"], "target")}, "rules.target",
+     "graded with the default target 24"),
+    ("one reward only", lambda s: {**s, "rewards": {"correct": 1.0}}, "rewards.wrong_value",
+     "graded with the paper's rewards for the six verdicts it did not state"),
+    ("no protocol", lambda s: _without(s, "protocol"), "protocol", "graded under the suite protocol"),
+    ("version true", lambda s: {**s, "version": True}, "version", "accepted (True == 1)"),
+    ("version 1.0", lambda s: {**s, "version": 1.0}, "version", "accepted (1.0 == 1)"),
+    ("reward 10**400", lambda s: {**s, "rewards": {**s["rewards"], "correct": BIG}}, "rewards.correct",
+     "OverflowError: int too large to convert to float"),
+    ("reward 10**400 in text", lambda s: dump_spec(s).replace('"correct":5.0', f'"correct":{BIG}'), "rewards.correct",
+     "OverflowError: int too large to convert to float"),
+    ("max_attempts 10**400", lambda s: {**s, "max_attempts": BIG}, "max_attempts", "accepted and graded"),
+    ("attempt 10**400 of max_attempts 10**401", lambda s: {**s, "attempt": BIG, "max_attempts": 10 * BIG},
+     "max_attempts", "accepted and graded"),
+    ("deep junk in an extra field", lambda s: {**s, "extra": _deep(100_000)}, "extra",
+     "RecursionError while writing the spec as JSON"),
+    ("deep junk in the rules", lambda s: {**s, "rules": {**s["rules"], "x": _deep(100_000)}}, "x",
+     "RecursionError while writing the spec as JSON"),
+    ("a tuple as a reward key", lambda s: {**s, "rewards": {**s["rewards"], ("correct",): 1.0}}, "rewards",
+     "TypeError: '<' not supported between instances of 'tuple' and 'str' (sorting keys to write the spec)"),
+    ("a non-string field name", lambda s: {**s, 5: 1}, "unknown fields 5",
+     "TypeError: '<' not supported between instances of 'int' and 'str' (sorting keys to write the spec)"),
+    ("a set of cards", lambda s: {**s, "cards": set(s["cards"])}, "cards",
+     "TypeError: Object of type set is not JSON serializable"),
+    ("paper protocol with binary rewards", lambda s: {**s, "protocol": "paper", "rewards": {
+        **s["rewards"], "correct": 1.0, "wrong_value": 0.0}}, "rewards",
+     "graded with the authors' rewards, ignoring the spec's (the env refuses this pairing)"),
+    ("suits not a list", lambda s: {**s, "suits": 5}, "suits", "accepted"),
+    ("suits of the other colour", lambda s: {**s, "rules": {**s["rules"], "suit_colour": "red"},
+                                             "suits": ["spades"] * 4}, "suits", "accepted"),
+    ("env_id a number", lambda s: {**s, "env_id": 5}, "env_id", "accepted"),
+    ("env_id NaN in text", lambda s: dump_spec(s).replace('"env_id":"GeneralPoints-RuleOOD-v0"', '"env_id":NaN'),
+     "NaN", "accepted (json.loads reads NaN)"),
+    ("an unknown field", lambda s: {**s, "bonus": 100}, "bonus", "accepted, and ignored"),
+    ("the rules twice in text", lambda s: dump_spec(s).replace(
+        '"rules":', '"rules":{"face_values":[10,10,10],"ace_value":1,"target":24,"hand_size":4,"operators":"+-*/",'
+        '"suit_colour":"any","require_face_card":false},"rules":'), "'rules' appears twice",
+     "the last copy silently won"),
+]
+
+
+@pytest.mark.parametrize("name, build, field, old", NAMED_FAULTS, ids=[fault[0] for fault in NAMED_FAULTS])
+def test_named_faults_are_refused_naming_the_field(name, build, field, old):
+    spec = _rule_ood_spec()
+    assert gpoints_env.grade(gp_specs.expert_reply(spec), spec).success  # the unmutated spec is fine
+    hostile = build(spec)
+    with pytest.raises(SpecError, match=re.escape(field)):
+        gpoints_env.grade(gp_specs.expert_reply(spec), hostile)
+
+
+def test_the_rule_ood_expert_is_never_graded_under_default_rules():
+    spec = _rule_ood_spec()
+    reply = gp_specs.expert_reply(spec)
+    assert "12*(10+3-11)" in reply
+    for rules in ({}, _without(spec["rules"], "face_values"), {**spec["rules"], "face_values": None}):
+        for form in ({**spec, "rules": rules}, json.dumps({**spec, "rules": rules})):
+            with pytest.raises(SpecError, match="rules"):
+                gpoints_env.grade(reply, form)
+
+
+@pytest.mark.parametrize("spec", [None, 24, b"{}", ["GeneralPoints"], 1.5])
+def test_a_spec_that_is_neither_a_mapping_nor_text_is_a_type_error(spec):
+    with pytest.raises(TypeError, match="a spec must be a dict or its JSON text"):
+        gpoints_env.grade("1+2", spec)
+
+
+def test_non_string_replies_get_a_verdict():
+    spec = _rule_ood_spec()
+    for reply in (None, 24, 2.5, b"12*(10+3-11)", ["12*(10+3-11)"], {"formula": "12*(10+3-11)"}):
+        result = gpoints_env.grade(reply, spec)
+        assert result.verdict == "no_formula" and not result.success
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Seeded mutation.
+# ----------------------------------------------------------------------------------------------------------------
+
+_HOSTILE_VALUES: list[Any] = [
+    None, True, False, 0, 1, -1, 2, 5, 24, 10**6, 10**6 + 1, 2**63, -(2**63), BIG, -BIG, 0.0, -0.0, 1.5, 5.0, 1e308,
+    -1e308, float("inf"), float("-inf"), float("nan"), "", "x", "0", "24", "true", "null", "text", "image", "suite",
+    "paper", "GeneralPoints", "V-IRL", "A", "10", "T", "K", "spades", "red", "any", "+-*/", "**", "\ud800", "\x00",
+    "\u0410", "x" * 300, [], [[]], [None], ["A"], ["A"] * 4, ["spades"] * 4, [1, 2, 3], [10, 10, 10], {}, {"": None},
+    {"correct": 5.0}, (1, 2), {1, 2},
+]
+_FIELD_NAMES = ["game", "version", "env_id", "protocol", "observation_mode", "rules", "cards", "suits",
+                "max_attempts", "attempt", "rewards", "face_values", "ace_value", "target", "hand_size", "operators",
+                "suit_colour", "require_face_card", "correct", "wrong_value", "point", "attempts_left", "episode",
+                "", "Cards", "cards ", "__proto__"]
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path (keys and indices) into a JSON-like value, the value itself first."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+def _get(value: Any, path: tuple) -> Any:
+    for step in path:
+        value = value[step]
+    return value
+
+
+def _set(value: Any, path: tuple, new: Any) -> Any:
+    """A copy of ``value`` with ``new`` at ``path`` (copies only along the path; ``_DELETE`` removes the item)."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        copy = dict(value)
+        item = _set(copy[head], rest, new) if rest else new
+        if item is _DELETE:
+            del copy[head]
+        else:
+            copy[head] = item
+        return copy
+    items = list(value)
+    item = _set(items[head], rest, new) if rest else new
+    if item is _DELETE:
+        del items[head]
+    else:
+        items[head] = item
+    return tuple(items) if isinstance(value, tuple) else items
+
+
+_DELETE = object()
+
+
+def _shifted(rng: random.Random, value: Any) -> Any:
+    """The same value in another type or slightly out of range."""
+    if isinstance(value, bool):
+        return rng.choice([int(value), str(value).lower(), None, not value])
+    if isinstance(value, int):
+        if abs(value) > 10**300:
+            return rng.choice([value + 1, -value, value * 10, 1e308, [value]])
+        return rng.choice([float(value), str(value), value + 1, value - 1, -value, value * 10**rng.randint(1, 30),
+                           value + 2**64, bool(value % 2), [value]])
+    if isinstance(value, float):
+        return rng.choice([int(value) if math.isfinite(value) else 0, str(value), value * 1e300, -value, value / 3])
+    if isinstance(value, str):
+        return rng.choice([value.upper(), value.lower(), f" {value}", value + "\n", value[:-1], value * 2, [value],
+                           value.encode("utf-8", "surrogatepass"), value.replace("e", "\u0435")])
+    if isinstance(value, list):
+        choices = [value[:-1], value + value[:1], value[::-1], tuple(value), {str(i): v for i, v in enumerate(value)},
+                   [value], value + [None]]
+        return rng.choice(choices)
+    if isinstance(value, dict):
+        return rng.choice([list(value.values()), list(value), _to_text(value), [value], None])
+    return None
+
+
+def _mutate_value(rng: random.Random, spec: dict[str, Any], others: list[dict[str, Any]]) -> Any:
+    """One to three seeded edits of a spec: a field removed, added, retyped, out of range, swapped, or another
+    game's spec."""
+    kind = rng.random()
+    if kind < 0.03:
+        other = rng.choice(others)
+        return rng.choice([other, {**other, "game": spec["game"]}, {**spec, **other}, {**other, **spec}])
+    if kind < 0.04:
+        return rng.choice([[spec], json.dumps(spec), None, 5, list(spec), tuple(spec.items())])
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        paths = _paths(spec)[1:]
+        path = rng.choice(paths)
+        action = rng.random()
+        if action < 0.2:
+            spec = _set(spec, path, _DELETE)
+        elif action < 0.35:
+            containers = [p for p in _paths(spec) if isinstance(_get(spec, p), dict)]
+            key = rng.choice(_FIELD_NAMES + [rng.randint(-3, 3), None])
+            spec = _set(spec, (*rng.choice(containers), key), rng.choice(_HOSTILE_VALUES))
+        elif action < 0.6:
+            spec = _set(spec, path, rng.choice(_HOSTILE_VALUES))
+        elif action < 0.9:
+            spec = _set(spec, path, _shifted(rng, _get(spec, path)))
+        else:
+            other = rng.choice(paths)
+            a, b = _get(spec, path), _get(spec, other)
+            try:
+                spec = _set(_set(spec, path, b), other, a)
+            except (KeyError, IndexError, TypeError):  # one path ran through the other
+                pass
+        if not isinstance(spec, dict):
+            break
+    return spec
+
+
+_TEXT_EDITS: list[Callable[[random.Random, str], str]] = [
+    lambda rng, t: t[:rng.randrange(len(t))],  # cut short
+    lambda rng, t: (lambda i: t[:i] + t[i + 1:])(rng.randrange(len(t))),  # a character dropped
+    lambda rng, t: (lambda i: t[:i] + rng.choice('{}[]",:0-9\\ \x00\ufeff') + t[i:])(rng.randrange(len(t))),
+    lambda rng, t: t[:-1] + ', "game": "V-IRL"}',  # a key twice
+    lambda rng, t: t[:-1] + ', "attempt": 0}',
+    lambda rng, t: re.sub(r"-?\d+\.\d+", rng.choice(["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]), t, 1),
+    lambda rng, t: re.sub(r"(?<=[:\[,])\d+(?=[,\]}])", rng.choice([str(BIG), "9" * 5000, "-0", "1E2", "01", "0x10"]),
+                          t, 1),
+    lambda rng, t: t.replace('"cards"', '"\\u0063ards"', 1),  # a key spelled with an escape (same JSON)
+    lambda rng, t: t.replace('"suits"', '"suit\\u0073"', 1),
+    lambda rng, t: json.dumps(json.loads(t), indent=rng.choice([None, 1, 4]), sort_keys=rng.random() < 0.5),
+    lambda rng, t: t.replace(",", rng.choice([" , ", ",\n", ",\t", ",\r\n"])),  # JSON blanks, and a CR
+    lambda rng, t: t.replace(":", rng.choice([" : ", ":\u00a0", ":\x0b"])),  # a JSON blank, and two that are not
+    lambda rng, t: "\ufeff" + t,
+    lambda rng, t: t + rng.choice([" ", "\n", "x", "}", "{}", "null"]),
+    lambda rng, t: "[" * rng.choice([10, 1000, 100_000]) + t,
+    lambda rng, t: f"[{t}]",
+    lambda rng, t: t.replace('"attempt":', '"attempt": ' + rng.choice(["1.0", "true", '"0"', "[0]", "-1", "00"])
+                             + ', "x":', 1),
+    lambda rng, t: t.replace('["', '[ "', 1).replace('"]', '" ]', 1),
+    lambda rng, t: t.replace('","', '", "').replace('":"', '": "'),
+    lambda rng, t: t.replace('"cards":[', '"cards":[[', 1).replace("],", "]],", 1),
+    lambda rng, t: t.replace('"env_id":', '"env_id":"\\"cards\\":[\\"A\\"]",  "_":', 1),
+]
+
+
+def _to_text(spec: Any) -> str | None:
+    try:
+        return json.dumps(spec, allow_nan=True)  # NaN and Infinity are written as JSON extensions: to be refused
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _expect_verdict_or_spec_error(game: Game, reply: object, spec: Any) -> bool:
+    """Grade; True if it gave a verdict. A SpecError is fine; a TypeError only for a spec of the wrong type."""
+    try:
+        result = game.grade(reply, spec)
+    except SpecError as error:
+        assert len(str(error)) < 1_000  # hostile values are described, never echoed whole
+        return False
+    except TypeError:
+        assert not isinstance(spec, (str, dict)), spec
+        return False
+    assert isinstance(result, Grade) and isinstance(result.verdict, VerdictEnum)
+    parsed = spec if isinstance(spec, dict) else json.loads(spec)
+    game.check_grade(result, reply, parsed)
+    return True
+
+
+@pytest.mark.parametrize("game", list(GAMES.values()), ids=list(GAMES))
+def test_mutated_specs_get_a_verdict_or_a_spec_error(game):
+    rng = random.Random(19)
+    bases = game.base_specs()
+    for spec, expert in bases:  # frames of real specs are read with their templates (a second text compiles one)
+        game.grade(expert, dump_spec(spec))
+        game.grade(expert, json.dumps(spec))
+    others = [s for s in _other_game_specs() if s["game"] != game.name] + [
+        {**s, "game": "V-IRL"} for s, _ in bases[:3]]
+    graded = refused = huge = 0
+    for index in range(MUTANTS):
+        base, expert = bases[index % len(bases)]
+        reply = expert if rng.random() < 0.05 else rng.choice(["x", "1+2", "", None, '{"formula": "(1+2)*8"}'])
+        if index % 2_500 == 0:  # ten-megabyte strings: a few, they are slow to build
+            spec = _set(base, rng.choice(_paths(base)[1:]), "x" * TEN_MB)
+            huge += 1
+        else:
+            spec = _mutate_value(rng, base, others)
+        text = _to_text(spec)
+        if rng.random() < 0.35:  # edit the text too (or instead: a base spec's text)
+            source = text if text is not None and rng.random() < 0.5 else dump_spec(base)
+            try:
+                text = rng.choice(_TEXT_EDITS)(rng, source)
+            except (ValueError, IndexError):  # an edit that needs valid JSON or a digit it did not find
+                pass
+        if _expect_verdict_or_spec_error(game, reply, spec):
+            graded += 1
+        else:
+            refused += 1
+        if text is not None and len(text) < 50 * TEN_MB:
+            if _expect_verdict_or_spec_error(game, reply, text):
+                graded += 1
+            else:
+                refused += 1
+            if game.check_text_readers is not None:
+                game.check_text_readers(text)
+    assert huge >= 20
+    # Both outcomes occur often: the mutations are neither all fatal nor all harmless.
+    assert graded > MUTANTS // 20 and refused > MUTANTS // 2, (graded, refused)
+
+
+def test_text_readers_agree_on_valid_specs_in_every_layout():
+    """Every real spec, in every layout JSON writers produce, reads the same by the fast and the full reader."""
+    for spec, _ in _gpoints_base_specs():
+        for text in (dump_spec(spec), json.dumps(spec), json.dumps(spec, indent=2), json.dumps(spec, sort_keys=True),
+                     json.dumps(spec, separators=(",", ":")), json.dumps(spec, indent="\t", sort_keys=True)):
+            _gpoints_check_text_readers(text)
+            for _ in range(2):  # the second reading uses the frame's compiled template
+                assert gp_specs._load(text)[1] == tuple(spec["cards"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Bounded memory: the spec caches count bytes, and a hostile stream of distinct valid specs stays within them.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _distinct_valid_spec_texts(count: int) -> list[str]:
+    """Texts of valid specs with distinct frames (targets, rewards, env ids, layouts), two of each frame (the second
+    compiles its template)."""
+    env = gym.make("GeneralPoints-v0")
+    env.reset(seed=0)
+    base = env.unwrapped.episode_spec()
+    texts = []
+    for i in range(count):
+        spec = {**base, "env_id": f"Custom-{i}-" + "x" * (i % 200), "rewards": {**base["rewards"], "correct": i},
+                "rules": {**base["rules"], "target": i % 1000}}
+        texts += [json.dumps({**spec, "attempt": attempt}, indent=(i % 3) or None) for attempt in (0, 1)]
+    return texts
+
+
+def test_the_template_cache_charges_at_least_what_it_holds(monkeypatch):
+    """FRAME_BYTES and PATTERN_BYTES_PER_CHAR bound what a cached template really holds, whatever the frame."""
+    cache = BoundedCache(10**9, gp_specs._template_bytes)
+    monkeypatch.setattr(gp_specs, "_FRAMES", cache)
+    monkeypatch.setattr(gp_specs, "_recent", ())
+    texts = _distinct_valid_spec_texts(60)
+    env = gym.make("GeneralPoints-VL-RuleOOD-v0", hand_size=5, suit_colour="red", resolution=96, protocol="suite")
+    env.reset(options={"cards": ["A", "2", "3", "4", "Q"]})
+    texts += [json.dumps({**env.unwrapped.episode_spec(), "attempt": attempt}, indent=8) for attempt in (0, 1)]
+    for text in texts:
+        gp_specs._load(text)
+    assert len(cache) >= 60 and all(template.pattern is not None for template, _ in cache._entries.values())
+    for key, (template, charged) in cache._entries.items():
+        shared = {id(PROTOCOLS[name]) for name in PROTOCOLS}  # module singletons, not held by the cache
+        seen = set(shared)
+        real = deep_sizeof(key, seen) + deep_sizeof(template.frame, seen) + deep_sizeof(
+            (template.source, template.ranks, template.attempt, template.first), seen) + sys.getsizeof(template)
+        real += 0 if template.pattern is None else sys.getsizeof(template.pattern)
+        assert real + BoundedCache.ENTRY_OVERHEAD <= charged, (real, charged)
+        if template.pattern is not None:
+            assert sys.getsizeof(template.pattern) <= gp_specs.PATTERN_BYTES_PER_CHAR * sys.getsizeof(template.source)
+
+
+def test_a_stream_of_distinct_specs_stays_within_the_cache_bytes(monkeypatch):
+    """Memory held after grading many distinct valid specs (each seen twice) stays within the cache's bytes."""
+    max_bytes = 300_000
+    cache = BoundedCache(max_bytes, gp_specs._template_bytes)
+    monkeypatch.setattr(gp_specs, "_FRAMES", cache)
+    monkeypatch.setattr(gp_specs, "_RULES", BoundedCache(50_000))
+    monkeypatch.setattr(gp_specs, "_REWARDS", BoundedCache(50_000))
+    monkeypatch.setattr(gp_specs, "_recent", ())
+    texts = _distinct_valid_spec_texts(400)
+    gp_specs._load(texts[0])
+    re.purge()  # re's own cache of compiled expressions is not ours (documented in gpoints_env/specs.py)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for text in texts:
+            gp_specs.grade("1+2", text)
+            assert cache.bytes <= max_bytes
+        gp_specs._recent = ()
+        re.purge()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) < 400 and held <= max_bytes + 2 * 50_000, (len(cache), held)
