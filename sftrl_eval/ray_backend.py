@@ -10,13 +10,10 @@ import asyncio
 import inspect
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .episode import AgentError, _make_env, _play, _play_async, _Progress
-from .settings import EpisodeList
-
-if TYPE_CHECKING:
-    from .harness import _Run
+from .settings import EpisodeList, Setting
 
 __all__: list[str] = []
 
@@ -28,6 +25,22 @@ def _import_ray() -> Any:
         raise ImportError("backend='ray' needs Ray: pip install ray (plain Ray is enough; the suite's `ray` extra "
                           "adds RLlib, which pins an older gymnasium)") from None
     return ray
+
+
+class _Run(Protocol):
+    """What the Ray driver needs of a run (the harness's run, described here so neither module imports the
+    other)."""
+
+    episodes: EpisodeList
+    name: str
+    kwargs: dict[str, Any]
+    todo: list[int]
+    bar: _Progress
+
+    @property
+    def setting(self) -> Setting: ...
+
+    def keep(self, record: dict[str, Any]) -> None: ...
 
 
 class _EpisodeWorker:
