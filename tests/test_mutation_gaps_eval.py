@@ -303,3 +303,17 @@ def test_closing_twice_releases_the_lock_once(tmp_path: Path) -> None:
     assert not (tmp_path / ".gp-demo.lock").exists()
     os.fstat(1)  # standard output is still open
     _ResultsFile(tmp_path, META, True, None).close()  # and the folder can be resumed
+
+
+def test_a_run_of_another_protocol_resumes_its_own_folder(tmp_path: Path) -> None:
+    paper = {**META, "protocol": "paper"}
+    _run_once(tmp_path, paper, _record(0, protocol="paper"))
+    results = _ResultsFile(tmp_path, paper, True, None)
+    assert sorted(results.records) == [0]
+    results.close()
+
+
+def test_records_without_protocol_are_named_as_the_suites(tmp_path: Path) -> None:
+    _write_lines(tmp_path / "gp-demo.jsonl", _record(0))
+    with pytest.raises(ResultsError, match="holds results of protocol 'suite' and this run uses protocol 'paper'"):
+        _ResultsFile(tmp_path, {**META, "protocol": "paper"}, True, None)

@@ -213,10 +213,12 @@ def test_formula_length_limit_is_inclusive() -> None:
 
 
 def test_parse_formula_is_exact_for_huge_whole_quotients() -> None:
-    # 8**40 * 3 / 3 is a whole number far past float precision: it must stay exact.
-    parsed = parse_formula("*".join(["8"] * 40) + "*3/3")
-    assert parsed.value == Fraction(8**40)
-    assert parsed.numbers == (8,) * 40 + (3, 3)
+    # 7**40 * 3 / 3 is a whole number past float precision (unlike a power of two): it must stay exact.
+    parsed = parse_formula("*".join(["7"] * 40) + "*3/3")
+    assert parsed.value == Fraction(7**40)
+    assert parsed.numbers == (7,) * 40 + (3, 3)
+    with pytest.raises(FormulaError, match="^operator '\\+' has no left operand$"):
+        parse_formula("+8")
     with pytest.raises(TypeError, match="^formula must be a str, got int$"):
         parse_formula(24)  # type: ignore[arg-type]
 
@@ -355,3 +357,33 @@ def test_paper_formula_length_limit_is_inclusive() -> None:
     # Legal characters up to the limit: graded (its number check fails), not "illegal characters".
     assert paper_grade(f'{{"formula": "{at_limit}"}}', RANKS, ID_RULES).feedback != "illegal characters."
     assert paper_grade(f'{{"formula": "{at_limit}3"}}', RANKS, ID_RULES).feedback == "illegal characters."
+
+
+def test_a_reply_that_is_not_text_is_named_by_its_type() -> None:
+    got = check_answer(42, HAND)
+    assert (got.verdict, got.reward, got.feedback) == ("no_formula", -3.0, "The reply must be text, not int.")
+
+
+@pytest.mark.parametrize("reply, formula", [
+    ("a ***8*3*8*3*", "8*3*8*3"),  # three stars after a blank open emphasis: the trailing '*' is emphasis
+    ("a ****8*3*8*3*", "8*3*8*3*"),  # a fourth star is not emphasis: the trailing '*' stays (and is illegal)
+    ("X**8*3*8*3**", "8*3*8*3**"),  # stars after a letter are operators, not emphasis
+])
+def test_emphasis_opens_with_at_most_three_stars_after_a_blank(reply: str, formula: str) -> None:
+    assert extract_formula(reply).formula == formula
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("8+3+8+3X", "unexpected letter 'X' at position 8: "),  # an X is a letter like any other
+    ("8+3@8@3", "unexpected character '@' at position 4;"),  # the first offending character is named
+])
+def test_tokeniser_names_the_first_offending_character(formula: str, message: str) -> None:
+    with pytest.raises(FormulaError) as info:
+        parse_formula(formula)
+    assert str(info.value).startswith(message)
+
+
+def test_stars_inside_a_formula_field_are_not_emphasis() -> None:
+    # Only stars before the formula open emphasis; the formula's own '*' does not make its trailing '*' markup.
+    assert extract_formula('{"formula": " 8*3+8*3*"}').formula == "8*3+8*3*"
+    assert extract_formula('{"formula": " **8*3+8*3**"}').formula == "8*3+8*3"
