@@ -32,7 +32,7 @@ import numpy as np
 
 from sftrl_core.specs import SpecError, load_spec
 
-from .specs import GAME, walk_of
+from .specs import GAME, route_spec_of, walk_of
 from .task.checker import Grade
 
 __all__ = ["RouteSession"]
@@ -120,14 +120,7 @@ class RouteSession:
     @property
     def spec(self) -> dict[str, Any] | None:
         """The route spec of the walk as it stands now (``None`` once the route is over)."""
-        task = self._task
-        if task.finished:
-            return None
-        state = task.to_state()
-        state["point_index"] = state.pop("index")
-        for key in ("protocol", "image", "finished"):
-            del state[key]
-        return {**self._data, **state}
+        return route_spec_of(self._data, self._task)
 
     def expert_reply(self) -> str:
         """An expert's reply at the current point (the prompt's answer format).

@@ -47,7 +47,7 @@ from .task.rules import NavigationRules, RewardTable
 from .task.navigation import NavigationTask, rail_point_to_dict
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "MAX_RAIL_POINTS", "episode_spec", "route_spec", "point_spec",
-           "is_route_spec", "walk_of", "grade", "advance", "expert_reply"]
+           "is_route_spec", "walk_of", "route_spec_of", "grade", "advance", "expert_reply"]
 
 #: The ``"game"`` field of every V-IRL spec.
 GAME = "V-IRL"
@@ -305,13 +305,24 @@ def _play(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, Navigati
     return dataclasses.replace(result, feedback=task.feedback), task
 
 
-def _route_step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, Any]:
-    from .session import RouteSession  # the session reads specs with this module
+def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[str, Any] | None:
+    """The route spec of ``spec``'s route with the walk where ``task`` (a :func:`walk_of` it, moved on) now stands,
+    or ``None`` once the route is over."""
+    if task.finished or task.truncated:
+        return None
+    state = task.to_state()
+    state["point_index"] = state.pop("index")
+    for key in ("protocol", "image", "finished"):  # in the header, the observation mode, and always false
+        del state[key]
+    return {**load_spec(spec, GAME), **state}
 
-    session = RouteSession(spec)
+
+def _route_step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, NavigationTask, str]:
+    task = walk_of(spec)
     # env.step refuses a non-string; a reward function grades it as the empty reply (no action: invalid).
-    session.step(reply if isinstance(reply, str) else "")
-    return session.last_grade, session
+    step = task.step(reply if isinstance(reply, str) else "")
+    # info["feedback"] is the task's message (the grader's, plus what happens next at this point).
+    return dataclasses.replace(step.grade, feedback=step.feedback), task, step.feedback
 
 
 def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
@@ -348,9 +359,10 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
         SpecError: as :func:`grade`.
     """
     if is_route_spec(spec):
-        result, session = _route_step(reply, spec)
-        message = session.info["feedback"] if session.done else (session.shown_feedback or result.feedback)
-        return SpecStep(result, session.done, message, None if session.done else session.spec)
+        result, task, feedback = _route_step(reply, spec)
+        following = route_spec_of(spec, task)
+        message = feedback if following is None else (task.shown_feedback or result.feedback)
+        return SpecStep(result, following is None, message, following)
     result, task = _play(reply, spec)
     terminated = task.index > 0 or task.finished
     next_spec = None
