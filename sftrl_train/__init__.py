@@ -8,7 +8,7 @@ Everything grades from episode specs (``env.unwrapped.episode_spec()``; :mod:`gp
 * :mod:`sftrl_train.episodes`: :class:`~sftrl_train.episodes.EpisodeSession` (also ``SpecEpisode``): a whole episode
   of either game played turn by turn, from its spec or a live env, exactly as the env plays it.
 * :mod:`sftrl_train.chat`: chat-template splicing for multi-turn token sequences.
-* :mod:`sftrl_train.trl`: a multi-turn GRPO ``rollout_func``.
+* :mod:`sftrl_train.trl`: a multi-turn GRPO ``rollout_func`` (whole episodes).
 * :mod:`sftrl_train.verl`: verl rows, agent loop (verl >= 0.9) and interaction (older verl).
 * :mod:`sftrl_train.openrlhf`: OpenRLHF agent executor and reward function, loadable by file path.
 * :mod:`sftrl_train.rllib`: Ray RLlib env creator for the numeric wrappers.
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from .datasets import rl_rows, sft_rows, to_hf_dataset, write_jsonl, write_parquet
 from .episodes import EpisodeSession, SpecEpisode, Turn
-from .rewards import openrlhf_reward_func, trl_reward, trl_success, verl_compute_score
+from .rewards import openrlhf_reward_func, trl_reward, trl_step_accuracy, trl_success, verl_compute_score
+from .trl import multi_turn_rollout
 
 __all__ = [
     "rl_rows",
@@ -34,6 +35,8 @@ __all__ = [
     "Turn",
     "trl_reward",
     "trl_success",
+    "trl_step_accuracy",
+    "multi_turn_rollout",
     "verl_compute_score",
     "openrlhf_reward_func",
 ]

@@ -1,32 +1,40 @@
-"""TRL glue: the env's attempts and feedback as a multi-turn GRPO rollout (``GRPOTrainer(rollout_func=...)``).
+"""TRL glue: whole episodes as a multi-turn GRPO rollout (``GRPOTrainer(rollout_func=...)``).
 
 Single-turn GRPO needs nothing from this module: pass :func:`sftrl_train.rewards.trl_reward` as ``reward_funcs`` and
-a dataset from :mod:`sftrl_train.datasets`. Multi-turn GRPO lets the model retry with the env's feedback, as
-``env.step`` does: TRL's ``rollout_func`` does the generation loop. :func:`multi_turn_rollout` builds one:
+a dataset from :mod:`sftrl_train.datasets`. Multi-turn GRPO plays each prompt's whole episode on-policy, as
+``env.step`` does: a GeneralPoints hand's attempts with the env's feedback, or a whole V-IRL route
+(``rl_rows(..., whole_routes=True)``) whose points follow one another with the model's own replies in the sequence.
+TRL's ``rollout_func`` does the generation loop; :func:`multi_turn_rollout` builds one:
 
 .. code-block:: python
 
-    rows = rl_rows("GeneralPoints-v0", 1000)
+    rows = rl_rows("VIRL-v0", 1000, whole_routes=True)
     trainer = GRPOTrainer(model, reward_funcs=[trl_reward, trl_success], train_dataset=to_hf_dataset(rows),
                           args=GRPOConfig(reward_weights=[1.0, 0.0], ...), rollout_func=multi_turn_rollout(rows))
 
-For each prompt it generates a reply, grades the raw reply from the row's spec, and while the episode goes on
-appends the env's ``[Feedback]`` message as a user turn spliced with the tokenizer's own chat template
-(:mod:`sftrl_train.chat`), then generates again, until a correct reply, the last attempt, ``max_turns`` or the
-completion-length budget. Feedback tokens are masked out of the loss (``env_mask``); the raw replies go to the reward
-functions as ``turn_replies``, so :func:`~sftrl_train.rewards.trl_reward` returns the episode's return and
-:func:`~sftrl_train.rewards.trl_success` its success.
+For each prompt it generates a reply, plays it in an :class:`~sftrl_train.episodes.EpisodeSession` of the row's spec,
+and while the episode goes on appends the session's next user turn (the env's ``[Feedback]`` on a retry, the next
+point's whole prompt when a route moves on) spliced with the tokenizer's own chat template (:mod:`sftrl_train.chat`;
+a reply cut by the length limit is closed first), then generates again, until the episode ends, ``max_turns`` or the
+completion-length budget. The env's turns are masked out of the loss (``env_mask``). The raw replies go to the reward
+functions as ``turn_replies`` (and their per-turn rewards as ``turn_rewards``), so
+:func:`~sftrl_train.rewards.trl_reward` returns the episode's return and logs success, per-step accuracy and the
+mean per-turn reward as metrics, and :func:`~sftrl_train.rewards.trl_success` gives success apart. Why an episode
+ended is in ``episode_end`` and, when the rollout ended it early, in the logged metrics ``sftrl/ended_*``.
 
 TRL hands ``rollout_func`` the prompts, not the rows, so the rollout finds each prompt's spec in the rows it was
 built from (prompts that render the same text, with the same pictures, and grade the same share one entry).
 
-Image settings (``GeneralPoints-VL-v0``, ``VIRL-VL-v0``...) work the same way with a vision-language model and its
-processor as ``processing_class``: the first prompt is encoded by the processor, pictures included, so the prompt ids
-carry the expanded image tokens that match the ``pixel_values`` TRL's forward pass computes from the dataset's
-``images`` column; every turn is generated with those pixel values (and the processor's other fields, e.g.
+Image settings (``GeneralPoints-VL-v0``, ``VIRL-VL-v0`` per-point rows...) work the same way with a vision-language
+model and its processor as ``processing_class``: the first prompt is encoded by the processor, pictures included, so
+the prompt ids carry the expanded image tokens that match the ``pixel_values`` TRL's forward pass computes from the
+dataset's ``images`` column; every turn is generated with those pixel values (and the processor's other fields, e.g.
 ``image_grid_thw`` and ``mm_token_type_ids``); feedback is text, spliced with the processor's chat template. Tested
 with Qwen2-VL (``Qwen2VLForConditionalGeneration`` with ``Qwen2VLProcessor``) and LLaVA
-(``LlavaForConditionalGeneration`` with ``LlavaProcessor``).
+(``LlavaForConditionalGeneration`` with ``LlavaProcessor``). A whole V-IRL image route is the exception: its next
+point shows new street views, which would go into the completion, and TRL's loss pass (1.16) computes pixel values
+for the prompt's pictures only; the rollout raises ``NotImplementedError`` there (verl's agent loop and OpenRLHF's
+agent executor carry them: :mod:`sftrl_train.verl`, :mod:`sftrl_train.openrlhf`).
 
 Generation uses the trainer's model through ``transformers``; with ``use_vllm=True`` the rollout raises
 ``NotImplementedError`` (this glue does not drive vLLM).
@@ -43,9 +51,9 @@ from typing import Any
 from ._games import specs_module
 from .chat import _is_processor, turn_suffix
 from .datasets import require
-from .episodes import SpecEpisode
+from .episodes import EpisodeSession
 
-__all__ = ["multi_turn_rollout", "SpecIndex"]
+__all__ = ["multi_turn_rollout", "SpecIndex", "END_REASONS"]
 
 
 def _image_fingerprint(image: Any) -> str:
@@ -216,28 +224,40 @@ def _generate(trainer: Any, sequences: list[list[int]], max_new_tokens: int,
     return [row[width:].tolist() for row in output.cpu()]
 
 
+#: Why an episode's rollout ended: the game ended it, ``max_turns`` was reached, or the completion-length budget
+#: left no room for the next turn and another reply.
+END_REASONS = ("done", "max_turns", "no_room")
+
+
 def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | None = None,
                        max_turn_tokens: int | None = None, **template_kwargs: Any) -> Callable[[list[Any], Any], dict[str, list]]:
-    """A TRL ``rollout_func`` that plays each prompt's episode through the env's attempts and feedback.
+    """A TRL ``rollout_func`` that plays each prompt's whole episode, on-policy: a GeneralPoints hand's attempts, or
+    a whole V-IRL route (rows from ``rl_rows(..., whole_routes=True)``) whose points follow one another with the
+    model's own replies in the sequence.
 
     Args:
         rows: the rows of the training dataset (a list from :mod:`sftrl_train.datasets`, or the
-            ``datasets.Dataset``); only ``prompt`` and ``spec`` are read.
+            ``datasets.Dataset``); only ``prompt``, ``spec`` (and ``images``) are read.
         max_turns: at most this many replies per episode (default: as many as the env allows).
         max_turn_tokens: at most this many tokens per reply (default: what is left of the trainer's
-            ``max_completion_length``, which bounds the whole episode: replies and feedback together).
+            ``max_completion_length``, which bounds the whole episode: replies and the turns between them).
         **template_kwargs: extra arguments of the chat template (TRL's ``chat_template_kwargs`` are used too).
 
     Returns:
         ``rollout_func(prompts, trainer)`` returning ``prompt_ids``, ``completion_ids``, ``logprobs`` (``None``),
-        ``env_mask`` (1 for the model's tokens, 0 for feedback) and ``turn_replies`` (each episode's raw replies).
+        ``env_mask`` (1 for the model's tokens, 0 for the env's turns), and, for the reward functions,
+        ``turn_replies`` (each episode's raw replies), ``turn_rewards`` (their per-turn rewards) and ``episode_end``
+        (one of :data:`END_REASONS`). Episodes that end before the game ends them are counted in the logged metrics
+        ``sftrl/ended_early``, ``sftrl/ended_max_turns`` and ``sftrl/ended_no_room`` (the share of the batch).
         With a processor as the trainer's ``processing_class`` (vision-language models), prompts are encoded by it
         and every turn is generated with the prompt's pictures.
 
     Raises:
         ValueError: conflicting rows, a bad ``max_turns`` or ``max_turn_tokens``; when the rollout runs, image
             prompts with a tokenizer (not a processor) as ``processing_class``.
-        NotImplementedError: when the rollout runs with ``use_vllm=True``.
+        NotImplementedError: when the rollout runs with ``use_vllm=True``; when a V-IRL image route moves on to its
+            next point (TRL's loss pass takes the pictures of the prompt only: train image routes with verl or
+            OpenRLHF, or on per-point rows).
         ImportError: naming the extra when TRL is missing (when the rollout first runs).
     """
     for name, value in (("max_turns", max_turns), ("max_turn_tokens", max_turn_tokens)):
@@ -253,7 +273,7 @@ def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | No
         kwargs = {**getattr(trainer, "chat_template_kwargs", {}), **template_kwargs}
         budget = trainer.max_completion_length
         eos_ids = set(trainer.eos_token_ids)
-        episodes = [SpecEpisode(index.spec(prompt)) for prompt in prompts]
+        episodes = [EpisodeSession(index.spec(prompt)) for prompt in prompts]
         processor = getattr(trainer, "processing_class", None)
         vision: list[_Vision] | None = None
         if _is_processor(processor):
@@ -269,6 +289,7 @@ def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | No
             templater = tokenizer
         completion_ids: list[list[int]] = [[] for _ in prompts]
         env_mask: list[list[int]] = [[] for _ in prompts]
+        ended = ["done"] * len(prompts)
         active = list(range(len(prompts)))
         while active:
             room = [min(budget - len(completion_ids[i]), max_turn_tokens or budget) for i in active]
@@ -282,19 +303,42 @@ def multi_turn_rollout(rows: Iterable[Mapping[str, Any]], *, max_turns: int | No
                     tokens = tokens[:stop + 1]
                 completion_ids[i] += tokens
                 env_mask[i] += [1] * len(tokens)
-                step = episodes[i].reply(tokenizer.decode(tokens, skip_special_tokens=True))
-                if step.terminated or (max_turns is not None and len(episodes[i].replies) >= max_turns):
+                turn = episodes[i].reply(tokenizer.decode(tokens, skip_special_tokens=True))
+                if turn.done:
                     continue
+                if max_turns is not None and len(episodes[i].turns) >= max_turns:
+                    ended[i] = "max_turns"
+                    continue
+                if any(part.get("type") == "image" for m in turn.next_messages
+                       for part in (m["content"] if isinstance(m["content"], list) else ())):
+                    raise NotImplementedError(
+                        "this V-IRL image route moved on to a new point, whose street views would go into the "
+                        "completion; TRL's GRPOTrainer computes the loss with the prompt's pictures only. Train image "
+                        "routes with verl or OpenRLHF (sftrl_train.verl, sftrl_train.openrlhf), or TRL on per-point rows")
                 stop_text = tokenizer.decode(tokens[-1:]) if stop is not None else None
-                feedback = tokenizer.encode(turn_suffix(templater, step.message, stop_text, **kwargs),
+                feedback = tokenizer.encode(turn_suffix(templater, turn.next_messages, stop_text, **kwargs),
                                             add_special_tokens=False)
                 if len(completion_ids[i]) + len(feedback) >= budget:
-                    continue  # no room left for another reply
+                    ended[i] = "no_room"  # the next turn and a reply do not fit max_completion_length
+                    continue
                 completion_ids[i] += feedback
                 env_mask[i] += [0] * len(feedback)
                 still.append(i)
             active = still
+        _log_endings(trainer, ended)
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None,
-                "env_mask": env_mask, "turn_replies": [e.replies for e in episodes]}
+                "env_mask": env_mask, "turn_replies": [e.replies for e in episodes],
+                "turn_rewards": [e.rewards for e in episodes], "episode_end": ended}
 
     return rollout
+
+
+def _log_endings(trainer: Any, ended: list[str]) -> None:
+    """Log the share of episodes the rollout ended before the game did, by reason (TRL's reward-function metric
+    logger, which the trainer averages over each logging step)."""
+    log = getattr(trainer, "_log_metric", None)
+    if log is None or not ended:
+        return
+    log("sftrl/ended_early", sum(reason != "done" for reason in ended) / len(ended))
+    for reason in END_REASONS[1:]:
+        log(f"sftrl/ended_{reason}", ended.count(reason) / len(ended))

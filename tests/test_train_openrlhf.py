@@ -1,12 +1,15 @@
-"""OpenRLHF: the reward function, and the multi-turn agent executor run by OpenRLHF's own MultiTurnAgentExecutor
-(loaded from this package's file as OpenRLHF loads ``--train.agent_func_path``) with a scripted engine."""
+"""OpenRLHF: the reward function (through OpenRLHF's own SingleTurnAgentExecutor), and the multi-turn agent executor run
+by OpenRLHF's own MultiTurnAgentExecutor (loaded from this package's file as OpenRLHF loads ``--train.agent_func_path``)
+with a scripted engine, on whole GeneralPoints episodes and whole V-IRL routes, text and street views."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 pytest.importorskip("openrlhf.utils.agent")  # OpenRLHF installed without its GPU dependencies (see .ci/run)
@@ -14,9 +17,10 @@ torch = pytest.importorskip("torch")
 
 import sftrl_train.openrlhf as openrlhf_glue  # noqa: E402
 from gpoints_env.specs import advance, expert_reply  # noqa: E402
-from sftrl_train.datasets import rl_rows  # noqa: E402
+from sftrl_train.datasets import rl_rows, write_jsonl  # noqa: E402
+from sftrl_train.episodes import EpisodeSession  # noqa: E402
 from sftrl_train.rewards import grade  # noqa: E402
-from test_train_tiny_lm import tiny_tokenizer  # noqa: E402
+from test_train_tiny_lm import tiny_tokenizer, tiny_vlm_processor  # noqa: E402
 
 
 def load_as_openrlhf_does():
@@ -71,6 +75,8 @@ def test_agent_executor_plays_the_episode_with_the_template_turns(rows, tokenize
     second = advance("(((", first.next_spec)
     assert result["reward"] == first.grade.reward + second.grade.reward + 5.0
     assert float(result["scores"]) == 1.0 and len(result["action_ranges"]) == 3
+    assert {k: float(v) for k, v in result["extra_logs"].items()} == pytest.approx({
+        "return": result["reward"], "success": 1.0, "step_accuracy": 1 / 3, "turns": 3.0})
     # The token sequence is the chat template's rendering of the conversation: no doubled or missing markers,
     # whether the reply stopped on its end-of-turn token (turn 1) or was cut by the length limit (turn 2).
     conversation = row["prompt"] + [{"role": "assistant", "content": "1+1"},
@@ -115,3 +121,74 @@ def test_reward_func_reads_the_response_from_the_query(rows, tokenizer):
     out = module.reward_func(queries, prompts, [r["label"] for r in rows])
     assert out["rewards"].tolist() == [5.0, -3.0]
     assert out["scores"].tolist() == [1.0, 0.0]
+
+
+def test_single_turn_virl_reply_is_graded_without_its_stop_token():
+    """OpenRLHF's SingleTurnAgentExecutor decodes the query with its special tokens: the reply reaches the reward
+    function as ``turn_direction(northwest)<|im_end|>``, which must grade as the action it is (+1.0, not -1.0)."""
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    row = rl_rows("VIRL-v0", 1, seed=0)[0]  # the route's first point: turn to face northwest
+    assert virl_expert_action(row) == "turn_direction(northwest)"
+    tokenizer = tiny_tokenizer([row["prompt"][0]["content"], "turn_direction(northwest)"])
+    executor = SingleTurnAgentExecutor(remote_rm_url=openrlhf_glue.__file__)  # loads reward_func from the file
+    for reply, reward in (("turn_direction(northwest)", 1.0), ("forward()", -1.0)):
+        engine = ScriptedEngine(tokenizer, [(reply + "<|im_end|>", "stop")])
+        _, result = run(executor, row, tokenizer, engine)
+        assert tokenizer.decode(result["observation_tokens"]).endswith(reply + "<|im_end|>")
+        assert result["reward"].tolist() == [reward]
+
+
+def virl_expert_action(row):
+    from virl_env.specs import expert_reply
+
+    return json.loads(expert_reply(row["label"]))["action"]
+
+
+def walk(label, seed, expert_share=0.7):
+    rng = np.random.default_rng(seed)
+    session = EpisodeSession(label)
+    while not session.done:
+        session.reply(session.expert_reply() if rng.random() < expert_share else "stop()")
+    return session
+
+
+def test_agent_executor_walks_a_whole_route():
+    row = rl_rows("VIRL-v0", 1, seed=4, whole_routes=True)[0]
+    session = walk(row["label"], seed=4)
+    tokenizer = tiny_tokenizer([row["prompt"][0]["content"], '{"action": "forward()"} turn_direction stop'])
+    engine = ScriptedEngine(tokenizer, [(r + "<|im_end|>", "stop") for r in session.replies])
+    _, result = run(openrlhf_glue.AgentExecutor(), row, tokenizer, engine, max_length=200_000)
+    assert result["reward"] == pytest.approx(session.total_reward)  # the per-turn rewards, summed by OpenRLHF
+    assert float(result["scores"]) == float(session.success) and len(result["action_ranges"]) == len(session.turns)
+    assert float(result["extra_logs"]["step_accuracy"]) == pytest.approx(session.step_accuracy)
+    transcript = session.transcript[:-1]  # every next prompt whole, the model's own replies between them
+    assert tokenizer.decode(result["observation_tokens"]) == tokenizer.apply_chat_template(
+        transcript, tokenize=False).rstrip("\n")
+    for (start, end), reply in zip(result["action_ranges"], session.replies):
+        assert tokenizer.decode(result["observation_tokens"][start:end]) == reply + "<|im_end|>"
+
+
+def test_agent_executor_shows_each_points_street_views(tmp_path):
+    """A whole image route (``--data.image_key point_images``): the prompt shows the first point's views; each later
+    point's views come with its turn, as OpenRLHF's environment_images."""
+    from openrlhf.datasets.prompts_dataset import PromptDataset  # noqa: F401  (OpenRLHF reads the JSONL rows)
+
+    rows = rl_rows("VIRL-VL-v0", 1, seed=0, whole_routes=True, view_size=32)
+    write_jsonl(rows, tmp_path / "rows.jsonl")
+    line = json.loads((tmp_path / "rows.jsonl").read_text().splitlines()[0])
+    assert len(line["point_images"]) == json.loads(line["label"])["num_points"]  # data URLs, one per point
+    processor = tiny_vlm_processor([p["text"] for m in rows[0]["prompt"] for p in m["content"] if p["type"] == "text"]
+                                   + ['{"action": "forward()"} turn_direction stop'])
+    tokenizer = processor.tokenizer
+    session = walk(line["label"], seed=0)
+    engine = ScriptedEngine(tokenizer, [(r + "<|im_end|>", "stop") for r in session.replies])
+    prompt = processor.apply_chat_template(rows[0]["prompt"], tokenize=False, add_generation_prompt=True)
+    params = SimpleNamespace(max_tokens=None, logprobs=None)
+    result = asyncio.run(openrlhf_glue.AgentExecutor().execute(prompt, line["label"], params, 200_000, processor,
+                                                              engine, images=line["point_images"]))
+    visited = max(t.info["step_index"] for t in session.turns[:-1]) + 1 if len(session.turns) > 1 else 1
+    tokens = result["observation_tokens"]
+    assert tokens.count(tokenizer.convert_tokens_to_ids("<|vision_start|>")) == visited
+    assert result["mm_train_inputs"]["image_grid_thw"].shape[0] == visited  # pixels for every picture shown
+    assert result["reward"] == pytest.approx(session.total_reward)

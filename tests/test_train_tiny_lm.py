@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("transformers")  # the trl extra
 torch = pytest.importorskip("torch")
 
-from sftrl_train.chat import render_prompt, turn_suffix  # noqa: E402
+from sftrl_train.chat import closing_text, render_prompt, reply_is_closed, turn_suffix  # noqa: E402
 
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -28,8 +28,13 @@ def chatml_vl(picture: str) -> str:
 
 
 CHATML_VL = chatml_vl("<|vision_start|><|image_pad|><|vision_end|>")
+GEMMA = ("<bos>{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+         "{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n"
+         "{% endif %}")
+#: The chat templates the multi-turn adapters are tested with, and each one's end-of-turn token.
+TEMPLATES = {"chatml": (CHATML, "<|im_end|>"), "llama3": (LLAMA3, "<|eot_id|>"), "gemma": (GEMMA, "<end_of_turn>")}
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|start_header_id|>",
-           "<|end_header_id|>", "<|eot_id|>"]
+           "<|end_header_id|>", "<|eot_id|>", "<bos>", "<start_of_turn>", "<end_of_turn>"]
 VISION_SPECIAL = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 # Pictures are resized to at most 56 x 56 pixels: 4 x 4 patches of 14 px, merged 2 x 2 into 4 image tokens.
 TINY_VL_PIXELS = 56 * 56
@@ -140,8 +145,9 @@ def tiny_llava(processor):
     return model
 
 
-@pytest.mark.parametrize("template, eos", [(CHATML, "<|im_end|>"), (LLAMA3, "<|eot_id|>")])
-def test_turn_suffix_follows_the_template(template, eos):
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_turn_suffix_follows_the_template(name):
+    template, eos = TEMPLATES[name]
     tokenizer = tiny_tokenizer(["hello world"], template, eos)
     prompt = [{"role": "user", "content": "Make 24."}]
     full = prompt + [{"role": "assistant", "content": "8*3"}, {"role": "user", "content": "Wrong."}]
@@ -149,6 +155,12 @@ def test_turn_suffix_follows_the_template(template, eos):
     assert spliced == render_prompt(tokenizer, full)
     cut = render_prompt(tokenizer, prompt) + "8*3" + turn_suffix(tokenizer, "Wrong.", None)
     assert cut == spliced  # a reply cut by the length limit gets the end-of-turn marker from the suffix
+    messages = [{"role": "user", "content": "Wrong."}]  # the next turn given as messages (a session's next_messages)
+    assert turn_suffix(tokenizer, messages, eos) == turn_suffix(tokenizer, "Wrong.", eos)
+    assert closing_text(tokenizer).startswith(eos)
+    ids = tokenizer.encode("8*3", add_special_tokens=False)
+    assert not reply_is_closed(tokenizer, ids) and reply_is_closed(tokenizer, ids + tokenizer.encode(
+        eos, add_special_tokens=False))
 
 
 def test_turn_suffix_follows_a_processor_template():
@@ -159,3 +171,12 @@ def test_turn_suffix_follows_a_processor_template():
     spliced = render_prompt(processor, prompt) + "8*3<|im_end|>" + turn_suffix(processor, "Wrong.", "<|im_end|>")
     assert spliced == render_prompt(processor, full)
     assert "<|vision_start|><|image_pad|><|vision_end|>Make 24." in spliced  # the picture's place in the prompt
+
+
+def test_turn_suffix_writes_a_next_turns_picture_placeholder():
+    processor = tiny_vlm_processor(["hello world"])
+    turn = [{"role": "user", "content": [{"type": "image", "image": object()}, {"type": "text", "text": "Next."}]}]
+    suffix = turn_suffix(processor, turn, "<|im_end|>")
+    assert suffix == "\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Next.<|im_end|>\n<|im_start|>assistant\n"
+    with pytest.raises(ValueError, match="processor"):
+        turn_suffix(tiny_tokenizer(["hello world"]), turn, "<|im_end|>")

@@ -1,10 +1,13 @@
 """TRL integration with the real installed trl: GRPO on a tiny model built here (no downloads), single- and
-multi-turn, with the suite's dataset and reward functions; the multi-turn rollout's splicing and masks."""
+multi-turn, with the suite's dataset and reward functions; the multi-turn rollout's splicing and masks, on whole
+GeneralPoints episodes and whole V-IRL routes, with every chat template the adapters are tested with; why an
+episode's rollout ended."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 trl = pytest.importorskip("trl")  # the trl extra
@@ -16,7 +19,8 @@ from sftrl_train import trl as trl_glue  # noqa: E402
 from sftrl_train.chat import turn_suffix  # noqa: E402
 from sftrl_train.datasets import rl_rows, to_hf_dataset  # noqa: E402
 from sftrl_train.rewards import play_turns, trl_reward, trl_success  # noqa: E402
-from test_train_tiny_lm import tiny_model, tiny_tokenizer  # noqa: E402
+from sftrl_train import EpisodeSession  # noqa: E402
+from test_train_tiny_lm import TEMPLATES, tiny_model, tiny_tokenizer, tiny_vlm_processor  # noqa: E402
 
 @pytest.fixture(scope="module")
 def rows():
@@ -115,11 +119,16 @@ class ScriptedGeneration:
 
 
 class FakeTrainer:
-    def __init__(self, tokenizer, budget=400):
+    def __init__(self, tokenizer, budget=400, processing_class=None):
         self._tokenizer = tokenizer
         self.max_completion_length = budget
         self.eos_token_ids = [tokenizer.eos_token_id]
         self.chat_template_kwargs = {}
+        self.processing_class = processing_class or tokenizer
+        self.metrics = []
+
+    def _log_metric(self, name, value):  # GRPOTrainer's metric logger (reward functions get it as log_metric)
+        self.metrics.append((name, value))
 
 
 def test_rollout_stops_on_a_correct_reply_and_masks_feedback(monkeypatch, rows, tokenizer):
@@ -166,3 +175,96 @@ def test_rollout_refuses_unknown_prompts_and_conflicts(rows):
         trl_glue.multi_turn_rollout([rows[0], other])
     same_hand = dict(rows[0], spec=json.dumps({**json.loads(rows[0]["spec"]), "suits": ["hearts"] * 4}))
     assert len(trl_glue.SpecIndex([rows[0], same_hand])) == 1  # suits do not change grading: no conflict
+
+
+def test_rollout_says_why_an_episode_ended_before_the_game_did(monkeypatch, rows, tokenizer):
+    """An episode whose next turn does not fit max_completion_length stops there: the rollout says so, per episode
+    (``episode_end``) and as logged metrics, instead of ending it silently."""
+    spec = rows[1]["spec"]
+    reply = "1+1<|im_end|>"
+    suffix = tokenizer.encode(turn_suffix(tokenizer, advance("1+1", spec).message, "<|im_end|>"),
+                              add_special_tokens=False)
+    budget = len(tokenizer.encode(reply, add_special_tokens=False)) + len(suffix)  # the reply fits, its feedback not
+    scripts = {0: [reply] * 5, 1: [reply] * 5, 2: [expert_reply(spec) + "<|im_end|>"]}
+    monkeypatch.setattr(trl_glue, "_generate", ScriptedGeneration(tokenizer, scripts))
+    trainer = FakeTrainer(tokenizer, budget=budget)
+    output = trl_glue.multi_turn_rollout(rows, max_turns=3)([rows[1]["prompt"]] * 3, trainer)
+    assert output["episode_end"] == ["no_room", "no_room", "done"]
+    assert output["turn_rewards"] == [[-2.0], [-2.0], [5.0]]
+    assert dict(trainer.metrics) == {"sftrl/ended_early": 2 / 3, "sftrl/ended_max_turns": 0.0,
+                                     "sftrl/ended_no_room": 2 / 3}
+    monkeypatch.setattr(trl_glue, "_generate", ScriptedGeneration(tokenizer, {0: [reply] * 5}))
+    trainer = FakeTrainer(tokenizer)
+    output = trl_glue.multi_turn_rollout(rows, max_turns=2)([rows[1]["prompt"]], trainer)
+    assert output["episode_end"] == ["max_turns"] and dict(trainer.metrics)["sftrl/ended_max_turns"] == 1.0
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_rollout_closes_a_reply_cut_by_the_length_limit(monkeypatch, rows, name):
+    template, eos = TEMPLATES[name]
+    corpus = [row["prompt"][0]["content"] for row in rows] + [advance("1", row["spec"]).message for row in rows]
+    tokenizer = tiny_tokenizer(corpus + ['{"formula": "(1+2)*3-4"} 0123456789+-*/()'], template, eos)
+    spec = rows[0]["spec"]
+    right = expert_reply(spec)
+    limit = len(tokenizer.encode(right + eos, add_special_tokens=False))  # the right reply fits...
+    cut = "1+" * limit + "1"  # ...this one is cut by the length limit
+    monkeypatch.setattr(trl_glue, "_generate", ScriptedGeneration(tokenizer, {0: [cut, right + eos]}))
+    output = trl_glue.multi_turn_rollout(rows, max_turn_tokens=limit)([rows[0]["prompt"]], FakeTrainer(
+        tokenizer, budget=10_000))
+    first_reply = output["turn_replies"][0][0]
+    assert cut.startswith(first_reply) and first_reply != cut
+    conversation = rows[0]["prompt"] + [{"role": "assistant", "content": first_reply},
+                                        {"role": "user", "content": advance(first_reply, spec).message},
+                                        {"role": "assistant", "content": right}]
+    rendered = tokenizer.apply_chat_template(conversation, tokenize=False)
+    full = tokenizer.decode(output["prompt_ids"][0] + output["completion_ids"][0])
+    assert full == rendered[:rendered.rindex(right) + len(right) + len(eos)]
+
+
+def scripted_walk(spec, seed, expert_share=0.7):
+    rng = np.random.default_rng(seed)
+    session = EpisodeSession(spec)
+    while not session.done:
+        session.reply(session.expert_reply() if rng.random() < expert_share else "stop()")
+    return session
+
+
+def test_rollout_walks_whole_routes(monkeypatch):
+    route_rows = rl_rows("VIRL-RuleOOD-v0", 2, seed=8, whole_routes=True)
+    tokenizer = tiny_tokenizer([m["content"] for r in route_rows for m in r["prompt"]]
+                               + ['{"action": "forward()"} turn_direction stop'])
+    sessions = [scripted_walk(row["spec"], seed=n) for n, row in enumerate(route_rows)]
+    scripts = {n: [r + "<|im_end|>" for r in s.replies] for n, s in enumerate(sessions)}
+    monkeypatch.setattr(trl_glue, "_generate", ScriptedGeneration(tokenizer, scripts))
+    trainer = FakeTrainer(tokenizer, budget=200_000)
+    output = trl_glue.multi_turn_rollout(route_rows)([row["prompt"] for row in route_rows], trainer)
+    assert output["episode_end"] == ["done", "done"]
+    for n, (row, session) in enumerate(zip(route_rows, sessions)):
+        assert output["turn_replies"][n] == session.replies and output["turn_rewards"][n] == session.rewards
+        # One sequence: the route's first prompt, each reply, and each next prompt whole (the model's own replies
+        # between them), exactly as the chat template renders the session's transcript.
+        full = tokenizer.decode(output["prompt_ids"][n] + output["completion_ids"][n])
+        assert full == tokenizer.apply_chat_template(session.transcript[:-1], tokenize=False).rstrip("\n")
+        ids, mask = output["completion_ids"][n], output["env_mask"][n]
+        model_text = tokenizer.decode([t for t, m in zip(ids, mask) if m])
+        assert model_text == "".join(r + "<|im_end|>" for r in session.replies)
+    logged = []
+    returns = trl_reward(None, [""] * 2, [r["spec"] for r in route_rows], turn_replies=output["turn_replies"],
+                         log_metric=lambda name, value: logged.append((name, value)))
+    assert returns == [s.total_reward for s in sessions]
+    assert dict(logged)["sftrl/success"] == sum(s.success for s in sessions) / 2
+    assert dict(logged)["sftrl/step_accuracy"] == pytest.approx(sum(s.step_accuracy for s in sessions) / 2)
+
+
+def test_rollout_refuses_to_put_a_new_points_views_in_the_completion(monkeypatch):
+    route_rows = rl_rows("VIRL-VL-v0", 1, seed=0, whole_routes=True, view_size=32)
+    processor = tiny_vlm_processor([p["text"] for m in route_rows[0]["prompt"] for p in m["content"]
+                                    if p["type"] == "text"] + ['{"action": "forward()"} stop'])
+    tokenizer = processor.tokenizer
+    session = EpisodeSession(route_rows[0]["spec"])
+    script = [session.expert_reply() + "<|im_end|>"]
+    monkeypatch.setattr(trl_glue, "_generate", ScriptedGeneration(tokenizer, {0: script}))
+    prompt = trl.data_utils.prepare_multimodal_messages(route_rows[0]["prompt"], images=route_rows[0]["images"])
+    with pytest.raises(NotImplementedError, match="verl or OpenRLHF"):
+        trl_glue.multi_turn_rollout(route_rows)([prompt], FakeTrainer(tokenizer, budget=100_000,
+                                                                      processing_class=processor))
