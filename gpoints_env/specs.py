@@ -47,6 +47,7 @@ from sftrl_core.specs import (
     SpecStep,
     describe_value,
     load_spec,
+    parse_json_strict,
     spec_header,
 )
 
@@ -357,18 +358,40 @@ RECENT_TEMPLATES = 4
 
 
 class _Template:
-    """A validated frame and the expression that reads a spec text of that frame (compiled when a second spec text of
-    the frame comes: a frame of one spec costs no compilation)."""
+    """A validated frame, and the expression that reads the spec texts of that frame, compiled when a second text of
+    the frame comes (a frame seen in one text only costs no compilation)."""
 
-    __slots__ = ("frame", "source", "pattern", "ranks", "attempt", "first")
+    __slots__ = ("frame", "frame_text", "order", "first", "pattern", "ranks", "attempt")
 
-    def __init__(self, frame: _Frame, source: str, ranks: slice, attempt: int, first: int):
+    def __init__(self, frame: _Frame, frame_text: str, order: tuple[str, str, str], first: int):
         self.frame = frame
-        self.source = source  # the expression's text
-        self.pattern: re.Pattern[str] | None = None  # compiled when a second spec of this frame comes
-        self.ranks = ranks  # the match groups holding the rank labels
-        self.attempt = attempt  # the match group holding the attempt
-        self.first = first  # the hash of the first spec text of this frame
+        self.frame_text = frame_text  # (the cache's key)
+        self.order = order  # the order of the three values in the text
+        self.first = first  # the hash of the first text read with this frame
+        self.pattern: re.Pattern[str] | None = None
+        self.ranks = slice(0)  # the match groups holding the rank labels
+        self.attempt = 0  # the match group holding the attempt
+
+    def compile(self) -> None:
+        """Build the expression: the frame's text, each marker replaced by the pattern of its values."""
+        size = self.frame.rules.hand_size
+        values = {"cards": _list_pattern(RANKS, size, capture=True),
+                  "suits": _list_pattern(SUIT_COLOURS[self.frame.rules.suit_colour], size, capture=False),
+                  "attempt": "(0|[1-9][0-9]{0,%d})" % (len(str(MAX_ATTEMPTS)) - 1)}
+        pattern, at, groups = [], 0, 0
+        for name in self.order:
+            start = self.frame_text.index(_MARKERS[name], at)
+            pattern += [re.escape(self.frame_text[at:start]), values[name]]
+            at = start + len(_MARKERS[name])
+            if name == "cards":
+                self.ranks = slice(groups, groups + size)
+                groups += size
+            elif name == "attempt":
+                self.attempt = groups
+                groups += 1
+        pattern.append(re.escape(self.frame_text[at:]))
+        # (re also keeps the last 512 expressions compiled in the process: a few MB at most, outside this cache.)
+        self.pattern = re.compile("".join(pattern))
 
 
 def _value_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -380,9 +403,12 @@ def _value_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _cut(text: str) -> tuple[str, tuple[str, str, str]] | None:
-    """The frame text of a spec text and the order of its three values, by finding each value after its key (a
-    guess: :func:`_template` checks it), or ``None``."""
+_Spans = dict[str, tuple[int, int]]
+
+
+def _cut(text: str) -> tuple[str, tuple[str, str, str], _Spans] | None:
+    """The frame text of a spec text, the order of its three values and where they are, found after their keys (a
+    guess, which :func:`_template` checks), or ``None``."""
     find = text.find
     spans = {}
     for name in ("cards", "suits"):
@@ -409,7 +435,7 @@ def _cut(text: str) -> tuple[str, tuple[str, str, str]] | None:
         pieces += [text[at:start], _MARKERS[name]]
         at = end
     pieces.append(text[at:])
-    return "".join(pieces), (order[0], order[1], order[2])
+    return "".join(pieces), (order[0], order[1], order[2]), spans
 
 
 def _list_pattern(alternatives: tuple[str, ...], size: int, capture: bool) -> str:
@@ -421,7 +447,7 @@ def _list_pattern(alternatives: tuple[str, ...], size: int, capture: bool) -> st
 
 def _template(frame_text: str, order: tuple[str, str, str], text: str) -> _Template | None:
     """The template of a frame text (``None`` where the markers are not the spec's cards, suits and attempt, or the
-    frame is too long to make one): then the text is read in full.
+    frame is too long to make one: then its texts are read in full).
 
     Raises:
         SpecError: a field of the frame is not valid.
@@ -432,26 +458,7 @@ def _template(frame_text: str, order: tuple[str, str, str], text: str) -> _Templ
         if type(value) is not list or len(value) != 1 or type(value[0]) is not int or value[0] != marker:
             return None
     frame = _frame(spec)
-    if len(frame_text) > MAX_TEMPLATE_CHARS:
-        return None
-    size = frame.rules.hand_size
-    values = {"cards": _list_pattern(RANKS, size, capture=True),
-              "suits": _list_pattern(SUIT_COLOURS[frame.rules.suit_colour], size, capture=False),
-              "attempt": "(0|[1-9][0-9]{0,%d})" % (len(str(MAX_ATTEMPTS)) - 1)}
-    pattern, at, groups = [], 0, 0
-    ranks, attempt = slice(0), 0
-    for name in order:
-        start = frame_text.index(_MARKERS[name], at)
-        pattern += [re.escape(frame_text[at:start]), values[name]]
-        at = start + len(_MARKERS[name])
-        if name == "cards":
-            ranks = slice(groups, groups + size)
-            groups += size
-        elif name == "attempt":
-            attempt = groups
-            groups += 1
-    pattern.append(re.escape(frame_text[at:]))
-    return _Template(frame, "".join(pattern), ranks, attempt, hash(text))
+    return _Template(frame, frame_text, order, hash(text)) if len(frame_text) <= MAX_TEMPLATE_CHARS else None
 
 
 def _read(template: _Template, match: re.Match[str]) -> _Episode | None:
@@ -461,6 +468,23 @@ def _read(template: _Template, match: re.Match[str]) -> _Episode | None:
     if attempt >= template.frame.max_attempts:
         return None
     return template.frame, values[template.ranks], attempt
+
+
+def _read_values(frame: _Frame, text: str, spans: _Spans) -> _Episode | None:
+    """The episode of a text cut into a valid frame and three values, each validated as such; ``None`` where a value
+    is not one JSON value (then the text is read in full).
+
+    Raises:
+        SpecError: a value is not valid.
+    """
+    try:
+        cards, suits, attempt = (parse_json_strict(text[start:end], MAX_SPEC_CHARS)
+                                 for start, end in (spans["cards"], spans["suits"], spans["attempt"]))
+    except SpecError:
+        return None
+    ranks = _ranks(cards, frame.rules.hand_size)
+    _check_suits(suits, frame.rules.suit_colour, frame.rules.hand_size)
+    return _episode(frame, ranks, attempt)
 
 
 _recent: tuple[_Template, ...] = ()
@@ -480,12 +504,15 @@ def _from_text(text: str) -> _Episode:
         else:
             cut = _cut(text)
             if cut is not None:
-                frame_text, order = cut
+                frame_text, order, spans = cut
                 template = _FRAMES.get_or_build(frame_text, lambda key: _template(key, order, text))
                 if template is not None and template.pattern is None and hash(text) != template.first:
-                    # (re keeps its own cache of the last 512 compiled expressions: a few MB at most.)
-                    template.pattern = re.compile(template.source)
-                if template is not None and template.pattern is not None:
+                    template.compile()
+                if template is not None and template.pattern is None:
+                    episode = _read_values(template.frame, text, spans)
+                    if episode is not None:
+                        return episode
+                elif template is not None:
                     match = template.pattern.fullmatch(text)
                     if match is not None:
                         # Rebinding the tuple is atomic: threads may race here, never see a broken tuple.
@@ -496,23 +523,27 @@ def _from_text(text: str) -> _Episode:
     return _validate(load_spec(text, GAME, MAX_SPEC_CHARS))
 
 
-#: Bytes charged per cached template besides its frame text and its expression's text: a bound on the rest (the
-#: frame's tuple, rules and reward table, usually shared between templates but counted in each as they need not be)
-#: and, per character of expression, on the compiled expression; both checked in tests/test_specs_hostile.py.
-FRAME_BYTES = 2_000
+#: Bytes charged per cached template besides its frame text and its expression: a bound on the rest (the template,
+#: its frame, rules and reward table; the last two usually shared between templates but counted in each, as they need
+#: not be). Per character of frame text (plus :data:`_HOLE_CHARS`), a bound on the compiled expression and its text.
+#: Both checked in tests/test_specs_hostile.py; so are those of the rule set and reward table caches.
+FRAME_BYTES = 5_000
 PATTERN_BYTES_PER_CHAR = 16
+_HOLE_CHARS = 500
+RULES_BYTES = 2_500
+REWARDS_BYTES = 1_500
 
 
 def _template_bytes(text: str, template: _Template | None) -> int:
     if template is None:
         return sys.getsizeof(text)
-    return sys.getsizeof(text) + FRAME_BYTES + (1 + PATTERN_BYTES_PER_CHAR) * sys.getsizeof(template.source)
+    return sys.getsizeof(text) + FRAME_BYTES + PATTERN_BYTES_PER_CHAR * (len(text) + _HOLE_CHARS)
 
 
 # Spec templates by frame text, and the distinct rule sets and reward tables their frames are built of.
 _FRAMES: BoundedCache[str, _Template | None] = BoundedCache(SPEC_CACHE_BYTES, _template_bytes)
-_RULES: BoundedCache[tuple[Any, ...], Rules] = BoundedCache(2**20)
-_REWARDS: BoundedCache[tuple[float, ...], RewardTable] = BoundedCache(2**20)
+_RULES: BoundedCache[tuple[Any, ...], Rules] = BoundedCache(2**20, lambda key, rules: RULES_BYTES)
+_REWARDS: BoundedCache[tuple[float, ...], RewardTable] = BoundedCache(2**20, lambda key, table: REWARDS_BYTES)
 _CACHES = (_FRAMES, _RULES, _REWARDS)
 
 

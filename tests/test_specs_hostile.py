@@ -476,8 +476,9 @@ def _distinct_valid_spec_texts(count: int) -> list[str]:
     return texts
 
 
-def test_the_template_cache_charges_at_least_what_it_holds(monkeypatch):
-    """FRAME_BYTES and PATTERN_BYTES_PER_CHAR bound what a cached template really holds, whatever the frame."""
+def test_the_spec_caches_charge_at_least_what_they_hold(monkeypatch):
+    """FRAME_BYTES, PATTERN_BYTES_PER_CHAR, RULES_BYTES and REWARDS_BYTES bound what the caches' entries really hold,
+    whatever the frame (long ids, padded layouts, five cards), the rule set or the reward table."""
     cache = BoundedCache(10**9, gp_specs._template_bytes)
     monkeypatch.setattr(gp_specs, "_FRAMES", cache)
     monkeypatch.setattr(gp_specs, "_recent", ())
@@ -489,14 +490,20 @@ def test_the_template_cache_charges_at_least_what_it_holds(monkeypatch):
         gp_specs._load(text)
     assert len(cache) >= 60 and all(template.pattern is not None for template, _ in cache._entries.values())
     for key, (template, charged) in cache._entries.items():
-        shared = {id(PROTOCOLS[name]) for name in PROTOCOLS}  # module singletons, not held by the cache
-        seen = set(shared)
-        real = deep_sizeof(key, seen) + deep_sizeof(template.frame, seen) + deep_sizeof(
-            (template.source, template.ranks, template.attempt, template.first), seen) + sys.getsizeof(template)
-        real += 0 if template.pattern is None else sys.getsizeof(template.pattern)
-        assert real + BoundedCache.ENTRY_OVERHEAD <= charged, (real, charged)
-        if template.pattern is not None:
-            assert sys.getsizeof(template.pattern) <= gp_specs.PATTERN_BYTES_PER_CHAR * sys.getsizeof(template.source)
+        seen = {id(protocol) for protocol in PROTOCOLS.values()}  # module singletons, not held by the cache
+        parts = (template.frame, template.order, template.first, template.ranks, template.attempt)
+        real = sys.getsizeof(template) + deep_sizeof(key, seen) + deep_sizeof(parts, seen)
+        expression = sys.getsizeof(template.pattern) + sys.getsizeof(template.pattern.pattern)
+        assert expression <= gp_specs.PATTERN_BYTES_PER_CHAR * (len(key) + gp_specs._HOLE_CHARS)
+        assert real + expression + BoundedCache.ENTRY_OVERHEAD <= charged, (real, expression, charged)
+    extremes = [((1000, 999, 998, 997, -999_999, 5, "+-*/", "black", True),
+                 Rules((1000, 999, 998), 997, -999_999, 5, "+-*/", "black", True)),
+                ((1, 2, 3, 4, 5, 1, "+", "any", False), Rules((1, 2, 3), 4, 5, 1, "+", "any", False))]
+    for key, rules in extremes:
+        assert deep_sizeof(key) + deep_sizeof(rules) <= gp_specs.RULES_BYTES
+    for key in ((1e300, -1.5, 3, 4, 5, 6, 10**6), (5.0, -1.0, -3.0, -2.0, -1.5, -3.0, -3.0)):
+        table = RewardTable(**dict(zip(gp_specs._REWARD_FIELDS, key)))
+        assert deep_sizeof(key) + deep_sizeof(table) <= gp_specs.REWARDS_BYTES
 
 
 def test_a_stream_of_distinct_specs_stays_within_the_cache_bytes(monkeypatch):
