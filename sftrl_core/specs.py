@@ -71,8 +71,9 @@ class SpecStep:
 
 def deep_sizeof(value: Any, seen: set[int] | None = None) -> int:
     """Bytes held by ``value`` and everything it refers to (each object counted once): ``sys.getsizeof`` summed
-    over dicts, lists, tuples, sets, dataclass fields and instance dicts. A fair measure for what spec caches keep
-    (parsed JSON, small frozen dataclasses); an object reachable from several entries is counted in each.
+    over dicts, lists, tuples, sets, and the attributes of objects (dataclass fields, instance dicts, slots). A fair
+    measure for what spec caches keep (parsed JSON, small frozen dataclasses); an object reachable from several
+    entries is counted in each. Classes and what they refer to are not counted.
 
     >>> deep_sizeof("ab") == sys.getsizeof("ab")
     True
@@ -94,11 +95,16 @@ def deep_sizeof(value: Any, seen: set[int] | None = None) -> int:
             stack.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
-        else:
-            if is_dataclass(item) and not isinstance(item, type):
+        elif not isinstance(item, type):
+            if is_dataclass(item):
                 stack.extend(getattr(item, f.name) for f in fields(item))
-            if hasattr(item, "__dict__") and not isinstance(item, type):
+            if hasattr(item, "__dict__"):
                 stack.append(vars(item))
+            for klass in kind.__mro__:
+                slots = getattr(klass, "__slots__", ())
+                for name in (slots,) if isinstance(slots, str) else slots:
+                    if name not in ("__dict__", "__weakref__") and hasattr(item, name):
+                        stack.append(getattr(item, name))
     return total
 
 
