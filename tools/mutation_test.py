@@ -67,12 +67,16 @@ GROUPS: dict[str, Group] = {
                          {"sftrl_eval/harness.py": ("x__prepare__mutmut_*", "xǁ_Runǁkeep__mutmut_*")}),
     "gpoints-specs": Group(("gpoints_env/specs.py",),
                            ("tests/test_specs_gpoints.py", "tests/test_specs_hostile.py",
-                            "tests/test_mutation_gaps_gpoints_specs.py")),
-    "virl-task": Group(("virl_env/task/checker.py", "virl_env/task/navigation.py"),
-                       ("tests/test_virl_checker.py", "tests/test_virl_env.py", "tests/test_virl_paper.py",
-                        "tests/test_mutation_gaps_virl.py")),
+                            "tests/test_mutation_gaps_specs.py")),
+    "virl-task": Group(("virl_env/task/checker.py", "virl_env/task/navigation.py", "virl_env/protocols/paper.py",
+                        "virl_env/protocols/base.py"),
+                       ("tests/test_virl_checker.py", "tests/test_virl_task.py", "tests/test_virl_env.py",
+                        "tests/test_virl_paper.py", "tests/test_mutation_gaps_virl.py"),
+                       # the protocols: only what grades a reply and ends a route
+                       {"virl_env/protocols/paper.py": ("x_parse_paper_reply__mutmut_*", "x_paper_grade__mutmut_*"),
+                        "virl_env/protocols/base.py": ("xǁProtocolǁends_route__mutmut_*",)}),
     "virl-specs": Group(("virl_env/specs.py",),
-                        ("tests/test_specs_virl.py", "tests/test_mutation_gaps_virl_specs.py")),
+                        ("tests/test_specs_virl.py", "tests/test_mutation_gaps_specs.py")),
 }
 #: Least likely to be changing first.
 DEFAULT_ORDER = ("gpoints-checker", "eval-resume", "gpoints-specs", "virl-task", "virl-specs")
