@@ -51,7 +51,6 @@ from sftrl_core.specs import (
     spec_header,
 )
 
-from .cards import SUITS
 from .checker import PAPER_REWARDS, Grade, RewardTable
 from .protocols import PROTOCOLS, Protocol
 from .rules import (
@@ -93,7 +92,6 @@ _REWARD_SET = frozenset(_REWARD_FIELDS)
 _rewards_of = itemgetter(*_REWARD_FIELDS)
 # Known labels, each mapped to itself (a dict lookup checks and reads a label at once).
 _RANK_OF = {rank: rank for rank in RANKS}
-_SUIT_OF = {suit: suit for suit in SUITS}
 _SUITS_OF = {colour: frozenset(suits) for colour, suits in SUIT_COLOURS.items()}
 _MAX_COLOUR_CHARS = max(map(len, SUIT_COLOURS))
 _MAX_REWARD = sys.float_info.max
@@ -253,30 +251,26 @@ def _build_rewards(key: tuple[float, ...]) -> RewardTable:
 
 
 def _ranks(raw: Any, size: int) -> tuple[str, ...]:
-    labels = _labels(raw, _RANK_OF)
-    if labels is None or len(labels) != size:
-        _refuse("cards", f"must list {size} rank labels ({', '.join(RANKS)}; the rules' hand_size is {size}), got "
-                f"{describe_value(raw)}")
-    return labels
+    if (type(raw) is list or type(raw) is tuple) and len(raw) == size:
+        try:
+            labels = tuple(map(_RANK_OF.get, raw))
+        except TypeError:  # an unhashable item
+            labels = (None,)
+        if None not in labels:
+            return labels
+    _refuse("cards", f"must list {size} rank labels ({', '.join(RANKS)}; the rules' hand_size is {size}), got "
+            f"{describe_value(raw)}")
 
 
 def _check_suits(raw: Any, colour: str, size: int) -> None:
-    suits = _labels(raw, _SUIT_OF)
-    if suits is None or len(suits) != size or not _SUITS_OF[colour].issuperset(suits):
-        _refuse("suits", f"must list {size} suits of the rules' {colour!r} deck ({', '.join(SUIT_COLOURS[colour])}), "
-                f"got {describe_value(raw)}")
-
-
-def _labels(raw: Any, known: Mapping[str, str]) -> tuple[str, ...] | None:
-    """The shared constants for a list of known labels (rank labels or suit names), or ``None``."""
-    if (type(raw) is list or type(raw) is tuple) and len(raw) <= MAX_HAND_SIZE:
+    if (type(raw) is list or type(raw) is tuple) and len(raw) == size:
         try:
-            labels = tuple(map(known.get, raw))
+            if _SUITS_OF[colour].issuperset(raw):
+                return
         except TypeError:  # an unhashable item
-            return None
-        if None not in labels:
-            return labels
-    return None
+            pass
+    _refuse("suits", f"must list {size} suits of the rules' {colour!r} deck ({', '.join(SUIT_COLOURS[colour])}), "
+            f"got {describe_value(raw)}")
 
 
 class _Frame(NamedTuple):
