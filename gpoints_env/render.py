@@ -522,7 +522,8 @@ class _CardCanvas:
         ink = ImageDraw.Draw(self.ink_twice)
         ink.rectangle([left, top, right, h / 2], outline=255, width=round(line))
         inset = 3.2 * line
-        ink.rectangle([left + inset, top + inset, right - inset, h / 2 + 1], outline=255, width=round(line / 2))
+        if right - left >= 2 * inset:  # the inner frame (a card a few pixels wide has no room for it)
+            ink.rectangle([left + inset, top + inset, right - inset, h / 2 + 1], outline=255, width=round(line / 2))
         ink.line([left, h / 2, right, h / 2], fill=255, width=round(line))
         # Crown (accent colour) at the top of the upper half.
         crown_cx, crown_w, crown_h = w / 2, 0.3 * w, 0.075 * h

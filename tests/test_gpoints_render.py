@@ -122,6 +122,14 @@ def test_five_cards_shrink_to_fit_and_four_do_not() -> None:
     assert card_size(DEFAULT_STYLE, 5)[0] < card_size(DEFAULT_STYLE, 4)[0]
 
 
+@pytest.mark.parametrize("rank", ["J", "Q", "K"])
+def test_the_smallest_face_cards_are_drawn(rank: str) -> None:
+    # Five face cards at the smallest resolution: a card 9 pixels wide (its inner frame once raised ValueError).
+    style = DEFAULT_STYLE.replace(resolution=64)
+    frame = render_hand([Card(rank, suit) for suit in SUITS] + [Card(rank, "spades")], style)
+    assert frame.shape == (64, 64, 3) and face_mask(frame, style).any()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Determinism and randomness
 # ---------------------------------------------------------------------------------------------------------------
