@@ -13,7 +13,7 @@ import pytest
 
 from virl_env.protocols.paper import parse_paper_reply, paper_grade
 from virl_env.protocols.prompts import PAPER_FEEDBACK
-from virl_env.task.checker import MAX_REPLY_CHARS, grade_reply, observation_problem, parse_reply
+from virl_env.task.checker import MAX_REPLY_CHARS, ParsedReply, grade_reply, observation_problem, parse_reply
 from virl_env.task.navigation import NavigationTask
 from virl_env.task.rules import PAPER_RULES, NavigationRules, RewardTable, Verdict
 from virl_env.world.routes import RailPoint
@@ -56,6 +56,26 @@ def test_final_answer_line(reply, action):
         assert (grade.verdict, grade.feedback) == (Verdict.INVALID, NO_ANSWER)
     else:
         assert (grade.verdict, grade.feedback) == (Verdict.CORRECT, "Correct action.")
+
+
+NESTED = 'the "action" field is nested inside another object; give it at the top level of the JSON answer'
+
+
+@pytest.mark.parametrize(
+    ("reply", "action", "error"),
+    [
+        # cut-off JSON (no parse): only an "action" of the answer object itself counts, however many are nested
+        ('{"a": {"action": "stop()"}, "action": "forward()"', "forward()", None),
+        ('{"a": {"action": "stop()"}, "b": {"action": "stop()"}, "action": "forward()"', "forward()", None),
+        ('{"a": {"b": {"x": 1}, "action": "stop()"}', None, NESTED),
+        # braces inside strings open and close nothing
+        ('{"note": "a { brace", "action": "forward()"', "forward()", None),
+        ('{"a": {"note": "x}", "action": "stop()"}', None, NESTED),
+    ],
+)
+def test_a_cut_off_answer_reads_only_its_own_action(reply, action, error):
+    parsed = parse_reply(reply)
+    assert (parsed.action, parsed.error) == (action, error)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +126,37 @@ def test_wrong_observation_feedback_names_the_problem(report, point, problem):
     assert (grade.verdict, grade.reward, grade.action) == (
         Verdict.WRONG_OBSERVATION, REWARDS.reward(Verdict.WRONG_OBSERVATION), "stop()")
     assert grade.feedback == f"Wrong action stop(), and your observation is wrong: {problem}."
+
+
+NOT_IN_SPACE = 'the "action" value is not an action of the action space'
+
+
+@pytest.mark.parametrize(
+    ("reply", "parsed"),
+    [
+        ('{"observation": "a cafe", "action": "forward()"}', ParsedReply("forward()", "a cafe", None)),
+        ('{"current observation": "a cafe", "action": 5}',
+         ParsedReply(None, "a cafe", 'the "action" value must be a string such as "forward()"')),
+        ('{"current observation": "a cafe", "action": "jump()"}', ParsedReply(None, "a cafe", NOT_IN_SPACE)),
+        ("{'current observation': 'a cafe', 'action': 'jump()'", ParsedReply(None, "a cafe", NOT_IN_SPACE)),
+        ('{"current observation": "a cafe", "a": {"action": "stop()"}', ParsedReply(None, "a cafe", NESTED)),
+    ],
+)
+def test_what_is_read_from_a_reply_without_an_action_keeps_its_observation(reply, parsed):
+    assert parse_reply(reply) == parsed
+
+
+def test_a_wrong_action_says_so_and_reports_the_action():
+    grade = grade_reply("stop()", FORWARD, RULES, REWARDS)
+    assert (grade.verdict, grade.reward, grade.action) == (
+        Verdict.WRONG_ACTION, REWARDS.reward(Verdict.WRONG_ACTION), "stop()")
+    assert grade.feedback == "Wrong action: stop() is not the right action here."
+
+
+def test_only_quotes_and_backticks_are_stripped_from_an_argument():
+    assert parse_reply("turn_direction(`'East'`)").action == "turn_direction(east)"
+    assert parse_reply("turn_direction(Xeast)").action == "turn_direction(xeast)"
+    assert grade_reply("turn_direction(Xeast)", FORWARD, RULES, REWARDS).verdict == Verdict.INVALID
 
 
 def test_a_reply_at_the_length_limit_is_read_and_one_past_it_is_not():
@@ -187,7 +238,35 @@ def test_a_broken_state_is_refused_naming_what_is_wrong(changes, error, message)
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "error", "message"),
+    [
+        ("position", "ab", ValueError, "a rail point's position is [x, y], got 'ab'"),
+        ("landmarks", [1], ValueError, "a rail point's landmarks are a list of names, got [1]"),
+        ("observation", 5, TypeError, "a rail point's observation is a str, got 5"),
+        ("heading", True, TypeError, "a rail point's heading is a number, got True"),
+        ("heading", "x", TypeError, "a rail point's heading is a number, got 'x'"),
+        ("at_intersection", 1, TypeError, "a rail point's at_intersection is a bool, got 1"),
+        ("sentence", -1, TypeError, "a rail point's sentence is an index (int >= 0), got -1"),
+        ("sentence", True, TypeError, "a rail point's sentence is an index (int >= 0), got True"),
+    ],
+)
+def test_a_broken_rail_point_in_a_state_is_refused(field, value, error, message):
+    state = _state()
+    state["rail"] = [{**state["rail"][0], field: value}, state["rail"][1]]
+    with pytest.raises(error) as caught:
+        NavigationTask.from_state(state)
+    assert str(caught.value) == message
+
+
 def test_a_state_that_is_not_a_mapping_is_refused():
+    with pytest.raises(TypeError) as caught:
+        NavigationTask.from_state(_state(rail=[5, 5]))
+    assert str(caught.value) == "a rail point is a mapping of its fields, got int"
+    with pytest.raises(TypeError) as caught:
+        NavigationTask.from_state(_state(point_replies=[["a"]]))
+    assert str(caught.value) == "navigation state 'point_replies' must be a list of [reply, feedback] pairs of str"
+
     with pytest.raises(TypeError) as caught:
         NavigationTask.from_state([])
     assert str(caught.value) == "a navigation state is a mapping, got list"
@@ -199,14 +278,17 @@ def test_a_state_may_name_its_reward_scheme():
 
 
 @pytest.mark.parametrize(
-    ("rules", "replies", "success"),
+    ("rail", "rules", "replies", "success"),
     [
-        (NavigationRules(), ["forward()", "stop()"], True),  # solved to the end
-        (NavigationRules(on_exhausted="terminate"), ["stop()", "stop()"], False),  # ended by running out
+        ((FORWARD, DEST), NavigationRules(), ["forward()", "stop()"], True),  # solved to the end
+        ((FORWARD, DEST), NavigationRules(on_exhausted="terminate"), ["stop()", "stop()"], False),  # ran out
+        # ran out at the third of four points: the history holds the two points passed
+        ((FORWARD, FLORE, CROSSING, DEST), NavigationRules(on_exhausted="terminate"),
+         ["forward()", "forward()", "stop()", "stop()"], False),
     ],
 )
-def test_a_finished_walk_rebuilds_as_finished(rules, replies, success):
-    task = NavigationTask([FORWARD, DEST], rules, RewardTable(), sentences=["Go."])
+def test_a_finished_walk_rebuilds_as_finished(rail, rules, replies, success):
+    task = NavigationTask(rail, rules, RewardTable(), sentences=["Go."])
     for reply in replies:
         task.step(reply)
     assert task.finished
@@ -214,3 +296,12 @@ def test_a_finished_walk_rebuilds_as_finished(rules, replies, success):
     assert again.to_state() == task.to_state()
     assert (again.finished, again.success, again.history) == (True, success, task.history)
     assert (again.info(), again.observation) == (task.info(), task.observation)
+
+
+def test_attempts_running_out_at_a_destination_end_the_route_even_before_the_last_point():
+    """Under ``on_exhausted="advance"`` a failed point is left behind, except the destination, where the walk
+    stops (``Protocol.ends_route``)."""
+    task = NavigationTask([DEST, FORWARD], NavigationRules(on_exhausted="advance"), RewardTable())
+    task.step("forward()")
+    step = task.step("forward()")
+    assert (step.terminated, task.finished, task.points_solved) == (True, True, [False])
