@@ -20,7 +20,7 @@ from gpoints_env.specs import advance, expert_reply  # noqa: E402
 from sftrl_train.datasets import rl_rows, write_jsonl  # noqa: E402
 from sftrl_train.episodes import EpisodeSession  # noqa: E402
 from sftrl_train.rewards import grade  # noqa: E402
-from test_train_tiny_lm import tiny_tokenizer, tiny_vlm_processor  # noqa: E402
+from test_train_tiny_lm import TEMPLATES, tiny_tokenizer, tiny_vlm_processor  # noqa: E402
 
 
 def load_as_openrlhf_does():
@@ -192,3 +192,35 @@ def test_agent_executor_shows_each_points_street_views(tmp_path):
     assert tokens.count(tokenizer.convert_tokens_to_ids("<|vision_start|>")) == visited
     assert result["mm_train_inputs"]["image_grid_thw"].shape[0] == visited  # pixels for every picture shown
     assert result["reward"] == pytest.approx(session.total_reward)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_agent_executor_closes_a_reply_cut_by_the_length_limit(rows, name):
+    template, eos = TEMPLATES[name]
+    row = rows[1]
+    tokenizer = tiny_tokenizer([row["prompt"][0]["content"], "1+1 8*3 [Feedback]"], template, eos)
+    right = expert_reply(row["label"])
+    engine = ScriptedEngine(tokenizer, [("1+1", "length"), (right + eos, "stop")])
+    _, result = run(openrlhf_glue.AgentExecutor(), row, tokenizer, engine)
+    conversation = row["prompt"] + [{"role": "assistant", "content": "1+1"},
+                                    {"role": "user", "content": advance("1+1", row["label"]).message},
+                                    {"role": "assistant", "content": right}]
+    rendered = tokenizer.apply_chat_template(conversation, tokenize=False)
+    assert tokenizer.decode(result["observation_tokens"]) == rendered[:rendered.rindex(right) + len(right) + len(eos)]
+
+
+def test_agent_executor_plays_a_hand_shown_as_a_picture():
+    rows = rl_rows("GeneralPoints-VL-v0", 1, seed=3, resolution=64)
+    processor = tiny_vlm_processor([p["text"] for m in rows[0]["prompt"] for p in m["content"] if p["type"] == "text"]
+                                   + ['{"cards": ["A"], "formula": "1+1"} 0123456789'])
+    row = rows[0]
+    right = expert_reply(row["label"])
+    engine = ScriptedEngine(processor.tokenizer, [("1+1<|im_end|>", "stop"), (right + "<|im_end|>", "stop")])
+    prompt = processor.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+    params = SimpleNamespace(max_tokens=None, logprobs=None)
+    result = asyncio.run(openrlhf_glue.AgentExecutor().execute(prompt, row["label"], params, 4000, processor, engine,
+                                                              images=row["images"]))
+    first = advance("1+1", row["label"])
+    assert result["reward"] == first.grade.reward + 5.0 and float(result["scores"]) == 1.0
+    assert result["mm_train_inputs"]["image_grid_thw"].shape[0] == 1  # the hand's picture, once
+    assert first.message in processor.tokenizer.decode(result["observation_tokens"])

@@ -137,12 +137,12 @@ def test_agent_loop_runs_in_verl(rows):
                               {**row["extra_info"], **output.extra_fields})["score"] == first.grade.reward + 5.0
 
 
-@pytest.mark.parametrize("template, model_type", [("chatml", "qwen2"), ("llama3", "llama")])
+@pytest.mark.parametrize("template, model_type", [("chatml", "qwen2"), ("llama3", "llama"), ("gemma", "gemma")])
 def test_agent_loop_closes_a_reply_cut_by_the_length_limit(rows, template, model_type):
     pytest.importorskip("verl.experimental.agent_loop.agent_loop")
-    from test_train_tiny_lm import CHATML, LLAMA3, tiny_tokenizer
+    from test_train_tiny_lm import TEMPLATES, tiny_tokenizer
 
-    chat, eos = (CHATML, "<|im_end|>") if template == "chatml" else (LLAMA3, "<|eot_id|>")
+    chat, eos = TEMPLATES[template]
     tokenizer = tiny_tokenizer([r["prompt"][0]["content"] for r in rows] + ["1+1 [Feedback]"], chat, eos)
     row = verl_glue.verl_rows(rows)[1]
     right = expert_reply(row["reward_model"]["ground_truth"])

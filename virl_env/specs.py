@@ -4,10 +4,11 @@ Two kinds of spec, both graded without regenerating a city or replaying anything
 
 * A **route spec** (:func:`route_spec`, what ``env.unwrapped.episode_spec()`` gives) holds the whole episode: the
   rail (every point's kind, heading, turn, observation and landmarks in view), the instruction and its sentences,
-  the active rules, the reward table, and where the walk stands (``point_index``, ``attempts_left``, the failed
-  ``replies`` at this point, the ``feedback`` the next prompt shows, ``step_correct`` and ``points_solved`` so far).
-  :class:`virl_env.session.RouteSession` walks it turn by turn exactly as the env does; :func:`advance` moves it on
-  by one reply.
+  the active rules, the reward table, and where the walk stands, as the navigation task states it
+  (:meth:`~virl_env.task.navigation.NavigationTask.to_state`: ``point_index``, ``attempts_left``, the failed
+  ``point_replies`` at this point, the ``shown_feedback`` the next prompt shows, ``step_correct`` and
+  ``points_solved`` so far). :class:`virl_env.session.RouteSession` walks it turn by turn exactly as the env does;
+  :func:`advance` moves it on by one reply.
 * A **point spec** (:func:`point_spec`) holds one rail point with the history shown in its prompt (the expert's
   actions at the points passed), for per-step datasets: grading a reply there equals ``env.step`` at that point.
 
