@@ -172,8 +172,6 @@ def test_agent_executor_walks_a_whole_route():
 def test_agent_executor_shows_each_points_street_views(tmp_path):
     """A whole image route (``--data.image_key point_images``): the prompt shows the first point's views; each later
     point's views come with its turn, as OpenRLHF's environment_images."""
-    from openrlhf.datasets.prompts_dataset import PromptDataset  # noqa: F401  (OpenRLHF reads the JSONL rows)
-
     rows = rl_rows("VIRL-VL-v0", 1, seed=0, whole_routes=True, view_size=32)
     write_jsonl(rows, tmp_path / "rows.jsonl")
     line = json.loads((tmp_path / "rows.jsonl").read_text().splitlines()[0])
