@@ -1,0 +1,227 @@
+"""Speed of grading a reply against an episode spec seen for the first time, next to ``env.step`` on the same pair.
+
+A trainer scores each batch of completions against specs it has not graded before (dataset rows hold them as
+JSON text). This script plays ``--pairs`` seeded episodes per setting, takes each episode's spec as the text a
+dataset column holds (``sftrl_core.specs.dump_spec``) and a reply (the expert's, or a random one in the right
+format), and times the figures below pair by pair, in an order that rotates from pair to pair, each call right after
+an untimed ``reset(seed=...)`` of the env (so every figure meets the same disturbed processor caches and the same
+load on a shared machine), with the garbage collector off (as ``timeit`` does):
+
+* ``step``: ``env.step(reply)``, on the env as ``gym.make`` returns it, and on ``env.unwrapped``;
+* ``new spec``: ``grade(reply, text)`` (``gpoints_env.grade`` / ``virl_env.grade``) with a text never graded
+  before, in a process that has graded 50 other specs of the setting (as a trainer's has; GeneralPoints reads a
+  spec text through a template per env frame, built from those); V-IRL's specs are unique texts;
+* ``dict``: the same with the spec as a dict (as ``episode_spec`` returns it) rather than text;
+* ``cold`` (GeneralPoints): the text again, but every spec cache is cleared before each spec (no state kept between
+  specs at all; the clearing is not timed).
+
+Usage::
+
+    python benchmarks/bench_specs.py [--pairs 2000] [--rounds 3] [--quick] [--games GeneralPoints,V-IRL]
+
+Each figure is the best of ``--rounds`` rounds (as ``timeit`` advises: load only ever slows a round down), in graded
+pairs per second. ``ratio`` is the new-spec rate over the step rate: 1.0 or more means grading a new spec is at least
+as fast as stepping the env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from sftrl_core.specs import dump_spec
+
+_CLOCK = time.perf_counter
+
+
+@dataclass
+class Pair:
+    seed: int
+    spec: dict[str, Any]
+    text: str
+    reply: str
+
+
+@dataclass
+class Setting:
+    game: str
+    env_id: str
+    protocol: str
+    replies: str  # "expert" or "random"
+    make: Callable[[], gym.Env]
+    grade: Callable[[str, str], Any]
+    clear: Callable[[], None] | None  # forgets every spec cache (None: the game keeps none to clear)
+    random_reply: Callable[[np.random.Generator, dict[str, Any]], str]
+
+
+def _gpoints_random(rng: np.random.Generator, info: dict[str, Any]) -> str:
+    """A random formula over the card values (the examples' random agent)."""
+    terms = [str(n) for n in rng.permutation(info["numbers"])]
+    while len(terms) > 1:
+        i = int(rng.integers(len(terms) - 1))
+        terms[i:i + 2] = [f"({terms[i]}{'+-*/'[int(rng.integers(4))]}{terms[i + 1]})"]
+    return json.dumps({"formula": terms[0]})
+
+
+_VIRL_ACTIONS = ["forward()", "stop()", "turn_direction(north)", "turn_direction(south east)", "turn_direction(left)",
+                 "turn_direction(slightly right)"]
+
+
+def _virl_random(rng: np.random.Generator, info: dict[str, Any]) -> str:
+    return json.dumps({"action": _VIRL_ACTIONS[int(rng.integers(len(_VIRL_ACTIONS)))]})
+
+
+def gpoints_settings(ids: list[str], protocols: list[str]) -> list[Setting]:
+    import gpoints_env
+    from gpoints_env import specs
+
+    settings = []
+    for env_id in ids:
+        kwargs = {"resolution": 64} if gpoints_env.ENV_IDS[env_id].get("observation_mode") == "image" else {}
+        for protocol in protocols:
+            for replies in ("expert", "random"):
+                settings.append(Setting("GeneralPoints", env_id, protocol, replies,
+                                        lambda env_id=env_id, protocol=protocol, kwargs=kwargs:
+                                        gym.make(env_id, protocol=protocol, **kwargs),
+                                        gpoints_env.grade, specs.clear_spec_caches, _gpoints_random))
+    return settings
+
+
+def virl_settings(ids: list[str], protocols: list[str]) -> list[Setting]:
+    import virl_env
+    from virl_env import specs
+
+    # V-IRL's own spec cache, if it has one to clear (its specs here are unique texts anyway).
+    clear = getattr(specs, "clear_spec_caches", None) or getattr(getattr(specs, "_load_text", None), "cache_clear",
+                                                                  None)
+    settings = []
+    for env_id in ids:
+        for protocol in protocols:
+            for replies in ("expert", "random"):
+                settings.append(Setting("V-IRL", env_id, protocol, replies,
+                                        lambda env_id=env_id, protocol=protocol: gym.make(env_id, protocol=protocol),
+                                        virl_env.grade, clear, _virl_random))
+    return settings
+
+
+def build_pairs(setting: Setting, count: int, first_seed: int = 0) -> list[Pair]:
+    """``count`` pairs of distinct specs (as dataset text) and replies, from seeded resets."""
+    env = setting.make()
+    rng = np.random.default_rng(first_seed)
+    pairs, seen = [], set()
+    seed = first_seed
+    while len(pairs) < count:
+        _, info = env.reset(seed=seed)
+        spec = env.unwrapped.episode_spec()
+        text = dump_spec(spec)
+        if text not in seen:
+            seen.add(text)
+            reply = env.unwrapped.expert_reply() if setting.replies == "expert" else setting.random_reply(rng, info)
+            pairs.append(Pair(seed, spec, text, reply))
+        seed += 1
+    env.close()
+    return pairs
+
+
+def measure(setting: Setting, pairs: list[Pair], warm: list[Pair]) -> dict[str, float]:
+    """Seconds per pair for one round of each figure. Pair by pair, every figure is timed once, in an order that
+    rotates from pair to pair, each call right after an untimed ``reset(seed)`` of the env (so each meets the same
+    disturbed processor caches and the same load); ``cold`` has its own pass, as it empties the caches."""
+    env = setting.make()
+    base = env.unwrapped
+    grade, clear = setting.grade, setting.clear
+    if clear is not None:
+        clear()
+    for pair in warm:  # a trainer's process has graded other specs before (none of these)
+        grade(pair.reply, pair.text)
+    ops: list[tuple[str, gym.Env, Callable[[Pair], Any]]] = [
+        ("step", env, lambda pair: env.step(pair.reply)),
+        ("unwrapped step", base, lambda pair: base.step(pair.reply)),
+        ("new spec", base, lambda pair: grade(pair.reply, pair.text)),
+        ("dict", base, lambda pair: grade(pair.reply, pair.spec)),
+    ]
+    totals = dict.fromkeys([name for name, _, _ in ops], 0.0)
+    gc.disable()  # as timeit does: a collection would land in whichever call happened to trigger it
+    try:
+        for index, pair in enumerate(pairs):
+            shift = index % len(ops)
+            for name, target, op in ops[shift:] + ops[:shift]:
+                target.reset(seed=pair.seed)
+                start = _CLOCK()
+                op(pair)
+                totals[name] += _CLOCK() - start
+        if clear is not None and setting.game == "GeneralPoints":
+            totals["cold"] = 0.0
+            for pair in pairs:
+                base.reset(seed=pair.seed)
+                clear()
+                start = _CLOCK()
+                grade(pair.reply, pair.text)
+                totals["cold"] += _CLOCK() - start
+    finally:
+        gc.enable()
+    env.close()
+    return {name: seconds / len(pairs) for name, seconds in totals.items()}
+
+
+def check_same_grades(setting: Setting, pairs: list[Pair]) -> None:
+    """The figures compare like with like: grading each spec gives what env.step gives."""
+    env = setting.make()
+    for pair in pairs[:200]:
+        env.reset(seed=pair.seed)
+        _, reward, _, _, info = env.step(pair.reply)
+        result = setting.grade(pair.reply, pair.text)
+        if (result.reward, result.verdict) != (reward, info["verdict"]):
+            raise AssertionError(f"{setting.env_id} seed {pair.seed}: spec grade {result} differs from env.step")
+    env.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=2000, help="graded pairs per setting and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per setting (figures are the best round's)")
+    parser.add_argument("--quick", action="store_true", help="fewer ids, pairs and rounds")
+    parser.add_argument("--games", default="GeneralPoints,V-IRL", help="comma-separated: GeneralPoints, V-IRL")
+    args = parser.parse_args()
+    pairs_per_setting = 300 if args.quick else args.pairs
+    rounds = 1 if args.quick else args.rounds
+    games = args.games.split(",")
+    settings: list[Setting] = []
+    if "GeneralPoints" in games:
+        import gpoints_env
+
+        ids = ["GeneralPoints-v0", "GeneralPoints-VL-v0"] if args.quick else list(gpoints_env.ENV_IDS)
+        settings += gpoints_settings(ids, ["suite", "paper"])
+    if "V-IRL" in games:
+        settings += virl_settings(["VIRL-v0"] if args.quick else ["VIRL-v0", "VIRL-RuleOOD-v0"], ["suite", "paper"])
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# bench_specs: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"load {load:.1f} at start; {pairs_per_setting} pairs x {rounds} rounds per row; graded pairs per second")
+    header = (f"{'game':13} {'env id':30} {'protocol':8} {'replies':7} {'step':>8} {'unwrapped':>9} {'new spec':>9} "
+              f"{'ratio':>6} {'ratio/unwr':>10} {'dict':>8} {'cold':>8}")
+    print(header)
+    print("-" * len(header))
+    for setting in settings:
+        pairs = build_pairs(setting, pairs_per_setting)
+        warm = build_pairs(setting, 50, first_seed=10**6)
+        check_same_grades(setting, pairs)
+        runs = [measure(setting, pairs, warm) for _ in range(rounds)]
+        rate = {name: max(1 / run[name] for run in runs) for name in runs[0]}
+        cold = f"{rate['cold']:8.0f}" if "cold" in rate else f"{'-':>8}"
+        print(f"{setting.game:13} {setting.env_id:30} {setting.protocol:8} {setting.replies:7} {rate['step']:8.0f} "
+              f"{rate['unwrapped step']:9.0f} {rate['new spec']:9.0f} {rate['new spec'] / rate['step']:6.2f} "
+              f"{rate['new spec'] / rate['unwrapped step']:10.2f} {rate['dict']:8.0f} {cold}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
