@@ -31,6 +31,9 @@ NOT_RUN = {
     "llm-agent-evaluate": "docs/llm.md",  # a served chat model
     "trl-grpo": "docs/trainers.md",  # a model from the Hugging Face Hub, and training it
     "rllib-ppo": "docs/trainers.md",  # ray[rllib], whose gymnasium pin CI tests in its second venv
+    "inspect-python": "docs/inspect.md",  # a served model (tests/test_standard_inspect.py runs it, a scripted one)
+    "openenv-client": "docs/openenv.md",  # a running server (tests/test_standard_openenv.py runs it against one)
+    "openenv-trl": "docs/openenv.md",  # a model from the Hugging Face Hub, and training it
 }
 #: What a page's examples import beyond the core install (extras), so that a venv without them skips the page (CI's
 #: second venv has no ``examples`` extra).
