@@ -1,6 +1,7 @@
 # The suite's OpenEnv server as an image (openenv.yaml names the same app; `openenv build` uses this file).
 #   docker build -t sftrl-openenv . && docker run -p 8000:8000 sftrl-openenv
 # BASE_IMAGE may be OpenEnv's base image (ghcr.io/huggingface/openenv-base); any Python 3.10+ image works.
+# CI does not build it (no Docker there); the tests start the same app with uvicorn and the sftrl-openenv command.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
