@@ -7,6 +7,7 @@ change these tests catch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -140,6 +141,16 @@ NOT_IN_SPACE = 'the "action" value is not an action of the action space'
         ('{"current observation": "a cafe", "action": "jump()"}', ParsedReply(None, "a cafe", NOT_IN_SPACE)),
         ("{'current observation': 'a cafe', 'action': 'jump()'", ParsedReply(None, "a cafe", NOT_IN_SPACE)),
         ('{"current observation": "a cafe", "a": {"action": "stop()"}', ParsedReply(None, "a cafe", NESTED)),
+        # no JSON: the observation is read from its key, whatever the last line holds
+        ("current observation: 'a cafe'\nforward()", ParsedReply("forward()", "a cafe", None)),
+        ("current observation: 'a cafe'\nforward() or stop()",
+         ParsedReply(None, "a cafe", "the reply names several different actions; give exactly one")),
+        ("current observation: 'a cafe'\nhmm", ParsedReply(None, "a cafe", NO_ANSWER[len("Invalid reply: "):-1])),
+        # a whole reply that is one action, across lines
+        ("turn_direction(\n  north east\n)", ParsedReply("turn_direction(northeast)", None, None)),
+        ("Xforward()", ParsedReply(None, None, NO_ANSWER[len("Invalid reply: "):-1])),
+        # an object closed before the answer's own object: the answer's "action" is at its top level
+        ('{"a": 1} {"action": "stop()"', ParsedReply("stop()", None, None)),
     ],
 )
 def test_what_is_read_from_a_reply_without_an_action_keeps_its_observation(reply, parsed):
@@ -305,3 +316,43 @@ def test_attempts_running_out_at_a_destination_end_the_route_even_before_the_las
     task.step("forward()")
     step = task.step("forward()")
     assert (step.terminated, task.finished, task.points_solved) == (True, True, [False])
+
+
+def test_stepping_past_the_end_says_why():
+    task = NavigationTask([DEST], RULES, REWARDS)
+    task.step("stop()")
+    with pytest.raises(RuntimeError) as caught:
+        task.step("stop()")
+    assert str(caught.value) == "the episode has ended (terminated); call reset() before stepping again"
+    assert task.info()["attempts_left"] == 0
+    task = NavigationTask([FORWARD, DEST], RULES, REWARDS, max_steps=1)
+    task.step("stop()")
+    with pytest.raises(RuntimeError) as caught:
+        task.step("forward()")
+    assert str(caught.value) == "the episode was truncated after 1 steps; call reset() before stepping again"
+
+
+@pytest.mark.parametrize(
+    ("reply", "stored"),
+    [
+        ("x" * 8192, "x" * 8192),
+        ("x" * 8193, "x" * 8192 + " [cut]"),
+        (["forward()"], "['forward()']"),  # not text: its repr
+    ],
+)
+def test_a_failed_reply_is_kept_for_the_messages_cut_to_8192_characters(reply, stored):
+    task = NavigationTask([FORWARD, DEST], RULES, REWARDS)
+    task.step(reply)
+    assert task.point_replies == [(stored, task.feedback)]
+    assert task.messages[1] == {"role": "assistant", "content": stored}
+
+
+def test_the_expert_reply_quotes_the_sentence_executed_here():
+    with_sentence = NavigationTask([FORWARD, DEST], RULES, REWARDS, sentences=["Walk on."])
+    assert with_sentence.expert_reply() == with_sentence.protocol.expert_reply(FORWARD.observation, "Walk on.",
+                                                                                "forward()")
+    # a point whose sentence index is past the instruction (here: no instruction) quotes nothing
+    without = NavigationTask([FORWARD, DEST], RULES, REWARDS)
+    assert without.expert_reply() == without.protocol.expert_reply(FORWARD.observation, "", "forward()")
+    past = NavigationTask([dataclasses.replace(DEST, sentence=1)], RULES, REWARDS, sentences=["Walk on."])
+    assert past.expert_reply() == past.protocol.expert_reply(DEST.observation, "", "stop()")
