@@ -27,6 +27,7 @@ import asyncio
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -68,10 +69,18 @@ __all__ = [
 _STORE_KEY = "sftrl_episode"
 
 
+def _task_name(name: str) -> str:
+    """The name to register a task under so that Inspect knows it as ``sftrl_eval/<name>`` however the suite is
+    installed: Inspect adds the package's prefix itself to a module in site-packages, and to no other (an editable
+    install or a source tree, where the distribution's name is not the package's), so the prefix is given here."""
+    installed = any(part in ("site-packages", "dist-packages") for part in Path(__file__).parts)
+    return name if installed else f"sftrl_eval/{name}"
+
+
 # ---- the tasks --------------------------------------------------------------------------------------------------
 
 
-@task
+@task(name=_task_name("generalpoints"))
 def generalpoints(setting: str = "GP-L", protocol: str = DEFAULT_PROTOCOL, episodes: int | None = None,
                   env_kwargs: dict[str, Any] | str | None = None) -> Task:
     """A GeneralPoints setting's evaluation hands: each a sample the model plays to its end (every attempt and the
@@ -86,7 +95,7 @@ def generalpoints(setting: str = "GP-L", protocol: str = DEFAULT_PROTOCOL, episo
     return episode_task(setting, GENERAL_POINTS, protocol, episodes, env_kwargs)
 
 
-@task
+@task(name=_task_name("virl"))
 def virl(setting: str = "VIRL-L", protocol: str = DEFAULT_PROTOCOL, episodes: int | None = None,
          env_kwargs: dict[str, Any] | str | None = None, dataset_dir: str | None = None) -> Task:
     """A V-IRL setting's evaluation routes: each a sample the model walks to its end (every point, every attempt

@@ -185,5 +185,7 @@ def test_task_arguments_are_checked():
         with pytest.raises(ValueError, match=message):
             make(**{"episodes": 1, **arguments})
     task = generalpoints(setting="GP-L-RuleOOD", protocol="paper", episodes=3, env_kwargs='{"max_attempts": 2}')
+    # The names `inspect eval` takes, from this source tree as from an installed package (tested above).
+    assert (task.name, virl(episodes=1).name) == ("sftrl_eval/generalpoints", "sftrl_eval/virl")
     assert [sample.id for sample in task.dataset] == [0, 1, 2]
     assert task.metadata["episode_list"].startswith("authors' hands")
