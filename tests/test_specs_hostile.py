@@ -35,7 +35,7 @@ from gpoints_env.protocols import PROTOCOLS
 from gpoints_env.rules import Rules
 from gpoints_env.wrappers import AceValue, TargetPoints
 from sftrl_core.grading import Grade, VerdictEnum
-from sftrl_core.specs import BoundedCache, SpecError, deep_sizeof, dump_spec, load_spec
+from sftrl_core.specs import BoundedCache, SpecError, deep_sizeof, dump_spec, load_spec, parse_spec_text, spec_game
 
 MUTANTS = 50_000
 BIG = 10**400
@@ -383,6 +383,21 @@ _TEXT_EDITS: list[Callable[[random.Random, str], str]] = [
 ]
 
 
+def _check_spec_game(text: str) -> None:
+    """spec_game, which reads the game without parsing where it can, names the game of every text that parses."""
+    try:
+        game = parse_spec_text(text).get("game")
+    except SpecError:
+        return  # the grader refuses such a text, whichever game spec_game names
+    if isinstance(game, str):
+        assert spec_game(text) == game, text[:300]
+    else:  # no top-level game: an error, or a nested key's value (whose grader refuses the spec: no game field)
+        try:
+            assert isinstance(spec_game(text), str)
+        except SpecError:
+            pass
+
+
 def _to_text(spec: Any) -> str | None:
     try:
         return json.dumps(spec, allow_nan=True)  # NaN and Infinity are written as JSON extensions: to be refused
@@ -442,6 +457,7 @@ def test_mutated_specs_get_a_verdict_or_a_spec_error(game):
                 refused += 1
             if game.check_text_readers is not None:
                 game.check_text_readers(text)
+            _check_spec_game(text)
     assert huge >= 20
     # Both outcomes occur often: the mutations are neither all fatal nor all harmless.
     assert graded > MUTANTS // 20 and refused > MUTANTS // 2, (graded, refused)
