@@ -568,3 +568,19 @@ def test_sources_draw_the_same_episode_from_the_same_generator():
     with pytest.raises(ValueError, match="city_seed option does not apply"):
         bench.draw({"city_seed": 3}, NavigationRules(), np.random.default_rng(0))
     assert "Move forward" in episode.render_ansi(0, "absolute", finished=False, points_solved=())
+
+
+def test_messages_keep_the_prompt_shown_on_arrival_after_a_move_on():
+    """When a point's attempts run out and the walk is moved on, the next prompt carries the "moved on" paragraph;
+    a failed retry there must not rewrite that first user turn of ``info["messages"]`` (the model saw it)."""
+    env = gym.make("virl_env:VIRL-v0")
+    obs, info = env.reset(seed=3)
+    assert info["step_index"] == 0 and info["attempts_left"] == 2
+    env.step("stop()")  # wrong at the start point: one attempt left
+    arrived, _, terminated, _, info = env.step("stop()")  # wrong again: the walk is moved on
+    assert not terminated and info["step_index"] == 1 and "moved on" in arrived
+    assert info["messages"] == [{"role": "user", "content": arrived}]
+    obs, reward, terminated, _, info = env.step("stop()")  # a failed retry at the new point
+    assert not terminated and reward < 0 and info["step_index"] == 1
+    assert info["messages"] == [{"role": "user", "content": arrived}, {"role": "assistant", "content": "stop()"},
+                                {"role": "user", "content": info["feedback"]}]

@@ -128,8 +128,8 @@ def route_spec(env: Any) -> dict[str, Any]:
         navigation task states it (:meth:`~virl_env.task.navigation.NavigationTask.to_state`): ``rules``,
         ``rewards``, ``sentences``, ``rail`` (every rail point's fields, in order), ``max_steps``, and where the walk
         stands: ``point_index``, ``attempts_left``, ``step_correct``, ``points_solved``, ``verdict``, ``feedback``,
-        ``shown_feedback`` (what the next prompt shows) and ``point_replies`` (``[reply, feedback]`` of the failed
-        attempts at this point).
+        ``shown_feedback`` (what the next prompt shows), ``arrival_feedback`` (what this point's first prompt
+        showed) and ``point_replies`` (``[reply, feedback]`` of the failed attempts at this point).
 
     Raises:
         RuntimeError: before the first reset, or once the episode is over.
@@ -245,7 +245,7 @@ def _load(spec: str | Mapping[str, Any]) -> _Point:
 #: The route spec fields that are the navigation task's state (:meth:`NavigationTask.to_state`), besides
 #: ``protocol``, ``point_index`` (its ``index``) and ``observation_mode`` (its ``image``).
 _WALK_FIELDS = ("rules", "rewards", "sentences", "rail", "max_steps", "attempts_left", "step_correct",
-                "points_solved", "verdict", "feedback", "shown_feedback", "point_replies")
+                "points_solved", "verdict", "feedback", "shown_feedback", "arrival_feedback", "point_replies")
 
 
 @lru_cache(maxsize=1024)

@@ -49,7 +49,7 @@ RAIL_POINT_KINDS = ("start", "forward", "crossing", "turn", "destination")
 
 _STATE_KEYS = frozenset({
     "protocol", "rules", "rewards", "image", "sentences", "rail", "max_steps", "index", "attempts_left", "finished",
-    "step_correct", "points_solved", "verdict", "feedback", "shown_feedback", "point_replies",
+    "step_correct", "points_solved", "verdict", "feedback", "shown_feedback", "arrival_feedback", "point_replies",
 })
 
 
@@ -135,6 +135,8 @@ class NavigationTask:
         verdict: The verdict of the last graded reply (None before the first).
         feedback: The feedback on the last graded reply, ``info["feedback"]`` ("" before the first).
         shown_feedback: The feedback the next prompt shows ("" after a correct reply).
+        arrival_feedback: The feedback the prompt showed when the walk reached this point: ``""``, or the "moved
+            on" paragraph when the previous point's attempts ran out; ``info["messages"]`` opens with that prompt.
         point_replies: ``(reply, feedback)`` of each failed attempt at the current point (the reply cut to
             :data:`MAX_STORED_REPLY_CHARS`): the model's own turns, which ``info["messages"]`` holds.
 
@@ -165,6 +167,7 @@ class NavigationTask:
         self.verdict: Verdict | None = None
         self.feedback = ""
         self.shown_feedback = ""
+        self.arrival_feedback = ""
         self.point_replies: list[tuple[str, str]] = []
         self._expected = expected_action(rail[0], rules.action_mode)
         self._history: list[tuple[str, str]] = []
@@ -264,6 +267,7 @@ class NavigationTask:
             self.finished = True
             return
         self.index += 1
+        self.arrival_feedback = self.shown_feedback  # the next point's first prompt shows it
         self._expected = expected_action(self.point, self.rules.action_mode)
 
     # ---- what the model reads -----------------------------------------------------------------------------------
@@ -293,7 +297,8 @@ class NavigationTask:
         its feedback (the prompt alone after a correct reply)."""
         if not self.point_replies:
             return [{"role": "user", "content": self.observation}]
-        messages = [{"role": "user", "content": self.prompt(None)}]
+        # The point's first prompt as it was shown (with the "moved on" paragraph when the walk was moved here).
+        messages = [{"role": "user", "content": self.prompt(self.arrival_feedback or None)}]
         for reply, feedback in self.point_replies:
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": feedback}]
         return messages
@@ -335,6 +340,7 @@ class NavigationTask:
         Keys: ``protocol`` (its name), ``rules``, ``rewards`` (every field), ``image``, ``sentences``, ``rail`` (the
         points' fields), ``max_steps``, and where the walk stands: ``index``, ``attempts_left``, ``finished``,
         ``step_correct``, ``points_solved``, ``verdict`` (its value or None), ``feedback``, ``shown_feedback``,
+        ``arrival_feedback``,
         ``point_replies`` (``[reply, feedback]`` pairs).
         """
         return {
@@ -353,6 +359,7 @@ class NavigationTask:
             "verdict": None if self.verdict is None else self.verdict.value,
             "feedback": self.feedback,
             "shown_feedback": self.shown_feedback,
+            "arrival_feedback": self.arrival_feedback,
             "point_replies": [list(pair) for pair in self.point_replies],
         }
 
@@ -423,6 +430,7 @@ class NavigationTask:
         task.index, task.attempts_left, task.finished = index, attempts_left, finished
         task.step_correct, task.points_solved, task.verdict = step_correct, points_solved, verdict
         task.feedback, task.shown_feedback = text("feedback"), text("shown_feedback")
+        task.arrival_feedback = text("arrival_feedback")
         task.point_replies = [(reply, feedback) for reply, feedback in replies]
         task._expected = expected_action(task.point, rules.action_mode)
         # The points passed: every point left behind, the last one too unless the route ended there unsolved.
