@@ -14,7 +14,15 @@ import pytest
 
 from virl_env.protocols.paper import parse_paper_reply, paper_grade
 from virl_env.protocols.prompts import PAPER_FEEDBACK
-from virl_env.task.checker import MAX_REPLY_CHARS, ParsedReply, grade_reply, observation_problem, parse_reply
+from virl_env.task.checker import (
+    MAX_REPLY_CHARS,
+    ParsedReply,
+    action_arguments,
+    expected_action,
+    grade_reply,
+    observation_problem,
+    parse_reply,
+)
 from virl_env.task.navigation import NavigationTask
 from virl_env.task.rules import PAPER_RULES, NavigationRules, RewardTable, Verdict
 from virl_env.world.routes import RailPoint
@@ -356,3 +364,29 @@ def test_the_expert_reply_quotes_the_sentence_executed_here():
     assert without.expert_reply() == without.protocol.expert_reply(FORWARD.observation, "", "forward()")
     past = NavigationTask([dataclasses.replace(DEST, sentence=1)], RULES, REWARDS, sentences=["Walk on."])
     assert past.expert_reply() == past.protocol.expert_reply(DEST.observation, "", "stop()")
+
+
+def test_a_task_is_text_mode_unless_told_and_needs_a_rail():
+    task = NavigationTask([FORWARD, DEST], RULES, REWARDS)
+    image = NavigationTask([FORWARD, DEST], RULES, REWARDS, image=True)
+    assert (task.image, task.to_state()["image"]) == (False, False)
+    assert task.observation != image.observation
+    with pytest.raises(ValueError) as caught:
+        NavigationTask([], RULES, REWARDS)
+    assert str(caught.value) == "a navigation task needs at least one rail point"
+
+
+@pytest.mark.parametrize("max_steps", [True, 2.5, 0])
+def test_max_steps_must_be_a_whole_number_of_steps(max_steps):
+    with pytest.raises(ValueError) as caught:
+        NavigationTask([FORWARD, DEST], RULES, REWARDS, max_steps=max_steps)
+    assert str(caught.value) == f"max_steps must be an int >= 1 or None, got {max_steps!r}"
+
+
+def test_an_unknown_action_mode_is_named():
+    with pytest.raises(ValueError) as caught:
+        action_arguments("diagonal")
+    assert str(caught.value) == "unknown action mode 'diagonal'"
+    with pytest.raises(ValueError) as caught:
+        expected_action(dataclasses.replace(CROSSING, turn_to=90.0), "diagonal")
+    assert str(caught.value) == "unknown action mode 'diagonal'"
