@@ -34,12 +34,19 @@ NOT_RUN = {
     "inspect-python": "docs/inspect.md",  # a served model (tests/test_standard_inspect.py runs it, a scripted one)
     "openenv-client": "docs/openenv.md",  # a running server (tests/test_standard_openenv.py runs it against one)
     "openenv-trl": "docs/openenv.md",  # a model from the Hugging Face Hub, and training it
+    "episodes-trl-routes": "docs/episodes.md",
+    # README's whole-episode trainer snippets: copies of docs/episodes.md's (tests/test_train_episode_snippets.py
+    # checks they are the same code, and runs that code)
+    "readme-trl-routes": "README.md",
+    "readme-verl-routes": "README.md",
+    "readme-openrlhf-routes": "README.md",  # a GRPO run (tests/test_train_episode_snippets.py runs it on a CPU)
 }
 #: What a page's examples import beyond the core install (extras), so that a venv without them skips the page (CI's
 #: second venv has no ``examples`` extra).
 PAGE_NEEDS = {
     "docs/examples.md": ["torch", "stable_baselines3"],
     "docs/trainers.md": ["pyarrow"],
+    "docs/episodes.md": ["pyarrow", "trl"],
 }
 #: README's hard limit: a front page, not a manual.
 README_MAX_LINES = 250

@@ -45,6 +45,13 @@ def test_each_trainer_snippet_is_at_most_five_lines(word):
     assert len(snippet(word).strip().splitlines()) <= 5
 
 
+@pytest.mark.parametrize("word", ["GRPOTrainer", "verl_rows", "sftrl_train.openrlhf"])
+def test_readme_shows_the_same_trainer_snippets(word):
+    """The README's whole-route snippets are this page's, character for character (the tests here run them)."""
+    readme = [code for code in _BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8")) if word in code]
+    assert readme == [snippet(word)]
+
+
 def test_session_snippet(tmp_path):
     namespace, printed = run(snippet("EpisodeSession(env.unwrapped.episode_spec())"), tmp_path)
     first, feedback, *_ = printed.splitlines()
