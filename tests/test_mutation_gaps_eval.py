@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from sftrl_eval.results import ResultsError, ResultsWriteError, _ResultsFile, _write_error, load_records
+from sftrl_eval.results import (
+    ResultsError,
+    ResultsInUseError,
+    ResultsWriteError,
+    _FileLock,
+    _ResultsFile,
+    _write_error,
+    load_records,
+)
 
 META = {"setting": "gp-demo", "protocol": "suite", "agent": "tests:Agent"}
 RESUME = "free some space (or fix the disk) and run the same command again to resume"
@@ -317,3 +325,72 @@ def test_records_without_protocol_are_named_as_the_suites(tmp_path: Path) -> Non
     _write_lines(tmp_path / "gp-demo.jsonl", _record(0))
     with pytest.raises(ResultsError, match="holds results of protocol 'suite' and this run uses protocol 'paper'"):
         _ResultsFile(tmp_path, {**META, "protocol": "paper"}, True, None)
+
+
+# ---- found by the full eval-resume run (all of results.py) ------------------------------------------------------
+
+
+def test_closing_closes_the_results_file(tmp_path: Path) -> None:
+    """A long-lived process that evaluates many runs must not leak one descriptor per run."""
+    results = _ResultsFile(tmp_path, META, True, None)
+    results.append(_record(0))
+    fd = results._fd
+    results.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_a_lock_never_taken_releases_nothing(tmp_path: Path) -> None:
+    path = tmp_path / ".gp-demo.lock"
+    path.write_text("12345\n")  # another run's lock file
+    _FileLock(path).release()
+    assert path.read_text() == "12345\n"
+    os.fstat(1)  # standard output is still open
+
+
+def test_the_lock_file_is_readable_not_executable(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        lock = _FileLock(tmp_path / ".gp-demo.lock")
+        lock.acquire(tmp_path / "gp-demo.jsonl")
+    finally:
+        os.umask(umask)
+    try:
+        assert stat.S_IMODE((tmp_path / ".gp-demo.lock").stat().st_mode) == 0o644
+    finally:
+        lock.release()
+
+
+def test_a_busy_lock_names_its_holder_from_the_first_32_bytes_even_when_garbled(tmp_path: Path) -> None:
+    held = _FileLock(tmp_path / ".gp-demo.lock")
+    held.acquire(tmp_path / "gp-demo.jsonl")
+    try:
+        os.ftruncate(held.fd, 0)
+        os.pwrite(held.fd, b"\xff" * 40, 0)
+        with pytest.raises(ResultsInUseError) as caught:
+            _FileLock(tmp_path / ".gp-demo.lock").acquire(tmp_path / "gp-demo.jsonl")
+    finally:
+        held.release()
+    assert str(caught.value) == (f"{tmp_path / 'gp-demo.jsonl'} is being written by another run (process "
+                                 f"{chr(0xFFFD) * 32}); wait for it to finish (then run again to resume), or write "
+                                 "to another output folder")
+
+
+def test_the_run_log_entry_names_its_start_in_utc(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path, META, True, {"git": "abc"})
+    results.append(_record(0))
+    results.close()
+    (run,) = json.loads((tmp_path / "gp-demo.meta.json").read_text())["runs"]
+    assert sorted(run) == ["episodes_already_done", "provenance", "started"]
+    assert run["started"].endswith("+00:00") and run["provenance"] == {"git": "abc"}
+
+
+def test_with_its_meta_file_a_folder_resumes_on_the_meta_files_word(tmp_path: Path) -> None:
+    """Only a folder whose meta file is gone has its lines' agents checked; with the meta file, the meta file
+    says whose run it is."""
+    _run_once(tmp_path, META, _record(0))
+    lines = tmp_path / "gp-demo.jsonl"
+    lines.write_text(lines.read_text().replace('"tests:Agent"', '"tests:Other"'))
+    results = _ResultsFile(tmp_path, META, True, None)
+    assert sorted(results.records) == [0]
+    results.close()
