@@ -394,3 +394,36 @@ def test_with_its_meta_file_a_folder_resumes_on_the_meta_files_word(tmp_path: Pa
     results = _ResultsFile(tmp_path, META, True, None)
     assert sorted(results.records) == [0]
     results.close()
+
+
+def test_a_busy_lock_with_no_holder_written_yet_says_unknown(tmp_path: Path) -> None:
+    held = _FileLock(tmp_path / ".gp-demo.lock")
+    held.acquire(tmp_path / "gp-demo.jsonl")
+    try:
+        os.ftruncate(held.fd, 0)  # locked, its process id not written yet
+        with pytest.raises(ResultsInUseError, match=r"by another run \(process unknown\); wait"):
+            _FileLock(tmp_path / ".gp-demo.lock").acquire(tmp_path / "gp-demo.jsonl")
+    finally:
+        held.release()
+
+
+def test_a_lock_file_removed_by_its_last_holder_is_taken_afresh(tmp_path: Path, monkeypatch) -> None:
+    import sftrl_eval.results as results_module
+
+    path = tmp_path / ".gp-demo.lock"
+    real, vanished = results_module._lock_fd, []
+
+    def lock_then_vanish(fd: int) -> None:
+        real(fd)
+        if not vanished:  # the previous holder removes the file just after this run opened it
+            vanished.append(fd)
+            path.unlink()
+
+    monkeypatch.setattr(results_module, "_lock_fd", lock_then_vanish)
+    lock = _FileLock(path)
+    lock.acquire(tmp_path / "gp-demo.jsonl")
+    try:
+        assert vanished and os.path.samestat(os.fstat(lock.fd), path.stat())
+        assert path.read_text() == f"{os.getpid()}\n"
+    finally:
+        lock.release()
