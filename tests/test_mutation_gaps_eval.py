@@ -20,6 +20,7 @@ from sftrl_eval.results import (
     ResultsWriteError,
     _FileLock,
     _ResultsFile,
+    _qualified_name,
     _write_error,
     load_records,
 )
@@ -427,3 +428,59 @@ def test_a_lock_file_removed_by_its_last_holder_is_taken_afresh(tmp_path: Path, 
         assert path.read_text() == f"{os.getpid()}\n"
     finally:
         lock.release()
+
+
+def test_a_second_run_into_a_busy_folder_names_the_results_file(tmp_path: Path) -> None:
+    first = _ResultsFile(tmp_path, META, True, None)
+    try:
+        with pytest.raises(ResultsInUseError) as caught:
+            _ResultsFile(tmp_path, META, True, None)
+    finally:
+        first.close()
+    assert str(caught.value).startswith(f"{tmp_path / 'gp-demo.jsonl'} is being written by another run (process ")
+
+
+def test_the_output_folder_is_made_with_its_parents(tmp_path: Path) -> None:
+    results = _ResultsFile(tmp_path / "a" / "b", META, True, None)
+    results.append(_record(0))
+    results.close()
+    assert (tmp_path / "a" / "b" / "gp-demo.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("obj", "name"),
+    [
+        (json.dumps, "json:dumps"),
+        (json.JSONDecoder, "json.decoder:JSONDecoder"),
+        (json.JSONDecoder().decode, "json.decoder:JSONDecoder.decode"),
+        (json.JSONDecoder(), "json.decoder:JSONDecoder"),  # an instance: its class
+    ],
+)
+def test_qualified_names_of_functions_classes_methods_and_instances(obj, name) -> None:
+    assert _qualified_name(obj) == name
+
+
+def test_reading_records_repairs_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    text = json.dumps(_record(0)) + "\n\n" + json.dumps(_record(1)) + "\n" + '{"index": 2, "succ'
+    path.write_text(text)
+    assert [r["index"] for r in load_records(path)] == [0, 1]  # a blank line in the middle is skipped
+    assert path.read_text() == text  # not repaired unless asked
+    assert [r["index"] for r in load_records(path, repair=True)] == [0, 1]
+    assert path.read_text() == text[:text.index('{"index": 2')]  # cut after the last complete line
+
+
+def test_a_last_line_without_its_newline_is_a_partial_write(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(_record(0)) + "\n" + json.dumps(_record(1)))
+    assert [r["index"] for r in load_records(path, repair=True)] == [0]
+    assert path.read_text() == json.dumps(_record(0)) + "\n"
+
+
+@pytest.mark.parametrize("line", ['{"a": 1}', '["index"]'])
+def test_a_line_that_is_not_an_episode_record_is_named(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(line + "\n" + json.dumps(_record(0)) + "\n")
+    with pytest.raises(ValueError) as caught:
+        load_records(path)
+    assert str(caught.value) == f"{path}: line 1 is not an episode record (not an episode record)"
