@@ -47,7 +47,6 @@ from sftrl_core.specs import (
     SpecStep,
     describe_value,
     load_spec,
-    parse_json_strict,
     spec_header,
 )
 
@@ -332,14 +331,15 @@ def _validate(spec: Mapping[str, Any]) -> _Episode:
 # ----------------------------------------------------------------------------------------------------------------
 # Spec text, fast. The specs of one env differ only in their hand and attempt. So a spec text is read as a frame
 # (the text with the values of "cards", "suits" and "attempt" replaced by the markers [1], [2] and [3]) and those
-# three values. The frame is parsed strictly and validated in full, once per distinct frame, and must hold exactly
-# those markers as its top-level cards, suits and attempt; no valid spec holds a one-integer list anywhere else, so the
-# markers sit at those three values and nowhere else. The frame becomes a template: a regular expression that is the
-# frame's text with each marker replaced by the pattern of the values it stands for (hand_size rank labels, hand_size
-# suits of the rules' deck, an integer), each a valid JSON value. A text the template matches is therefore the frame
-# with valid values in place: a valid spec, read in one match. The templates of the last few frames are tried first;
-# otherwise the text is cut at the three values (a guess, which the frame's validation and the match then check). Any
-# text this does not read is read by the full parser; every field is validated either way.
+# three values. Once a second text of a frame comes, the frame is parsed strictly and validated in full, and must hold
+# exactly those markers as its top-level cards, suits and attempt; no valid spec holds a one-integer list anywhere else,
+# so the markers sit at those three values and nowhere else. The frame then becomes a template: a regular expression
+# that is the frame's text with each marker replaced by the pattern of the values it stands for (hand_size rank
+# labels, hand_size suits of the rules' deck, an integer), each a valid JSON value. A text the template matches is
+# therefore the frame with valid values in place: a valid spec, read in one match. The templates of the last few
+# frames are tried first; otherwise the text is cut at the three values (a guess, which the frame's validation and the
+# match then check). Any text this does not read (the first text of a frame among them) is read by the full parser;
+# every field is validated either way.
 # ----------------------------------------------------------------------------------------------------------------
 
 _JSON_SPACE = " \t\n\r"
@@ -352,25 +352,38 @@ RECENT_TEMPLATES = 4
 
 
 class _Template:
-    """A validated frame, and the expression that reads the spec texts of that frame, compiled when a second text of
-    the frame comes (a frame seen in one text only costs no compilation)."""
+    """The template of a frame: built (the frame validated, the expression compiled) when a second text of the frame
+    comes, so that a frame seen in one text costs only its reading in full."""
 
-    __slots__ = ("frame", "frame_text", "order", "first", "pattern", "ranks", "attempt")
+    __slots__ = ("frame_text", "order", "first", "usable", "frame", "pattern", "ranks", "attempt")
 
-    def __init__(self, frame: _Frame, frame_text: str, order: tuple[str, str, str], first: int):
-        self.frame = frame
+    def __init__(self, frame_text: str, order: tuple[str, str, str], first: int):
         self.frame_text = frame_text  # (the cache's key)
         self.order = order  # the order of the three values in the text
-        self.first = first  # the hash of the first text read with this frame
+        self.first = first  # the hash of the first text of this frame
+        self.usable = len(frame_text) <= MAX_TEMPLATE_CHARS
+        self.frame: _Frame | None = None
         self.pattern: re.Pattern[str] | None = None
         self.ranks = slice(0)  # the match groups holding the rank labels
         self.attempt = 0  # the match group holding the attempt
 
-    def compile(self) -> None:
-        """Build the expression: the frame's text, each marker replaced by the pattern of its values."""
-        size = self.frame.rules.hand_size
+    def build(self) -> None:
+        """Validate the frame and compile the expression: the frame's text with each marker replaced by the pattern of
+        its values. A frame whose markers are not the spec's cards, suits and attempt is marked unusable.
+
+        Raises:
+            SpecError: a field of the frame is not valid.
+        """
+        spec = load_spec(self.frame_text, GAME, MAX_SPEC_CHARS)
+        for name, marker in zip(("cards", "suits", "attempt"), (1, 2, 3)):
+            value = spec.get(name)
+            if type(value) is not list or len(value) != 1 or type(value[0]) is not int or value[0] != marker:
+                self.usable = False
+                return
+        frame = _frame(spec)
+        size = frame.rules.hand_size
         values = {"cards": _list_pattern(RANKS, size, capture=True),
-                  "suits": _list_pattern(SUIT_COLOURS[self.frame.rules.suit_colour], size, capture=False),
+                  "suits": _list_pattern(SUIT_COLOURS[frame.rules.suit_colour], size, capture=False),
                   "attempt": "(0|[1-9][0-9]{0,%d})" % (len(str(MAX_ATTEMPTS)) - 1)}
         pattern, at, groups = [], 0, 0
         for name in self.order:
@@ -384,8 +397,9 @@ class _Template:
                 self.attempt = groups
                 groups += 1
         pattern.append(re.escape(self.frame_text[at:]))
+        self.frame = frame
         # (re also keeps the last 512 expressions compiled in the process: a few MB at most, outside this cache.)
-        self.pattern = re.compile("".join(pattern))
+        self.pattern = re.compile("".join(pattern))  # last: another thread reads the template once this is set
 
 
 def _value_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -397,12 +411,9 @@ def _value_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-_Spans = dict[str, tuple[int, int]]
-
-
-def _cut(text: str) -> tuple[str, tuple[str, str, str], _Spans] | None:
-    """The frame text of a spec text, the order of its three values and where they are, found after their keys (a
-    guess, which :func:`_template` checks), or ``None``."""
+def _cut(text: str) -> tuple[str, tuple[str, str, str]] | None:
+    """The frame text of a spec text and the order of its three values, found after their keys (a guess, which
+    :meth:`_Template.build` checks), or ``None``."""
     find = text.find
     spans = {}
     for name in ("cards", "suits"):
@@ -429,7 +440,7 @@ def _cut(text: str) -> tuple[str, tuple[str, str, str], _Spans] | None:
         pieces += [text[at:start], _MARKERS[name]]
         at = end
     pieces.append(text[at:])
-    return "".join(pieces), (order[0], order[1], order[2]), spans
+    return "".join(pieces), (order[0], order[1], order[2])
 
 
 def _list_pattern(alternatives: tuple[str, ...], size: int, capture: bool) -> str:
@@ -439,22 +450,6 @@ def _list_pattern(alternatives: tuple[str, ...], size: int, capture: bool) -> st
     return "\\[" + ",".join(items) + "\\]"
 
 
-def _template(frame_text: str, order: tuple[str, str, str], text: str) -> _Template | None:
-    """The template of a frame text (``None`` where the markers are not the spec's cards, suits and attempt, or the
-    frame is too long to make one: then its texts are read in full).
-
-    Raises:
-        SpecError: a field of the frame is not valid.
-    """
-    spec = load_spec(frame_text, GAME, MAX_SPEC_CHARS)
-    for name, marker in zip(("cards", "suits", "attempt"), (1, 2, 3)):
-        value = spec.get(name)
-        if type(value) is not list or len(value) != 1 or type(value[0]) is not int or value[0] != marker:
-            return None
-    frame = _frame(spec)
-    return _Template(frame, frame_text, order, hash(text)) if len(frame_text) <= MAX_TEMPLATE_CHARS else None
-
-
 def _read(template: _Template, match: re.Match[str]) -> _Episode | None:
     """The episode a template's match reads, or ``None`` (an attempt past the budget: read in full, for the error)."""
     values = match.groups()
@@ -462,23 +457,6 @@ def _read(template: _Template, match: re.Match[str]) -> _Episode | None:
     if attempt >= template.frame.max_attempts:
         return None
     return template.frame, values[template.ranks], attempt
-
-
-def _read_values(frame: _Frame, text: str, spans: _Spans) -> _Episode | None:
-    """The episode of a text cut into a valid frame and three values, each validated as such; ``None`` where a value
-    is not one JSON value (then the text is read in full).
-
-    Raises:
-        SpecError: a value is not valid.
-    """
-    try:
-        cards, suits, attempt = (parse_json_strict(text[start:end], MAX_SPEC_CHARS)
-                                 for start, end in (spans["cards"], spans["suits"], spans["attempt"]))
-    except SpecError:
-        return None
-    ranks = _ranks(cards, frame.rules.hand_size)
-    _check_suits(suits, frame.rules.suit_colour, frame.rules.hand_size)
-    return _episode(frame, ranks, attempt)
 
 
 _recent: tuple[_Template, ...] = ()
@@ -499,15 +477,11 @@ def _from_text(text: str) -> _Episode:
         else:
             cut = _cut(text)
             if cut is not None:
-                frame_text, order, spans = cut
-                template = _FRAMES.get_or_build(frame_text, lambda key: _template(key, order, text))
-                if template is not None and template.pattern is None and hash(text) != template.first:
-                    template.compile()
-                if template is not None and template.pattern is None:
-                    episode = _read_values(template.frame, text, spans)
-                    if episode is not None:
-                        return episode
-                elif template is not None:
+                frame_text, order = cut
+                template = _FRAMES.get_or_build(frame_text, lambda key: _Template(key, order, hash(text)))
+                if template.pattern is None and template.usable and hash(text) != template.first:
+                    template.build()
+                if template.pattern is not None:
                     match = template.pattern.fullmatch(text)
                     if match is not None:
                         # Rebinding the tuple is atomic: threads may race here, never see a broken tuple.
@@ -529,14 +503,12 @@ RULES_BYTES = 2_500
 REWARDS_BYTES = 1_500
 
 
-def _template_bytes(text: str, template: _Template | None) -> int:
-    if template is None:
-        return sys.getsizeof(text)
+def _template_bytes(text: str, template: _Template) -> int:
     return sys.getsizeof(text) + FRAME_BYTES + PATTERN_BYTES_PER_CHAR * (len(text) + _HOLE_CHARS)
 
 
 # Spec templates by frame text, and the distinct rule sets and reward tables their frames are built of.
-_FRAMES: BoundedCache[str, _Template | None] = BoundedCache(SPEC_CACHE_BYTES, _template_bytes)
+_FRAMES: BoundedCache[str, _Template] = BoundedCache(SPEC_CACHE_BYTES, _template_bytes)
 _RULES: BoundedCache[tuple[Any, ...], Rules] = BoundedCache(2**20, lambda key, rules: RULES_BYTES)
 _REWARDS: BoundedCache[tuple[float, ...], RewardTable] = BoundedCache(2**20, lambda key, table: REWARDS_BYTES)
 _CACHES = (_FRAMES, _RULES, _REWARDS)

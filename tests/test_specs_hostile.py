@@ -425,9 +425,10 @@ def _expect_verdict_or_spec_error(game: Game, reply: object, spec: Any) -> bool:
 def test_mutated_specs_get_a_verdict_or_a_spec_error(game):
     rng = random.Random(19)
     bases = game.base_specs()
-    for spec, expert in bases:  # frames of real specs are read with their templates (a second text compiles one)
-        game.grade(expert, dump_spec(spec))
-        game.grade(expert, json.dumps(spec))
+    for spec, expert in bases:  # frames of real specs are read with their templates (a second text builds one)
+        other = {**spec, "attempt": 1 - spec["attempt"] % 2}
+        for text in (dump_spec(spec), dump_spec(other), json.dumps(spec), json.dumps(other)):
+            game.grade(expert, text)
     others = [s for s in _other_game_specs() if s["game"] != game.name] + [
         {**s, "game": "V-IRL"} for s, _ in bases[:3]]
     graded = refused = huge = 0
@@ -507,7 +508,7 @@ def test_the_spec_caches_charge_at_least_what_they_hold(monkeypatch):
     assert len(cache) >= 60 and all(template.pattern is not None for template, _ in cache._entries.values())
     for key, (template, charged) in cache._entries.items():
         seen = {id(protocol) for protocol in PROTOCOLS.values()}  # module singletons, not held by the cache
-        parts = (template.frame, template.order, template.first, template.ranks, template.attempt)
+        parts = (template.frame, template.order, template.first, template.usable, template.ranks, template.attempt)
         real = sys.getsizeof(template) + deep_sizeof(key, seen) + deep_sizeof(parts, seen)
         expression = sys.getsizeof(template.pattern) + sys.getsizeof(template.pattern.pattern)
         assert expression <= gp_specs.PATTERN_BYTES_PER_CHAR * (len(key) + gp_specs._HOLE_CHARS)
