@@ -22,6 +22,7 @@ from sftrl_eval.results import (
     _ResultsFile,
     _qualified_name,
     _write_error,
+    agent_identity,
     load_records,
 )
 
@@ -484,3 +485,39 @@ def test_a_line_that_is_not_an_episode_record_is_named(tmp_path: Path, line: str
     with pytest.raises(ValueError) as caught:
         load_records(path)
     assert str(caught.value) == f"{path}: line 1 is not an episode record (not an episode record)"
+
+
+class _Configured:
+    config = {"b": 1, "a": 2}
+
+    def __call__(self, observation, info) -> str:
+        return "forward()"
+
+
+@pytest.mark.parametrize(
+    ("agent", "factory", "expected"),
+    [
+        # a function: its own name and qualified name
+        (json.dumps, None, {"agent": "dumps", "agent_factory": "json:dumps"}),
+        # an instance built by a factory: the factory's name and qualified name
+        (json.JSONDecoder(), json.JSONDecoder, {"agent": "JSONDecoder", "agent_factory": "json.decoder:JSONDecoder"}),
+        # an instance without a name: its type's
+        (json.JSONDecoder(), None, {"agent": "JSONDecoder", "agent_factory": "json.decoder:JSONDecoder"}),
+        # a factory without a name, and an agent without one: the type's
+        (json.JSONDecoder(), 5, {"agent": "JSONDecoder", "agent_factory": "builtins:int"}),
+    ],
+)
+def test_agent_identity_names(agent, factory, expected) -> None:
+    identity = agent_identity(agent, None, factory, None)
+    assert {k: identity[k] for k in expected} == expected
+
+
+def test_agent_identity_keeps_sorted_json_arguments_and_config() -> None:
+    identity = agent_identity(_Configured(), "mine", None, {"z": 1, "y": (1, 2)})
+    assert identity["agent"] == "mine"
+    assert json.dumps(identity["agent_kwargs"]) == '{"y": [1, 2], "z": 1}'
+    assert json.dumps(identity["agent_config"]) == '{"a": 2, "b": 1}'
+    with pytest.raises(TypeError) as caught:
+        agent_identity(_Configured(), "mine", None, {"f": object()})
+    assert str(caught.value) == ("the agent's arguments must be JSON-serialisable (Object of type object is not "
+                                 "JSON serializable)")
