@@ -521,3 +521,17 @@ def test_agent_identity_keeps_sorted_json_arguments_and_config() -> None:
         agent_identity(_Configured(), "mine", None, {"f": object()})
     assert str(caught.value) == ("the agent's arguments must be JSON-serialisable (Object of type object is not "
                                  "JSON serializable)")
+
+
+def test_qualified_names_drop_the_private_prefix_of_agents_loaded_from_files() -> None:
+    loaded = type("Mine", (), {"__module__": "_sftrl_eval_agent_my_agent"})
+    assert _qualified_name(loaded) == "my_agent:Mine"
+    assert _qualified_name(type("Nowhere", (), {"__module__": None})) == "?:Nowhere"
+
+
+def test_an_unserialisable_agent_config_is_named() -> None:
+    agent = _Configured()
+    agent.config = {"f": object()}
+    with pytest.raises(TypeError) as caught:
+        agent_identity(agent, "mine")
+    assert str(caught.value) == "agent.config must be JSON-serialisable (Object of type object is not JSON serializable)"
