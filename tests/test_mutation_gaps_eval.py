@@ -535,3 +535,41 @@ def test_an_unserialisable_agent_config_is_named() -> None:
     with pytest.raises(TypeError) as caught:
         agent_identity(agent, "mine")
     assert str(caught.value) == "agent.config must be JSON-serialisable (Object of type object is not JSON serializable)"
+
+
+# ---- the resume path of the harness: what a run is prepared with -------------------------------------------------
+
+
+def _agent(observation, info) -> str:
+    return "forward()"
+
+
+def test_a_run_is_prepared_with_the_callers_env_arguments_and_data() -> None:
+    from sftrl_eval.harness import _prepare
+
+    run = _prepare(_agent, "GP-L", 1, None, None, True, {"x": 1}, False, None, None)
+    assert (run.kwargs["x"], run.episodes.on_dataset) == (1, False)
+    run = _prepare(_agent, "VIRL-L", 1, None, None, True, None, False, None, None, "paper", "/released-data")
+    assert (run.kwargs["dataset_dir"], run.episodes.on_dataset) == ("/released-data", True)
+
+
+def test_a_run_is_checked_against_its_protocols_episode_list() -> None:
+    from sftrl_eval.harness import _prepare
+
+    with pytest.raises(ValueError) as caught:
+        _prepare(_agent, "GP-L", 235, None, None, True, None, False, None, None, "paper")
+    assert str(caught.value) == ("GP-L under the paper protocol has the authors' 234 hands; episodes=235 asks for "
+                                 "more; ask for at most 234")
+
+
+def test_an_agent_is_a_callable_or_has_acall() -> None:
+    from sftrl_eval.harness import _prepare
+
+    class AsyncOnly:
+        async def acall(self, observation, info) -> str:
+            return "forward()"
+
+    assert _prepare(AsyncOnly(), "GP-L", 1, None, None, True, None, False, None, None).n == 1
+    with pytest.raises(TypeError) as caught:
+        _prepare(5, "GP-L", 1, None, None, True, None, False, None, None)
+    assert str(caught.value) == "agent must be a callable (observation, info) -> str, got int"
