@@ -534,7 +534,8 @@ def test_an_unserialisable_agent_config_is_named() -> None:
     agent.config = {"f": object()}
     with pytest.raises(TypeError) as caught:
         agent_identity(agent, "mine")
-    assert str(caught.value) == "agent.config must be JSON-serialisable (Object of type object is not JSON serializable)"
+    assert str(caught.value) == ("agent.config must be JSON-serialisable (Object of type object is not JSON "
+                                 "serializable)")
 
 
 # ---- the resume path of the harness: what a run is prepared with -------------------------------------------------
