@@ -191,7 +191,7 @@ def test_grade_types_and_the_old_names_kept_for_one_release():
     # Old names: aliases, outside __all__, until the next release.
     assert gpoints_env.CheckResult is checker.CheckResult is gpoints_env.Grade
     assert paper_checker.PaperCheckResult is protocols.PaperCheckResult is gpoints_env.PaperGrade
-    assert result.is_correct and not gpoints_env.check_answer("1", [8, 3, 8, 3]).is_correct
+    assert result.success and not gpoints_env.check_answer("1", [8, 3, 8, 3]).success
     for module in (gpoints_env, checker, paper_checker, protocols):
         assert not {"CheckResult", "PaperCheckResult"} & set(module.__all__)
 

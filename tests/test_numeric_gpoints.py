@@ -49,7 +49,7 @@ def test_every_solver_solution_of_sampled_hands_is_expressible_and_correct(rules
                 builder.push(token)
             assert builder.complete
             assert builder.formula == formula.replace(" ", "")
-            assert check_answer(builder.formula, numbers, rules.target).is_correct, (numbers, formula)
+            assert check_answer(builder.formula, numbers, rules.target).success, (numbers, formula)
             checked += 1
     assert checked >= 80  # 40 hands, every distinct solution of each
 
