@@ -574,3 +574,50 @@ def test_an_agent_is_a_callable_or_has_acall() -> None:
     with pytest.raises(TypeError) as caught:
         _prepare(5, "GP-L", 1, None, None, True, None, False, None, None)
     assert str(caught.value) == "agent must be a callable (observation, info) -> str, got int"
+
+
+def test_a_prepared_run_files_under_the_agents_identity(tmp_path: Path) -> None:
+    from sftrl_eval.harness import _prepare
+
+    run = _prepare(_Configured(), "GP-L", 1, tmp_path, "mine", True, None, False, json.JSONDecoder, {"a": 1},
+                   "paper")
+    try:
+        assert run.name == "mine" and run.bar.label == "GP-L mine"
+        assert run.results.meta["agent_factory"] == "json.decoder:JSONDecoder"
+        assert run.results.meta["episode_list"] == run.episodes.identity()["episode_list"]
+    finally:
+        run.close()
+
+
+def test_unserialisable_env_arguments_and_provenance_are_named() -> None:
+    from sftrl_eval.harness import _prepare
+
+    class Traced:
+        provenance = {"f": object()}
+
+        def __call__(self, observation, info) -> str:
+            return "forward()"
+
+    unserialisable = "must be JSON-serialisable (Object of type object is not JSON serializable)"
+    with pytest.raises(TypeError) as caught:
+        _prepare(_agent, "GP-L", 1, None, None, True, {"f": object()}, False, None, None)
+    assert str(caught.value) == f"env_kwargs {unserialisable}"
+    with pytest.raises(TypeError) as caught:
+        _prepare(Traced(), "GP-L", 1, None, None, True, None, False, None, None)
+    assert str(caught.value) == f"agent.provenance {unserialisable}"
+
+
+def test_the_resume_note_says_what_is_left(tmp_path: Path, capsys) -> None:
+    from sftrl_eval.harness import _prepare
+
+    _prepare(_agent, "GP-L", 2, tmp_path, "mine", True, None, True, None, None).close()
+    assert capsys.readouterr().err == ""  # a fresh folder: nothing to resume, no note
+    run = _prepare(_agent, "GP-L", 2, tmp_path, "mine", True, None, True, None, None)
+    run.keep({"setting": "GP-L", "agent": "mine", "index": 0, "success": True})
+    run.close()
+    capsys.readouterr()
+    for episodes, end in ((2, ""), (1, ", nothing to play")):
+        _prepare(_agent, "GP-L", episodes, tmp_path, "mine", True, None, True, None, None).close()
+        path = tmp_path / "GP-L.jsonl"
+        assert capsys.readouterr().err == (f"GP-L mine: resuming {path}: 1 of {episodes} episodes already "
+                                           f"done{end}\n")
