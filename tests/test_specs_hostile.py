@@ -29,11 +29,14 @@ import gymnasium as gym
 import pytest
 
 import gpoints_env
+import virl_env
 from gpoints_env import specs as gp_specs
 from gpoints_env.checker import RewardTable
 from gpoints_env.protocols import PROTOCOLS
 from gpoints_env.rules import Rules
 from gpoints_env.wrappers import AceValue, TargetPoints
+from virl_env import specs as virl_specs
+from virl_env.protocols import PROTOCOLS as VIRL_PROTOCOLS
 from sftrl_core.grading import Grade, VerdictEnum
 from sftrl_core.specs import BoundedCache, SpecError, deep_sizeof, dump_spec, load_spec, parse_spec_text, spec_game
 
@@ -66,6 +69,7 @@ class Game:
     grade: Callable[[object, Any], Grade]
     check_grade: Callable[[Grade, object, dict[str, Any]], None]
     check_text_readers: Callable[[str], None] | None = None
+    other_specs: Callable[[list[tuple[dict[str, Any], str]]], list[dict[str, Any]]] | None = None
 
 
 def _gpoints_base_specs() -> list[tuple[dict[str, Any], str]]:
@@ -119,9 +123,42 @@ def _gpoints_check_text_readers(text: str) -> None:
     assert fast == full, text[:300]
 
 
+def _virl_base_specs() -> list[tuple[dict[str, Any], str]]:
+    """Route and point specs of every V-IRL id (VL ids at view_size 32, their specs also in text mode) and protocol,
+    at the first point and after a wrong reply; and of a turn point in relative mode."""
+    found = []
+    for env_id in virl_env.ENV_IDS:
+        for protocol in VIRL_PROTOCOLS:
+            env = gym.make(env_id, protocol=protocol, **({"view_size": 32} if "VL" in env_id else {}))
+            env.reset(seed=0)
+            for _ in range(2):
+                expert = env.unwrapped.expert_reply()
+                for spec in (env.unwrapped.episode_spec(), virl_specs.point_spec(env)):
+                    found.append((spec, expert))
+                    if spec["observation_mode"] == "image":
+                        found.append(({**spec, "observation_mode": "text"}, expert))
+                env.step("forward()" if expert != "forward()" else "stop()")
+            env.close()
+    return found
+
+
+def _virl_check_grade(result: Grade, reply: object, spec: dict[str, Any]) -> None:
+    """A grade from a spec that validated: a V-IRL verdict whose reward is the spec's own for it."""
+    assert isinstance(result, virl_env.Grade) and isinstance(result.verdict, VerdictEnum)
+    assert result.reward == spec["rewards"][result.verdict.value]
+    assert math.isfinite(result.reward)
+
+
+def _virl_other_specs(bases: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
+    gp = [spec for spec, _ in _gpoints_base_specs()[::12]]
+    return gp + [{**spec, "game": "V-IRL"} for spec in gp[:3]] + [
+        {**spec, "game": "GeneralPoints"} for spec, _ in bases[:3]]
+
+
 GAMES: dict[str, Game] = {
     "GeneralPoints": Game("GeneralPoints", _gpoints_base_specs, gpoints_env.grade, _gpoints_check_grade,
                           _gpoints_check_text_readers),
+    "V-IRL": Game("V-IRL", _virl_base_specs, virl_env.grade, _virl_check_grade, None, _virl_other_specs),
 }
 
 
@@ -426,11 +463,17 @@ def test_mutated_specs_get_a_verdict_or_a_spec_error(game):
     rng = random.Random(19)
     bases = game.base_specs()
     for spec, expert in bases:  # frames of real specs are read with their templates (a second text builds one)
-        other = {**spec, "attempt": 1 - spec["attempt"] % 2}
-        for text in (dump_spec(spec), dump_spec(other), json.dumps(spec), json.dumps(other)):
-            game.grade(expert, text)
-    others = [s for s in _other_game_specs() if s["game"] != game.name] + [
-        {**s, "game": "V-IRL"} for s, _ in bases[:3]]
+        if "attempt" in spec:
+            other = {**spec, "attempt": 1 - spec["attempt"] % 2}
+            for text in (dump_spec(spec), dump_spec(other), json.dumps(spec), json.dumps(other)):
+                game.grade(expert, text)
+        else:
+            assert game.grade(expert, spec).success and game.grade(expert, json.dumps(spec)).success
+    if game.other_specs is not None:
+        others = game.other_specs(bases)
+    else:
+        others = [s for s in _other_game_specs() if s["game"] != game.name] + [
+            {**s, "game": "V-IRL"} for s, _ in bases[:3]]
     graded = refused = huge = 0
     for index in range(MUTANTS):
         base, expert = bases[index % len(bases)]
@@ -546,3 +589,88 @@ def test_a_stream_of_distinct_specs_stays_within_the_cache_bytes(monkeypatch):
     finally:
         tracemalloc.stop()
     assert len(cache) < 400 and held <= max_bytes + 2 * 50_000, (len(cache), held)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# V-IRL: named faults (each once mishandled), and its byte-bounded caches.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _virl_specs(env_id: str = "VIRL-RuleOOD-v0", protocol: str = "paper") -> tuple[dict, dict, str]:
+    env = gym.make(env_id, protocol=protocol)
+    env.reset(seed=0)  # the first point is the start: a turn (turn_to and turn_relative set)
+    return env.unwrapped.episode_spec(), virl_specs.point_spec(env), env.unwrapped.expert_reply()
+
+
+def _in_point(spec: dict, **changes: Any) -> dict:
+    if "rail" in spec:
+        return {**spec, "rail": [{**spec["rail"][0], **changes}, *spec["rail"][1:]]}
+    return {**spec, "point": {**spec["point"], **changes}}
+
+
+# (name, spec -> hostile spec, the field the SpecError names, what the old code did)
+VIRL_FAULTS: list[tuple[str, Callable[[dict], Any], str, str]] = [
+    ("null observation", lambda s: _in_point(s, observation=None), "observation",
+     "AttributeError under protocol='paper'"),
+    ("rules without action_mode", lambda s: {**s, "rules": _without(s["rules"], "action_mode")}, "rules.action_mode",
+     "graded with absolute turns by default"),
+    ("empty rules", lambda s: {**s, "rules": {}}, "rules.", "graded under the default rules"),
+    ("null turn_relative", lambda s: _in_point(s, turn_relative=None), "turn_relative",
+     "expected the action turn_direction(None)"),
+    ("turn_to 10**400", lambda s: _in_point(s, turn_to=BIG), "turn_to", "OverflowError"),
+    ("turn_to 1e308", lambda s: _in_point(s, turn_to=1e308), "turn_to", "accepted"),
+    ("turn_to NaN", lambda s: _in_point(s, turn_to=float("nan")), "turn_to", "accepted"),
+    ("heading 10**400", lambda s: _in_point(s, heading=BIG), "heading", "OverflowError"),
+    ("one reward only", lambda s: {**s, "rewards": {"correct": 1.0}}, "rewards.wrong_action",
+     "graded with default rewards for the others"),
+    ("reward 10**400", lambda s: {**s, "rewards": {**s["rewards"], "correct": BIG}}, "rewards.correct",
+     "OverflowError"),
+    ("an unknown field", lambda s: {**s, "bonus": 1}, "bonus", "accepted, and ignored"),
+    ("a set of landmarks", lambda s: _in_point(s, landmarks={"x"}), "landmarks", "TypeError writing JSON"),
+    ("deep junk in the episode", lambda s: {**s, "episode": {"x": _deep(100_000)}}, "episode", "RecursionError"),
+    ("a ten-megabyte instruction", lambda s: {**s, "instruction": "x" * TEN_MB}, "instruction", "accepted"),
+    ("max_attempts 10**400", lambda s: {**s, "rules": {**s["rules"], "max_attempts": BIG}}, "rules.max_attempts",
+     "accepted"),
+]
+
+
+@pytest.mark.parametrize("kind", ["route", "point"])
+@pytest.mark.parametrize("name, build, field, old", VIRL_FAULTS, ids=[fault[0] for fault in VIRL_FAULTS])
+def test_virl_named_faults_are_refused_naming_the_field(name, build, field, old, kind):
+    route, point, expert = _virl_specs()
+    spec = route if kind == "route" else point
+    assert virl_env.grade(expert, spec).success and virl_specs.advance(expert, spec).grade.success
+    hostile = build(spec)
+    for form in (hostile, _to_text(hostile)):
+        if form is None:
+            continue
+        # as text, NaN and over-long specs are refused by the JSON reader, which names what it found
+        expected = re.escape(field) if not isinstance(form, str) else f"{re.escape(field)}|JSON extension|characters"
+        with pytest.raises(SpecError, match=expected):
+            virl_env.grade(expert, form)
+        with pytest.raises(SpecError):
+            virl_specs.advance(expert, form)
+
+
+def test_the_virl_spec_caches_stay_within_their_bytes(monkeypatch):
+    """Many distinct large valid specs (route and point, as text) never take the caches over their bytes, and the
+    memory held afterwards is within them."""
+    points, walks = BoundedCache(400_000), BoundedCache(400_000)
+    monkeypatch.setattr(virl_specs, "_POINTS", points)
+    monkeypatch.setattr(virl_specs, "_WALKS", walks)
+    route, point, expert = _virl_specs("VIRL-v0", "suite")
+    pad = "x" * 20_000
+    texts = [json.dumps({**spec, "instruction": f"{i} {pad}"}) for i in range(150) for spec in (route, point)]
+    virl_env.grade(expert, texts[0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for text in texts:
+            assert virl_env.grade(expert, text).success
+            assert points.bytes <= points.max_bytes and walks.bytes <= walks.max_bytes
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0 < len(points) < 150 and 0 < len(walks) < 150
+    assert held <= points.max_bytes + walks.max_bytes + 100_000, held
+    assert virl_specs.POINT_CACHE_BYTES + virl_specs.WALK_CACHE_BYTES <= 32 * 2**20

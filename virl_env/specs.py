@@ -35,16 +35,17 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Mapping
 
-from sftrl_core.specs import SpecError, SpecStep, dump_spec, load_spec, spec_header, spec_object, spec_protocol
+from sftrl_core.specs import (BoundedCache, SpecError, SpecStep, describe_value, dump_spec, load_spec, spec_header,
+                               spec_protocol)
 
 from .task.checker import Grade, expected_action
 from .protocols.prompts import expert_reply_text
 from .world.routes import RailPoint
 from .protocols import PROTOCOLS
 from .task.rules import NavigationRules, RewardTable
+from .world.instructions import RELATIVE_DIRECTIONS
 from .task.navigation import NavigationTask, rail_point_to_dict
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "MAX_RAIL_POINTS", "episode_spec", "route_spec", "point_spec",
@@ -57,6 +58,20 @@ PRESENTATION_FIELDS = ("env_id", "episode", "instruction", "sentence", "history"
                        "num_points")
 #: A route spec's rail has at most this many points (generated routes have well under 100).
 MAX_RAIL_POINTS = 2_000
+#: Bounds on a spec's numbers (far beyond any real route; they keep arithmetic on hostile values finite).
+_MAX_NUMBER = 1e300
+_MAX_COORDINATE = 1e9
+_MAX_SENTENCES = 10_000
+_MAX_STEPS = 10**6
+_MAX_TEXT = 1_000_000
+_POINT_KINDS = ("start", "forward", "crossing", "turn", "destination")
+_RAIL_FIELDS = ("position", "heading", "kind", "observation", "landmarks", "at_intersection", "sentence", "turn_to",
+                "turn_relative")
+_RULE_FIELDS = ("action_mode", "max_attempts", "on_exhausted", "forward_points", "drop_rate", "grade_observation")
+_REWARD_FIELDS = ("correct", "wrong_action", "wrong_observation", "invalid")
+_POINT_SPEC_FIELDS = ("game", "version", "env_id", "protocol", "observation_mode", "episode", "instruction", "rules",
+                      "rewards", "point_index", "num_points", "last_point", "point", "sentence", "attempts_left",
+                      "history", "replies")
 
 
 @dataclass(frozen=True)
@@ -175,107 +190,265 @@ def _point_fields(point: RailPoint) -> dict[str, Any]:
     return rail_point_to_dict(point)
 
 
-def _field(spec: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+def _fail(name: str, problem: str) -> SpecError:
+    return SpecError(f"V-IRL spec field {name!r} {problem}")
+
+
+def _field(spec: Mapping[str, Any], name: str, kind: type | tuple[type, ...], prefix: str = "") -> Any:
+    """``spec[name]``, of type ``kind`` (an ``int`` is never a bool); a SpecError naming ``prefix + name``."""
     if name not in spec:
-        raise SpecError(f"V-IRL spec has no {name!r} field")
+        raise SpecError(f"V-IRL spec has no {prefix + name!r} field")
     value = spec[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise SpecError(f"V-IRL spec field {name!r} has the wrong type: {value!r}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple)
+                                                                                  else (kind,))):
+        raise _fail(prefix + name, f"has the wrong type: {describe_value(value)}")
+    if isinstance(value, str) and len(value) > _MAX_TEXT:
+        raise _fail(prefix + name, f"is a string of {len(value):,} characters, over {_MAX_TEXT:,}")
     return value
 
 
-_POINT_KINDS = ("start", "forward", "crossing", "turn", "destination")
+def _plain(value: Any, name: str, depth: int = 0) -> None:
+    """A JSON-plain value (strings, finite numbers, true/false/null, lists and string-keyed objects) of bounded
+    depth and size, for fields that only describe (``episode``)."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            raise _fail(name, f"holds a string of {len(value):,} characters, over {_MAX_TEXT:,}")
+        return
+    if isinstance(value, (int, float)):
+        _finite(value, name)
+        return
+    if depth >= 4 or not isinstance(value, (list, dict)):
+        raise _fail(name, f"must be plain JSON (at most 4 levels deep), got {describe_value(value)}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _fail(name, f"has a key that is not a string: {describe_value(key)}")
+            _plain(item, name, depth + 1)
+    else:
+        for item in value:
+            _plain(item, name, depth + 1)
 
 
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+def _int(spec: Mapping[str, Any], name: str, low: int, high: int, prefix: str = "") -> int:
+    value = _field(spec, name, int, prefix)
+    if not low <= value <= high:
+        raise _fail(prefix + name, f"must be in {low}..{high}, got {describe_value(value)}")
+    return value
 
 
-def _rail_point(raw: Any) -> RailPoint:
-    if not isinstance(raw, Mapping):
-        raise TypeError(f"a rail point is an object of fields, got {type(raw).__name__}")
-    values = dict(raw)
-    position = values.get("position")
-    if not isinstance(position, list) or len(position) != 2:
-        raise ValueError("position must be a list of two numbers")
-    values["position"] = tuple(_number(v, "position") for v in position)
-    values["heading"] = _number(values.get("heading"), "heading")
-    landmarks = values.get("landmarks")
-    if not isinstance(landmarks, list) or not all(isinstance(v, str) for v in landmarks):
-        raise ValueError("landmarks must be a list of names")
-    values["landmarks"] = tuple(landmarks)
-    point = RailPoint(**values)  # TypeError for a missing or unknown field
-    if point.kind not in _POINT_KINDS:
-        raise ValueError(f"unknown kind {point.kind!r}")
-    if not isinstance(point.observation, str) or not isinstance(point.at_intersection, bool):
-        raise ValueError("observation must be a string and at_intersection true or false")
-    if isinstance(point.sentence, bool) or not isinstance(point.sentence, int) or point.sentence < 0:
-        raise ValueError(f"sentence must be a non-negative integer, got {point.sentence!r}")
-    if point.turn_to is not None:
-        _number(point.turn_to, "turn_to")
-    if point.turn_relative is not None and not isinstance(point.turn_relative, str):
-        raise ValueError(f"turn_relative must be a string or null, got {point.turn_relative!r}")
-    return point
+def _finite(value: Any, name: str, bound: float = _MAX_NUMBER) -> float:
+    """A number (int or float, not bool) that is finite and within ``bound``, as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(name, f"must be a number, got {describe_value(value)}")
+    if isinstance(value, int) and not -bound <= value <= bound:  # before float(): no OverflowError
+        raise _fail(name, f"must be a finite number within {bound:g}, got {describe_value(value)}")
+    number = float(value)
+    if not (math.isfinite(number) and -bound <= number <= bound):
+        raise _fail(name, f"must be a finite number within {bound:g}, got {describe_value(value)}")
+    return number
 
 
-@lru_cache(maxsize=4096)
-def _load_text(text: str) -> _Point:
-    spec = load_spec(text, GAME)
-    protocol = spec_protocol(spec, PROTOCOLS)
-    rules = spec_object(spec, "rules", lambda fields: NavigationRules(**fields))
-    rewards = spec_object(spec, "rewards", RewardTable.resolve)
-    point = spec_object(spec, "point", _rail_point)
+def _exact_keys(raw: Mapping[str, Any], known: tuple[str, ...], name: str) -> None:
+    unknown = [key for key in raw if key not in known]
+    if unknown:
+        raise _fail(f"{name}.{describe_value(unknown[0])}" if name else describe_value(unknown[0]),
+                    f"is not a field of {'a V-IRL spec' if not name else repr(name)} (unknown fields "
+                    f"{', '.join(describe_value(key) for key in unknown[:5])})")
+    for key in known:
+        if key not in raw:
+            raise SpecError(f"V-IRL spec has no {(name + '.' if name else '') + key!r} field")
+
+
+def _mapping(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    return _field(spec, name, dict)
+
+
+def _rules(spec: Mapping[str, Any]) -> NavigationRules:
+    """The spec's rules: every field stated, of its type and range (no default fills a missing one)."""
+    raw = _mapping(spec, "rules")
+    _exact_keys(raw, _RULE_FIELDS, "rules")
+    for key in ("action_mode", "on_exhausted"):
+        _field(raw, key, str, "rules.")
+    _field(raw, "grade_observation", bool, "rules.")
+    _int(raw, "max_attempts", 1, 100, "rules.")
+    _int(raw, "forward_points", 0, 8, "rules.")
+    _finite(_field(raw, "drop_rate", (int, float), "rules."), "rules.drop_rate")
     try:
-        expected_action(point, rules.action_mode)  # a turn point must carry its turn for the action mode
-    except (TypeError, ValueError, IndexError) as error:
-        raise SpecError(f"spec field 'point' does not give an action in {rules.action_mode!r} mode: {error}") \
-            from None
+        return NavigationRules(**raw)
+    except (TypeError, ValueError) as error:
+        raise SpecError(f"V-IRL spec field 'rules' is not valid: {str(error)[:300]}") from None
+
+
+def _rewards(spec: Mapping[str, Any]) -> RewardTable:
+    """The spec's reward table: every verdict's reward stated, each a finite number."""
+    raw = _mapping(spec, "rewards")
+    _exact_keys(raw, _REWARD_FIELDS, "rewards")
+    values = {key: _finite(raw[key], f"rewards.{key}") for key in _REWARD_FIELDS}
+    try:
+        return RewardTable(**values)
+    except (TypeError, ValueError) as error:
+        raise SpecError(f"V-IRL spec field 'rewards' is not valid: {str(error)[:300]}") from None
+
+
+def _rail_point(raw: Any, name: str) -> RailPoint:
+    """A rail point's fields, each checked (``name`` is the field, e.g. ``'point'`` or ``'rail[3]'``)."""
+    if not isinstance(raw, dict):
+        raise _fail(name, f"must be an object of rail point fields, got {describe_value(raw)}")
+    _exact_keys(raw, _RAIL_FIELDS, name)
+    prefix = name + "."
+    position = _field(raw, "position", list, prefix)
+    if len(position) != 2:
+        raise _fail(prefix + "position", f"must be [x, y], got {describe_value(position)}")
+    xy = (_finite(position[0], prefix + "position", _MAX_COORDINATE),
+          _finite(position[1], prefix + "position", _MAX_COORDINATE))
+    heading = _finite(_field(raw, "heading", (int, float), prefix), prefix + "heading", _MAX_COORDINATE)
+    kind = _field(raw, "kind", str, prefix)
+    if kind not in _POINT_KINDS:
+        raise _fail(prefix + "kind", f"must be one of {list(_POINT_KINDS)}, got {describe_value(kind)}")
+    observation = _field(raw, "observation", str, prefix)
+    landmarks = _field(raw, "landmarks", list, prefix)
+    if not all(isinstance(item, str) and len(item) <= _MAX_TEXT for item in landmarks):
+        raise _fail(prefix + "landmarks", "must be a list of names (strings)")
+    at_intersection = _field(raw, "at_intersection", bool, prefix)
+    sentence = _int(raw, "sentence", 0, _MAX_SENTENCES - 1, prefix)
+    turn_to = raw["turn_to"]
+    turn_relative = raw["turn_relative"]
+    if turn_to is not None:
+        turn_to = _finite(turn_to, prefix + "turn_to", _MAX_COORDINATE)
+        if not isinstance(turn_relative, str) or turn_relative not in RELATIVE_DIRECTIONS:
+            raise _fail(prefix + "turn_relative", f"must be one of {list(RELATIVE_DIRECTIONS)} at a point with a "
+                        f"turn_to, got {describe_value(turn_relative)}")
+    elif turn_relative is not None:
+        raise _fail(prefix + "turn_relative", f"must be null at a point with no turn_to, got "
+                    f"{describe_value(turn_relative)}")
+    return RailPoint(xy, heading, kind, observation, tuple(landmarks), at_intersection, sentence, turn_to,
+                     turn_relative)
+
+
+def _observation_mode(spec: Mapping[str, Any]) -> str:
+    mode = _field(spec, "observation_mode", str)
+    if mode not in ("text", "image"):
+        raise _fail("observation_mode", f"must be 'text' or 'image', got {describe_value(mode)}")
+    return mode
+
+
+def _pairs(spec: Mapping[str, Any], name: str) -> None:
+    value = _field(spec, name, list)
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2
+                and all(isinstance(part, str) and len(part) <= _MAX_TEXT for part in item)):
+            raise _fail(name, f"must be a list of [text, text] pairs, got an item {describe_value(item)}")
+
+
+def _presentation(spec: Mapping[str, Any]) -> None:
+    """The fields that describe the point but do not grade: still of their types."""
+    env_id = _field(spec, "env_id", (str, type(None)))
+    del env_id
+    _plain(_field(spec, "episode", dict), "episode")
+    _field(spec, "instruction", str)
+    _int(spec, "num_points", 1, MAX_RAIL_POINTS)
+
+
+def _load_point_text(text: str) -> _Point:
+    spec = load_spec(text, GAME)
+    _exact_keys(spec, _POINT_SPEC_FIELDS, "")
+    protocol = spec_protocol(spec, PROTOCOLS)
+    _observation_mode(spec)
+    _presentation(spec)
+    rules = _rules(spec)
+    rewards = _rewards(spec)
+    point = _rail_point(spec["point"], "point")
+    _field(spec, "sentence", str)
+    _pairs(spec, "history")
+    _pairs(spec, "replies")
+    num_points = spec["num_points"]
+    index = _int(spec, "point_index", 0, num_points - 1)
+    last = _field(spec, "last_point", bool)
+    if last != (index == num_points - 1):
+        raise _fail("last_point", f"is {last} at point_index {index} of num_points {num_points}")
     attempts_left = _field(spec, "attempts_left", int)
     if not 1 <= attempts_left <= rules.max_attempts:
-        raise SpecError(f"spec attempts_left must be in 1..{rules.max_attempts}, got {attempts_left}")
-    return _Point(rules, rewards, point, _field(spec, "last_point", bool), attempts_left, protocol)
+        raise SpecError(f"spec attempts_left must be in 1..{rules.max_attempts}, got {describe_value(attempts_left)}")
+    if point.kind == "destination" and not last:
+        raise _fail("point.kind", "may be 'destination' only at the last point")
+    return _Point(rules, rewards, point, last, attempts_left, protocol)
+
+
+#: Bytes the spec caches may hold: validated point specs, and the checked walk state of route specs (keyed by
+#: their JSON text, charged for the text and what it keeps).
+POINT_CACHE_BYTES = 8 * 2**20
+WALK_CACHE_BYTES = 16 * 2**20
+_POINTS: BoundedCache[str, _Point] = BoundedCache(POINT_CACHE_BYTES)
+_WALKS: BoundedCache[str, str] = BoundedCache(WALK_CACHE_BYTES)
 
 
 def _load(spec: str | Mapping[str, Any]) -> _Point:
-    return _load_text(spec if isinstance(spec, str) else dump_spec(load_spec(spec, GAME)))
+    """A point spec, validated (its text's validation is cached; a mapping is validated as it is, before anything
+    could fail on writing it as JSON)."""
+    if isinstance(spec, str):
+        return _POINTS.get_or_build(spec, _load_point_text)
+    return _load_point_text(spec)
 
 
 #: The route spec fields that are the navigation task's state (:meth:`NavigationTask.to_state`), besides
 #: ``protocol``, ``point_index`` (its ``index``) and ``observation_mode`` (its ``image``).
 _WALK_FIELDS = ("rules", "rewards", "sentences", "rail", "max_steps", "attempts_left", "step_correct",
                 "points_solved", "verdict", "feedback", "shown_feedback", "arrival_feedback", "point_replies")
+_ROUTE_SPEC_FIELDS = ("game", "version", "env_id", "protocol", "observation_mode", "episode", "instruction",
+                      "num_points", "point_index", *_WALK_FIELDS)
 
 
-@lru_cache(maxsize=1024)
-def _walk_state_text(text: str) -> str:
+def _walk_state_text(text: str | Mapping[str, Any]) -> str:
     """The navigation state of a route spec's JSON text, checked by building the task once (the state, as JSON
     text, is what a session starts from: each gets its own task)."""
     spec = load_spec(text, GAME)
+    _exact_keys(spec, _ROUTE_SPEC_FIELDS, "")
     protocol = spec_protocol(spec, PROTOCOLS)
-    mode = _field(spec, "observation_mode", str)
-    if mode not in ("text", "image"):
-        raise SpecError(f"V-IRL spec field 'observation_mode' must be 'text' or 'image', got {mode!r}")
-    missing = [name for name in ("point_index", *_WALK_FIELDS) if name not in spec]
-    if missing:
-        raise SpecError(f"V-IRL route spec has no {missing[0]!r} field")
-    rail = spec["rail"]
-    if not isinstance(rail, list) or not 1 <= len(rail) <= MAX_RAIL_POINTS:
-        raise SpecError(f"V-IRL spec field 'rail' must list 1 to {MAX_RAIL_POINTS} rail points")
+    mode = _observation_mode(spec)
+    _presentation(spec)
+    rules = _rules(spec)
+    rewards = _rewards(spec)
+    rail = _field(spec, "rail", list)
+    if not 1 <= len(rail) <= MAX_RAIL_POINTS:
+        raise _fail("rail", f"must list 1 to {MAX_RAIL_POINTS} rail points, got {len(rail)}")
+    points = [_rail_point(raw, f"rail[{number}]") for number, raw in enumerate(rail)]
+    if spec["num_points"] != len(rail):
+        raise _fail("num_points", f"is {spec['num_points']}, but the rail has {len(rail)} points")
+    sentences = _field(spec, "sentences", list)
+    if not all(isinstance(item, str) and len(item) <= _MAX_TEXT for item in sentences):
+        raise _fail("sentences", "must be a list of strings")
+    max_steps = _field(spec, "max_steps", (int, type(None)))
+    if max_steps is not None and not 1 <= max_steps <= _MAX_STEPS:
+        raise _fail("max_steps", f"must be null or in 1..{_MAX_STEPS}, got {describe_value(max_steps)}")
+    index = _int(spec, "point_index", 0, len(rail) - 1)
+    _int(spec, "attempts_left", 1, rules.max_attempts)
+    for name in ("step_correct", "points_solved"):
+        flags = _field(spec, name, list)
+        if not all(isinstance(item, bool) for item in flags):
+            raise _fail(name, "must be a list of true/false")
+    if len(spec["step_correct"]) > _MAX_STEPS:
+        raise _fail("step_correct", f"must list at most {_MAX_STEPS} steps")
+    for name in ("feedback", "shown_feedback", "arrival_feedback"):
+        _field(spec, name, str)
+    _field(spec, "verdict", (str, type(None)))
+    _pairs(spec, "point_replies")
+    for number, point in enumerate(points):
+        if point.sentence >= len(sentences):
+            raise SpecError(f"V-IRL spec field 'rail', point {number}: its sentence {point.sentence} is not one of "
+                            f"the {len(sentences)} sentences")
+        if point.kind == "destination" and number != len(points) - 1:
+            raise SpecError("V-IRL spec field 'rail': only the last point may be the destination")
     state = {name: spec[name] for name in _WALK_FIELDS}
-    state.update(protocol=protocol, image=mode == "image", index=spec["point_index"], finished=False)
+    state.update(protocol=protocol, image=mode == "image", index=index, finished=False)
     try:
-        task = NavigationTask.from_state(state)
+        NavigationTask(points, rules, rewards, protocol, sentences=sentences, image=mode == "image",
+                       max_steps=max_steps)
+        NavigationTask.from_state(state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
         named = str(error).replace("navigation state 'index'", "spec field 'point_index'")
         raise SpecError(f"V-IRL route spec is not valid: {named[:300]}") from None
-    for number, point in enumerate(task.rail):
-        if not 0 <= point.sentence < len(task.sentences):
-            raise SpecError(f"V-IRL spec field 'rail', point {number}: its sentence {point.sentence} is not one of "
-                            f"the {len(task.sentences)} sentences")
-        if point.kind == "destination" and number != len(task.rail) - 1:
-            raise SpecError("V-IRL spec field 'rail': only the last point may be the destination")
     return dump_spec(state)
 
 
@@ -285,8 +458,8 @@ def walk_of(spec: str | Mapping[str, Any]) -> NavigationTask:
     Raises:
         SpecError: the spec is malformed, not a V-IRL route spec, or of a route that is over (naming the field).
     """
-    text = spec if isinstance(spec, str) else dump_spec(load_spec(spec, GAME))
-    return NavigationTask.from_state(json.loads(_walk_state_text(text)))
+    state = _WALKS.get_or_build(spec, _walk_state_text) if isinstance(spec, str) else _walk_state_text(spec)
+    return NavigationTask.from_state(json.loads(state))
 
 
 def _task(point: _Point) -> NavigationTask:
