@@ -115,7 +115,9 @@ def test_agent_loop_runs_in_verl(rows):
 
     tokenizer = tiny_tokenizer([r["prompt"][0]["content"] for r in rows] + ["1+1 [Feedback]"])
     verl_glue.EnvAgentLoop
-    assert _agent_loop_registry["sftrl_env"] == {"_target_": "sftrl_train.verl.EnvAgentLoop"}
+    # Registered by the class itself, or by verl reading the suite's agent-loop config (which adds the name) when
+    # another test loaded it first.
+    assert _agent_loop_registry["sftrl_env"]["_target_"] == "sftrl_train.verl.EnvAgentLoop"
     row = verl_glue.verl_rows(rows)[0]
     right = expert_reply(row["reward_model"]["ground_truth"])
     output, _ = run_loop(tokenizer, row, ["1+1<|im_end|>", right + "<|im_end|>"])
