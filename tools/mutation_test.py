@@ -51,6 +51,12 @@ class Group:
     tests: tuple[str, ...]
     #: Per module, the functions to mutate (mutmut's mangled names, fnmatch globs); absent: the whole module.
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: More pytest arguments of the test selection (``-k``, ``--deselect``): slow tests left out of the group.
+    select: tuple[str, ...] = ()
+
+
+def _deselect(*node_ids: str) -> tuple[str, ...]:
+    return tuple(arg for node in node_ids for arg in ("--deselect", node))
 
 
 # tests/test_fuzz_gpoints.py (Hypothesis, a few seconds a run) is left out of the checker group: it is slow per
@@ -65,9 +71,19 @@ GROUPS: dict[str, Group] = {
                           "tests/test_mutation_gaps_eval.py"),
                          # harness.py: only the resume path (what is already done, what is left, filing a record)
                          {"sftrl_eval/harness.py": ("x__prepare__mutmut_*", "xǁ_Runǁkeep__mutmut_*")}),
+    # The hostile-spec fuzzers and the cache-stream test (15-40 s each), V-IRL's hostile tests and six of the ten
+    # spec-versus-env.step games (1-3.5 s each; the two kept cover text and VL, the paper and suite protocols and a
+    # rule wrapper) are left out: every survivor pays for every test that reaches it (measured: docs/mutation.md).
     "gpoints-specs": Group(("gpoints_env/specs.py",),
                            ("tests/test_specs_gpoints.py", "tests/test_specs_hostile.py",
-                            "tests/test_mutation_gaps_specs.py")),
+                            "tests/test_mutation_gaps_specs.py"),
+                           select=("-k", "not virl", *_deselect(
+                               "tests/test_specs_hostile.py::test_mutated_specs_get_a_verdict_or_a_spec_error",
+                               "tests/test_specs_hostile.py::test_a_stream_of_distinct_specs_stays_within_the_cache",
+                               *[f"tests/test_specs_gpoints.py::test_grade_from_spec_equals_env_step[GeneralPoints-{g}]"
+                                 for g in ("RuleOOD-v0-paper", "RuleOOD-v0-suite", "VL-VisualOOD-v0-paper",
+                                           "VL-VisualOOD-v0-suite", "VL-RuleOOD-v0-suite", "VL-v0-paper",
+                                           "VL-v0-suite", "v0-paper")]))),
     "virl-task": Group(("virl_env/task/checker.py", "virl_env/task/navigation.py", "virl_env/protocols/paper.py",
                         "virl_env/protocols/base.py"),
                        ("tests/test_virl_checker.py", "tests/test_virl_task.py", "tests/test_virl_env.py",
@@ -75,8 +91,13 @@ GROUPS: dict[str, Group] = {
                        # the protocols: only what grades a reply and ends a route
                        {"virl_env/protocols/paper.py": ("x_parse_paper_reply__mutmut_*", "x_paper_grade__mutmut_*"),
                         "virl_env/protocols/base.py": ("xǁProtocolǁends_route__mutmut_*",)}),
+    # Six of the ten spec-versus-env.step games (1-7 s each) left out, as for gpoints-specs.
     "virl-specs": Group(("virl_env/specs.py",),
-                        ("tests/test_specs_virl.py", "tests/test_mutation_gaps_specs.py")),
+                        ("tests/test_specs_virl.py", "tests/test_mutation_gaps_specs.py"),
+                        select=_deselect(*[f"tests/test_specs_virl.py::test_grade_from_spec_equals_env_step[VIRL-{g}]"
+                                           for g in ("VL-RuleOOD-v0-suite", "VL-RuleOOD-v0-paper",
+                                                     "VL-VisualOOD-v0-suite", "VL-VisualOOD-v0-paper",
+                                                     "RuleOOD-v0-paper", "VL-v0-paper")])),
 }
 #: Least likely to be changing first.
 DEFAULT_ORDER = ("gpoints-checker", "eval-resume", "gpoints-specs", "virl-task", "virl-specs")
@@ -156,7 +177,7 @@ def write_config(root: Path, group: Group) -> list[str]:
              "source_paths =", *[f"    {m}" for m in group.modules],
              "only_mutate =", *[f"    {m}" for m in group.modules],
              "also_copy =", *[f"    {p}" for p in also_copy],
-             "pytest_add_cli_args_test_selection =", *[f"    {t}" for t in tests],
+             "pytest_add_cli_args_test_selection =", *[f"    {t}" for t in (*tests, *group.select)],
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -q", "    -p", f"    {GUARD_PLUGIN}",
              "use_git_change_detection = false",
              ""]
@@ -213,7 +234,8 @@ def run_group(name: str, group: Group, *, max_children: int, keep: bool, rev: st
             selection += [f"{_dotted(module)}.{g}" for g in globs]
         if selection:
             selection += [f"{_dotted(m)}.*" for m in group.modules if m not in group.functions]
-        print(f"== {name}: {', '.join(group.modules)}\n   tests: {' '.join(tests)}\n   copy: {root}", flush=True)
+        print(f"== {name}: {', '.join(group.modules)}\n   tests: {' '.join((*tests, *group.select))}\n   copy: {root}",
+              flush=True)
         start = time.monotonic()
         proc = subprocess.run([*mutmut, "run", "--max-children", str(max_children), *selection], cwd=root, env=env,
                               capture_output=True, text=True)
@@ -285,7 +307,7 @@ def resolve_groups(names: list[str]) -> list[tuple[str, Group]]:
             raise SystemExit(f"unknown module {n!r}: give a group ({', '.join(GROUPS)}) or one of their modules")
         g = GROUPS[owner]
         chosen.append((f"{owner}:{Path(n).stem}",
-                       Group((n,), g.tests, {n: g.functions[n]} if n in g.functions else {})))
+                       Group((n,), g.tests, {n: g.functions[n]} if n in g.functions else {}, g.select)))
     return chosen
 
 
