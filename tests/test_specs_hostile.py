@@ -36,6 +36,7 @@ from gpoints_env.protocols import PROTOCOLS
 from gpoints_env.rules import Rules
 from gpoints_env.wrappers import AceValue, TargetPoints
 from virl_env import specs as virl_specs
+from virl_env.specs import MAX_RAIL_POINTS
 from virl_env.protocols import PROTOCOLS as VIRL_PROTOCOLS
 from sftrl_core.grading import Grade, VerdictEnum
 from sftrl_core.specs import BoundedCache, SpecError, deep_sizeof, dump_spec, load_spec, parse_spec_text, spec_game
@@ -149,6 +150,25 @@ def _virl_check_grade(result: Grade, reply: object, spec: dict[str, Any]) -> Non
     assert math.isfinite(result.reward)
 
 
+def _virl_check_text_readers(text: str) -> None:
+    """The fast pass over a route spec's rail (virl_env/specs.py) accepts only rails the field-by-field check accepts,
+    and builds the same rail points."""
+    try:
+        spec = load_spec(text, virl_specs.GAME)
+    except (SpecError, TypeError):
+        return
+    rail, sentences = spec.get("rail"), spec.get("sentences")
+    if not isinstance(rail, list) or not isinstance(sentences, list):
+        return
+    fast = virl_specs._rail_fast(rail, len(sentences))
+    if fast is None:
+        return
+    full = [virl_specs._rail_point(raw, f"rail[{number}]") for number, raw in enumerate(rail)]
+    assert fast == full, text[:300]
+    assert all(point.sentence < len(sentences) for point in full)
+    assert all(point.kind != "destination" for point in full[:-1])
+
+
 def _virl_other_specs(bases: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
     gp = [spec for spec, _ in _gpoints_base_specs()[::12]]
     return gp + [{**spec, "game": "V-IRL"} for spec in gp[:3]] + [
@@ -158,7 +178,8 @@ def _virl_other_specs(bases: list[tuple[dict[str, Any], str]]) -> list[dict[str,
 GAMES: dict[str, Game] = {
     "GeneralPoints": Game("GeneralPoints", _gpoints_base_specs, gpoints_env.grade, _gpoints_check_grade,
                           _gpoints_check_text_readers),
-    "V-IRL": Game("V-IRL", _virl_base_specs, virl_env.grade, _virl_check_grade, None, _virl_other_specs),
+    "V-IRL": Game("V-IRL", _virl_base_specs, virl_env.grade, _virl_check_grade, _virl_check_text_readers,
+                  _virl_other_specs),
 }
 
 
@@ -652,12 +673,11 @@ def test_virl_named_faults_are_refused_naming_the_field(name, build, field, old,
             virl_specs.advance(expert, form)
 
 
-def test_the_virl_spec_caches_stay_within_their_bytes(monkeypatch):
-    """Many distinct large valid specs (route and point, as text) never take the caches over their bytes, and the
-    memory held afterwards is within them."""
-    points, walks = BoundedCache(400_000), BoundedCache(400_000)
-    monkeypatch.setattr(virl_specs, "_POINTS", points)
-    monkeypatch.setattr(virl_specs, "_WALKS", walks)
+def test_the_virl_spec_cache_stays_within_its_bytes(monkeypatch):
+    """Many distinct large valid specs (route and point, as text) never take the cache over its bytes, and the memory
+    held afterwards is within them."""
+    cache = BoundedCache(800_000, virl_specs._checked_bytes)
+    monkeypatch.setattr(virl_specs, "_CHECKED", cache)
     route, point, expert = _virl_specs("VIRL-v0", "suite")
     pad = "x" * 20_000
     texts = [json.dumps({**spec, "instruction": f"{i} {pad}"}) for i in range(150) for spec in (route, point)]
@@ -667,10 +687,36 @@ def test_the_virl_spec_caches_stay_within_their_bytes(monkeypatch):
         before = tracemalloc.get_traced_memory()[0]
         for text in texts:
             assert virl_env.grade(expert, text).success
-            assert points.bytes <= points.max_bytes and walks.bytes <= walks.max_bytes
+            assert cache.bytes <= cache.max_bytes
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert 0 < len(points) < 150 and 0 < len(walks) < 150
-    assert held <= points.max_bytes + walks.max_bytes + 100_000, held
-    assert virl_specs.POINT_CACHE_BYTES + virl_specs.WALK_CACHE_BYTES <= 32 * 2**20
+    assert 0 < len(cache) < 300
+    assert held <= cache.max_bytes + 100_000, held
+    assert virl_specs.SPEC_CACHE_BYTES <= 32 * 2**20
+
+
+def _object_dense_virl_specs() -> list[dict]:
+    """Valid V-IRL specs packed with the smallest JSON values that stay separate objects when checked (two-letter
+    strings: one-letter ones are shared by Python): landmarks, sentences, replies, flags, many rail points."""
+    route, point, _ = _virl_specs("VIRL-v0", "suite")
+    plain = {**route["rail"][0], "landmarks": [], "turn_to": None, "turn_relative": None, "kind": "forward",
+             "observation": "", "sentence": 0}
+    return [
+        route, point,
+        {**route, "rail": [{**plain, "landmarks": ["ab"] * 5_000} for _ in range(20)], "num_points": 20},
+        {**route, "sentences": ["ab"] * 50_000},
+        {**route, "rail": [plain] * MAX_RAIL_POINTS, "num_points": MAX_RAIL_POINTS},
+        {**route, "point_replies": [["ab", "cd"]] * 20_000, "step_correct": [True] * 20_000},
+        {**point, "point": {**plain, "landmarks": ["ab"] * 20_000}},
+        {**point, "history": [["ab", "cd"]] * 20_000, "replies": [["ab", "cd"]] * 1_000},
+    ]
+
+
+def test_the_virl_cache_charge_bounds_what_a_checked_spec_keeps():
+    """The cache charges each text a bound on what its checked spec keeps (measuring would cost more than checking):
+    the bound holds for real specs and for the most object-dense valid ones, as deep_sizeof measures them."""
+    for spec in _object_dense_virl_specs():
+        text = dump_spec(spec)  # (no blanks: the most values per character)
+        checked = virl_specs._check(virl_specs.load_spec(text, "V-IRL"))
+        assert virl_specs._checked_bytes(text, checked) >= deep_sizeof(text) + deep_sizeof(checked), len(text)

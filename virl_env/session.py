@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from sftrl_core.specs import SpecError, load_spec
+from sftrl_core.specs import SpecError
 
-from .specs import GAME, route_spec_of, walk_of
+from .specs import route_spec_of, walk_of
 from .task.checker import Grade
 
 __all__ = ["RouteSession"]
@@ -56,7 +56,8 @@ class RouteSession:
 
     def __init__(self, spec: str | Mapping[str, Any], images: Sequence[Any] | None = None):
         self._task = task = walk_of(spec)
-        self._data = load_spec(spec, GAME)
+        # The spec as given (a copy of a mapping), read again only if the session is asked for its spec.
+        self._source = spec if isinstance(spec, str) else dict(spec)
         if images is not None:
             if not task.image:
                 raise SpecError("this route spec is of a text-mode episode; it has no pictures to show")
@@ -120,7 +121,7 @@ class RouteSession:
     @property
     def spec(self) -> dict[str, Any] | None:
         """The route spec of the walk as it stands now (``None`` once the route is over)."""
-        return route_spec_of(self._data, self._task)
+        return route_spec_of(self._source, self._task)
 
     def expert_reply(self) -> str:
         """An expert's reply at the current point (the prompt's answer format).

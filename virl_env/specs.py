@@ -32,8 +32,8 @@ Both name the episode they come from (``episode``: style, city seed, route or da
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -49,7 +49,8 @@ from .world.instructions import RELATIVE_DIRECTIONS
 from .task.navigation import NavigationTask, rail_point_to_dict
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "MAX_RAIL_POINTS", "episode_spec", "route_spec", "point_spec",
-           "is_route_spec", "walk_of", "route_spec_of", "grade", "advance", "expert_reply"]
+           "is_route_spec", "walk_of", "route_spec_of", "grade", "advance", "expert_reply", "clear_spec_caches",
+           "SPEC_CACHE_BYTES"]
 
 #: The ``"game"`` field of every V-IRL spec.
 GAME = "V-IRL"
@@ -72,18 +73,6 @@ _REWARD_FIELDS = ("correct", "wrong_action", "wrong_observation", "invalid")
 _POINT_SPEC_FIELDS = ("game", "version", "env_id", "protocol", "observation_mode", "episode", "instruction", "rules",
                       "rewards", "point_index", "num_points", "last_point", "point", "sentence", "attempts_left",
                       "history", "replies")
-
-
-@dataclass(frozen=True)
-class _Point:
-    """A validated spec, ready to grade with."""
-
-    rules: NavigationRules
-    rewards: RewardTable
-    point: RailPoint
-    last: bool
-    attempts_left: int
-    protocol: str
 
 
 def point_spec(env: Any) -> dict[str, Any]:
@@ -337,22 +326,114 @@ def _observation_mode(spec: Mapping[str, Any]) -> str:
 def _pairs(spec: Mapping[str, Any], name: str) -> None:
     value = _field(spec, name, list)
     for item in value:
-        if not (isinstance(item, list) and len(item) == 2
-                and all(isinstance(part, str) and len(part) <= _MAX_TEXT for part in item)):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], str)
+                and len(item[0]) <= _MAX_TEXT and len(item[1]) <= _MAX_TEXT):
             raise _fail(name, f"must be a list of [text, text] pairs, got an item {describe_value(item)}")
 
 
 def _presentation(spec: Mapping[str, Any]) -> None:
     """The fields that describe the point but do not grade: still of their types."""
-    env_id = _field(spec, "env_id", (str, type(None)))
-    del env_id
+    _field(spec, "env_id", (str, type(None)))
     _plain(_field(spec, "episode", dict), "episode")
     _field(spec, "instruction", str)
     _int(spec, "num_points", 1, MAX_RAIL_POINTS)
 
 
-def _load_point_text(text: str) -> _Point:
-    spec = load_spec(text, GAME)
+# ----------------------------------------------------------------------------------------------------------------
+# Rail points, fast. A route spec holds tens of rail points, each of nine fields: checked one by one with the helpers
+# above, they cost more than the env's whole step. So a rail is first read in one tight pass that accepts only points
+# whose every field is plainly right (the exact key set, exact JSON types, values in range) and builds them; at the
+# first point that is not, it gives up, and the field-by-field check runs from the start to name the field at fault.
+# The fast pass accepts a subset of what the full check accepts and builds the same points (a test holds them equal).
+# ----------------------------------------------------------------------------------------------------------------
+
+_RAIL_KEYS = frozenset(_RAIL_FIELDS)
+_KINDS = frozenset(_POINT_KINDS)
+_RELATIVE = frozenset(RELATIVE_DIRECTIONS)
+_NUMBER = (int, float)
+
+
+def _rail_fast(rail: list[Any], sentence_count: int) -> list[RailPoint] | None:
+    """The rail's points if every one is plainly well-formed, with a sentence index below ``sentence_count`` and the
+    destination last at most; ``None`` otherwise (the full check then names the fault)."""
+    points = []
+    last = len(rail) - 1
+    bound = _MAX_COORDINATE
+    for number, raw in enumerate(rail):
+        if type(raw) is not dict or raw.keys() != _RAIL_KEYS:
+            return None
+        position, heading, kind = raw["position"], raw["heading"], raw["kind"]
+        observation, landmarks, sentence = raw["observation"], raw["landmarks"], raw["sentence"]
+        turn_to, relative, at_intersection = raw["turn_to"], raw["turn_relative"], raw["at_intersection"]
+        if not (type(position) is list and len(position) == 2 and type(position[0]) in _NUMBER
+                and type(position[1]) in _NUMBER and -bound <= position[0] <= bound and -bound <= position[1] <= bound
+                and type(heading) in _NUMBER and -bound <= heading <= bound
+                and type(kind) is str and kind in _KINDS and (kind != "destination" or number == last)
+                and type(observation) is str and len(observation) <= _MAX_TEXT
+                and type(landmarks) is list and type(at_intersection) is bool
+                and type(sentence) is int and 0 <= sentence < sentence_count and sentence < _MAX_SENTENCES):
+            return None
+        for name in landmarks:
+            if type(name) is not str or len(name) > _MAX_TEXT:
+                return None
+        if turn_to is None:
+            if relative is not None:
+                return None
+        elif not (type(turn_to) in _NUMBER and -bound <= turn_to <= bound and type(relative) is str
+                  and relative in _RELATIVE):
+            return None
+        else:
+            turn_to = float(turn_to)
+        points.append(RailPoint((float(position[0]), float(position[1])), float(heading), kind, observation,
+                                tuple(landmarks), at_intersection, sentence, turn_to, relative))
+    return points
+
+
+def _rail(spec: Mapping[str, Any], sentences: list[str]) -> list[RailPoint]:
+    """The route spec's rail, every point checked (the fast pass, else field by field, naming the fault)."""
+    rail = _field(spec, "rail", list)
+    if not 1 <= len(rail) <= MAX_RAIL_POINTS:
+        raise _fail("rail", f"must list 1 to {MAX_RAIL_POINTS} rail points, got {len(rail)}")
+    points = _rail_fast(rail, len(sentences))
+    if points is not None:
+        return points
+    points = [_rail_point(raw, f"rail[{number}]") for number, raw in enumerate(rail)]
+    for number, point in enumerate(points):
+        if point.sentence >= len(sentences):
+            raise SpecError(f"V-IRL spec field 'rail', point {number}: its sentence {point.sentence} is not one of "
+                            f"the {len(sentences)} sentences")
+        if point.kind == "destination" and number != len(points) - 1:
+            raise SpecError("V-IRL spec field 'rail': only the last point may be the destination")
+    return points
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checking a spec, once per text.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Point:
+    """A validated point spec, ready to grade with."""
+
+    rules: NavigationRules
+    rewards: RewardTable
+    point: RailPoint
+    last: bool
+    attempts_left: int
+    protocol: str
+    sentence: str
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """A validated route spec: the navigation state to start walks from (rules, reward table and rail points as the
+    objects, shared by every walk; the rest copied by :meth:`NavigationTask.from_state`)."""
+
+    state: Mapping[str, Any]
+
+
+def _check_point(spec: Mapping[str, Any]) -> _Point:
     _exact_keys(spec, _POINT_SPEC_FIELDS, "")
     protocol = spec_protocol(spec, PROTOCOLS)
     _observation_mode(spec)
@@ -360,7 +441,7 @@ def _load_point_text(text: str) -> _Point:
     rules = _rules(spec)
     rewards = _rewards(spec)
     point = _rail_point(spec["point"], "point")
-    _field(spec, "sentence", str)
+    sentence = _field(spec, "sentence", str)
     _pairs(spec, "history")
     _pairs(spec, "replies")
     num_points = spec["num_points"]
@@ -373,23 +454,7 @@ def _load_point_text(text: str) -> _Point:
         raise SpecError(f"spec attempts_left must be in 1..{rules.max_attempts}, got {describe_value(attempts_left)}")
     if point.kind == "destination" and not last:
         raise _fail("point.kind", "may be 'destination' only at the last point")
-    return _Point(rules, rewards, point, last, attempts_left, protocol)
-
-
-#: Bytes the spec caches may hold: validated point specs, and the checked walk state of route specs (keyed by
-#: their JSON text, charged for the text and what it keeps).
-POINT_CACHE_BYTES = 8 * 2**20
-WALK_CACHE_BYTES = 16 * 2**20
-_POINTS: BoundedCache[str, _Point] = BoundedCache(POINT_CACHE_BYTES)
-_WALKS: BoundedCache[str, str] = BoundedCache(WALK_CACHE_BYTES)
-
-
-def _load(spec: str | Mapping[str, Any]) -> _Point:
-    """A point spec, validated (its text's validation is cached; a mapping is validated as it is, before anything
-    could fail on writing it as JSON)."""
-    if isinstance(spec, str):
-        return _POINTS.get_or_build(spec, _load_point_text)
-    return _load_point_text(spec)
+    return _Point(rules, rewards, point, last, attempts_left, protocol, sentence)
 
 
 #: The route spec fields that are the navigation task's state (:meth:`NavigationTask.to_state`), besides
@@ -400,56 +465,79 @@ _ROUTE_SPEC_FIELDS = ("game", "version", "env_id", "protocol", "observation_mode
                       "num_points", "point_index", *_WALK_FIELDS)
 
 
-def _walk_state_text(text: str | Mapping[str, Any]) -> str:
-    """The navigation state of a route spec's JSON text, checked by building the task once (the state, as JSON
-    text, is what a session starts from: each gets its own task)."""
-    spec = load_spec(text, GAME)
+def _check_walk(spec: Mapping[str, Any]) -> _Walk:
+    """A route spec's walk, checked by starting the navigation task from it once."""
     _exact_keys(spec, _ROUTE_SPEC_FIELDS, "")
     protocol = spec_protocol(spec, PROTOCOLS)
     mode = _observation_mode(spec)
     _presentation(spec)
     rules = _rules(spec)
     rewards = _rewards(spec)
-    rail = _field(spec, "rail", list)
-    if not 1 <= len(rail) <= MAX_RAIL_POINTS:
-        raise _fail("rail", f"must list 1 to {MAX_RAIL_POINTS} rail points, got {len(rail)}")
-    points = [_rail_point(raw, f"rail[{number}]") for number, raw in enumerate(rail)]
-    if spec["num_points"] != len(rail):
-        raise _fail("num_points", f"is {spec['num_points']}, but the rail has {len(rail)} points")
     sentences = _field(spec, "sentences", list)
-    if not all(isinstance(item, str) and len(item) <= _MAX_TEXT for item in sentences):
-        raise _fail("sentences", "must be a list of strings")
+    for item in sentences:
+        if not isinstance(item, str) or len(item) > _MAX_TEXT:
+            raise _fail("sentences", "must be a list of strings")
+    points = _rail(spec, sentences)
+    if spec["num_points"] != len(points):
+        raise _fail("num_points", f"is {spec['num_points']}, but the rail has {len(points)} points")
     max_steps = _field(spec, "max_steps", (int, type(None)))
     if max_steps is not None and not 1 <= max_steps <= _MAX_STEPS:
         raise _fail("max_steps", f"must be null or in 1..{_MAX_STEPS}, got {describe_value(max_steps)}")
-    index = _int(spec, "point_index", 0, len(rail) - 1)
+    index = _int(spec, "point_index", 0, len(points) - 1)
     _int(spec, "attempts_left", 1, rules.max_attempts)
     for name in ("step_correct", "points_solved"):
         flags = _field(spec, name, list)
-        if not all(isinstance(item, bool) for item in flags):
-            raise _fail(name, "must be a list of true/false")
+        for item in flags:
+            if type(item) is not bool:
+                raise _fail(name, "must be a list of true/false")
     if len(spec["step_correct"]) > _MAX_STEPS:
         raise _fail("step_correct", f"must list at most {_MAX_STEPS} steps")
     for name in ("feedback", "shown_feedback", "arrival_feedback"):
         _field(spec, name, str)
     _field(spec, "verdict", (str, type(None)))
     _pairs(spec, "point_replies")
-    for number, point in enumerate(points):
-        if point.sentence >= len(sentences):
-            raise SpecError(f"V-IRL spec field 'rail', point {number}: its sentence {point.sentence} is not one of "
-                            f"the {len(sentences)} sentences")
-        if point.kind == "destination" and number != len(points) - 1:
-            raise SpecError("V-IRL spec field 'rail': only the last point may be the destination")
     state = {name: spec[name] for name in _WALK_FIELDS}
-    state.update(protocol=protocol, image=mode == "image", index=index, finished=False)
+    state.update(rules=rules, rewards=rewards, rail=tuple(points), sentences=tuple(sentences), protocol=protocol,
+                 image=mode == "image", index=index, finished=False)
     try:
-        NavigationTask(points, rules, rewards, protocol, sentences=sentences, image=mode == "image",
-                       max_steps=max_steps)
         NavigationTask.from_state(state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
         named = str(error).replace("navigation state 'index'", "spec field 'point_index'")
         raise SpecError(f"V-IRL route spec is not valid: {named[:300]}") from None
-    return dump_spec(state)
+    return _Walk(state)
+
+
+def _check(spec: Mapping[str, Any]) -> _Point | _Walk:
+    return _check_walk(spec) if "rail" in spec else _check_point(spec)
+
+
+#: Bytes the cache of checked specs may hold (keyed by their JSON text). Each entry is charged for its text and a
+#: bound on what it keeps, :data:`CHECKED_BYTES_PER_CHAR` per character of text plus :data:`CHECKED_ENTRY_BYTES`:
+#: everything a checked spec keeps is built from its text, at most that many bytes per character (a test holds it
+#: for real specs and for the most object-dense hostile ones). A bound, not a measure: measuring each entry would
+#: cost more than checking it.
+SPEC_CACHE_BYTES = 32 * 2**20
+CHECKED_BYTES_PER_CHAR = 24
+CHECKED_ENTRY_BYTES = 4_096
+
+
+def _checked_bytes(text: str, checked: _Point | _Walk) -> int:
+    return sys.getsizeof(text) + CHECKED_BYTES_PER_CHAR * len(text) + CHECKED_ENTRY_BYTES
+
+
+_CHECKED: BoundedCache[str, _Point | _Walk] = BoundedCache(SPEC_CACHE_BYTES, _checked_bytes)
+
+
+def clear_spec_caches() -> None:
+    """Forget every checked spec (e.g. to measure grading of new specs)."""
+    _CHECKED.clear()
+
+
+def _load(spec: str | Mapping[str, Any]) -> _Point | _Walk:
+    """A spec, read once and validated (its text's validation is cached; a mapping is validated as it is)."""
+    if isinstance(spec, str):
+        return _CHECKED.get_or_build(spec, lambda text: _check(load_spec(text, GAME)))
+    return _check(load_spec(spec, GAME))
 
 
 def walk_of(spec: str | Mapping[str, Any]) -> NavigationTask:
@@ -458,8 +546,11 @@ def walk_of(spec: str | Mapping[str, Any]) -> NavigationTask:
     Raises:
         SpecError: the spec is malformed, not a V-IRL route spec, or of a route that is over (naming the field).
     """
-    state = _WALKS.get_or_build(spec, _walk_state_text) if isinstance(spec, str) else _walk_state_text(spec)
-    return NavigationTask.from_state(json.loads(state))
+    checked = _load(spec)
+    if not isinstance(checked, _Walk):
+        raise SpecError("this V-IRL spec is a point spec (it has no 'rail'); walking a route takes its route spec, "
+                        "env.unwrapped.episode_spec()")
+    return NavigationTask.from_state(checked.state)
 
 
 def _task(point: _Point) -> NavigationTask:
@@ -469,14 +560,6 @@ def _task(point: _Point) -> NavigationTask:
     task = NavigationTask(rail, point.rules, point.rewards, point.protocol)
     task.attempts_left = point.attempts_left
     return task
-
-
-def _play(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, NavigationTask]:
-    task = _task(_load(spec))
-    # env.step refuses a non-string; a reward function grades it as the empty reply (no action: invalid).
-    result = task.grade(reply if isinstance(reply, str) else "")
-    # info["feedback"] is the task's message (the checker's, plus what happens next at this point).
-    return dataclasses.replace(result, feedback=task.feedback), task
 
 
 def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[str, Any] | None:
@@ -491,12 +574,16 @@ def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[s
     return {**load_spec(spec, GAME), **state}
 
 
-def _route_step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, NavigationTask, str]:
-    task = walk_of(spec)
+def _step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, NavigationTask, bool]:
+    """Grade ``reply`` at the spec: the grade (``feedback`` as ``info["feedback"]``), the task moved on by it, and
+    whether the spec is a route spec."""
+    checked = _load(spec)
+    walking = isinstance(checked, _Walk)
+    task = NavigationTask.from_state(checked.state) if walking else _task(checked)
     # env.step refuses a non-string; a reward function grades it as the empty reply (no action: invalid).
     step = task.step(reply if isinstance(reply, str) else "")
     # info["feedback"] is the task's message (the grader's, plus what happens next at this point).
-    return dataclasses.replace(step.grade, feedback=step.feedback), task, step.feedback
+    return dataclasses.replace(step.grade, feedback=step.feedback), task, walking
 
 
 def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
@@ -514,9 +601,7 @@ def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
     Raises:
         SpecError: the spec is malformed, not a V-IRL spec, or of a point with no attempt left.
     """
-    if is_route_spec(spec):
-        return _route_step(reply, spec)[0]
-    return _play(reply, spec)[0]
+    return _step(reply, spec)[0]
 
 
 def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
@@ -532,12 +617,11 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
     Raises:
         SpecError: as :func:`grade`.
     """
-    if is_route_spec(spec):
-        result, task, feedback = _route_step(reply, spec)
+    result, task, walking = _step(reply, spec)
+    if walking:
         following = route_spec_of(spec, task)
-        message = feedback if following is None else (task.shown_feedback or result.feedback)
+        message = result.feedback if following is None else (task.shown_feedback or result.feedback)
         return SpecStep(result, following is None, message, following)
-    result, task = _play(reply, spec)
     terminated = task.index > 0 or task.finished
     next_spec = None
     if not terminated:
@@ -555,9 +639,8 @@ def expert_reply(spec: str | Mapping[str, Any]) -> str:
     Raises:
         SpecError: as :func:`grade`.
     """
-    if is_route_spec(spec):
-        return walk_of(spec).expert_reply()
-    point = _load(spec)
-    sentence = load_spec(spec, GAME).get("sentence", "")
-    return expert_reply_text(point.point.observation, str(sentence),
-                             expected_action(point.point, point.rules.action_mode))
+    checked = _load(spec)
+    if isinstance(checked, _Walk):
+        return NavigationTask.from_state(checked.state).expert_reply()
+    return expert_reply_text(checked.point.observation, checked.sentence,
+                             expected_action(checked.point, checked.rules.action_mode))

@@ -388,15 +388,20 @@ class NavigationTask:
                 raise TypeError(f"navigation state {key!r} must be a str, got {type(state[key]).__name__}")
             return state[key]
 
-        if not isinstance(state["rules"], Mapping):
-            raise TypeError("navigation state 'rules' must be a mapping of NavigationRules fields")
-        rules = NavigationRules(**state["rules"])
-        rewards = RewardTable.resolve(dict(state["rewards"]) if isinstance(state["rewards"], Mapping)
-                                      else state["rewards"])
+        # (Rules, reward table and rail points may also be given as the objects themselves, already checked: the
+        # route specs keep them so, to start many walks from one validated spec.)
+        rules = state["rules"]
+        if not isinstance(rules, NavigationRules):
+            if not isinstance(rules, Mapping):
+                raise TypeError("navigation state 'rules' must be a mapping of NavigationRules fields")
+            rules = NavigationRules(**rules)
+        rewards = state["rewards"]
+        if not isinstance(rewards, RewardTable):
+            rewards = RewardTable.resolve(dict(rewards) if isinstance(rewards, Mapping) else rewards)
         rail = state["rail"]
         if not isinstance(rail, (list, tuple)) or not rail:
             raise ValueError("navigation state 'rail' must be a non-empty list of rail points")
-        points = [rail_point_from_dict(point) for point in rail]
+        points = [point if type(point) is RailPoint else rail_point_from_dict(point) for point in rail]
         sentences = state["sentences"]
         if not isinstance(sentences, (list, tuple)) or not all(isinstance(s, str) for s in sentences):
             raise TypeError("navigation state 'sentences' must be a list of str")
