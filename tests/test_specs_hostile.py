@@ -151,12 +151,17 @@ def _virl_check_grade(result: Grade, reply: object, spec: dict[str, Any]) -> Non
 
 
 def _virl_check_text_readers(text: str) -> None:
-    """The fast pass over a route spec's rail (virl_env/specs.py) accepts only rails the field-by-field check accepts,
-    and builds the same rail points."""
+    """The fast readers of virl_env/specs.py accept only what the full check accepts, and read the same: the reader of
+    canonical point spec text gives the full check's point; the fast pass over a route spec's rail builds the rail
+    points the field-by-field check builds."""
+    fast_point = virl_specs._point_from_text(text)
     try:
         spec = load_spec(text, virl_specs.GAME)
     except (SpecError, TypeError):
+        assert fast_point is None, text[:300]
         return
+    if fast_point is not None:
+        assert fast_point == virl_specs._check(spec), text[:300]
     rail, sentences = spec.get("rail"), spec.get("sentences")
     if not isinstance(rail, list) or not isinstance(sentences, list):
         return
@@ -536,6 +541,23 @@ def test_text_readers_agree_on_valid_specs_in_every_layout():
             _gpoints_check_text_readers(text)
             for _ in range(2):  # the second reading uses the frame's compiled template
                 assert gp_specs._load(text)[1] == tuple(spec["cards"])
+
+
+def test_virl_canonical_point_text_is_read_by_the_fast_reader():
+    """Every real point spec's canonical text (as dataset columns hold it) is read by the expression, to the point
+    the full check reads; other layouts of the same spec are left to the full check and grade alike."""
+    read = 0
+    for spec, expert in _virl_base_specs():
+        if "rail" in spec:
+            continue
+        text = dump_spec(spec)
+        fast = virl_specs._point_from_text(text)
+        assert fast is not None and fast == virl_specs._check(spec), text[:300]
+        for other in (json.dumps(spec), json.dumps(spec, sort_keys=True, indent=1)):
+            assert virl_specs._point_from_text(other) is None
+            assert virl_env.grade(expert, other) == virl_env.grade(expert, text)
+        read += 1
+    assert read >= 2 * len(virl_env.ENV_IDS) * len(VIRL_PROTOCOLS)
 
 
 # ----------------------------------------------------------------------------------------------------------------

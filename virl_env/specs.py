@@ -32,13 +32,15 @@ Both name the episode they come from (``episode``: style, city seed, route or da
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sftrl_core.specs import (BoundedCache, SpecError, SpecStep, describe_value, dump_spec, load_spec, spec_header,
-                               spec_protocol)
+from sftrl_core.specs import (MAX_SPEC_CHARS, BoundedCache, SpecError, SpecStep, describe_value, dump_spec, load_spec,
+                               parse_json_strict, spec_header, spec_protocol)
 
 from .task.checker import Grade, expected_action
 from .protocols.prompts import expert_reply_text
@@ -511,6 +513,106 @@ def _check(spec: Mapping[str, Any]) -> _Point | _Walk:
     return _check_walk(spec) if "rail" in spec else _check_point(spec)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Point spec text, fast. A dataset column holds a point spec as its canonical text (dump_spec: sorted keys, no
+# blanks), and a reward function grades each new one once per completion. Parsing it as JSON and then checking every
+# field costs more than the env's whole step, so canonical text is read by one regular expression instead: it admits
+# exactly that layout, every value of its JSON type (strings as JSON strings, integers of at most six digits, JSON
+# numbers, the episode as one flat object). What the expression cannot say is checked as the full check says it: the
+# rules, reward table and protocol (checked by the full check once per distinct text of theirs, then kept), the
+# episode (parsed strictly and checked as plain JSON), ranges and the rules between fields. Any text that does not
+# read so (another layout, a fault) is read by the JSON parser and the full check, which names the fault. The reader
+# accepts a subset of what the full check accepts and gives the same point (a test holds them equal on every hostile
+# text of tests/test_specs_hostile.py).
+# ----------------------------------------------------------------------------------------------------------------
+
+# (Possessive repeats: a token read is never read again another way, and the matcher keeps no state to try one.)
+_STRING = r'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
+_SMALL_INT = r"(?:0|[1-9][0-9]{0,5})"
+_NUMBER_TEXT = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][-+]?[0-9]++)?"
+_TEXT_PAIRS = rf"\[(?:\[{_STRING},{_STRING}\](?:,\[{_STRING},{_STRING}\])*+)?\]"
+# The episode: a flat object of strings, integers of at most 15 digits, true, false and null (what the full check
+# finds wrong in such an object is only a key twice: checked after the match).
+_FLAT_VALUE = rf"(?:{_STRING}|-?(?:0|[1-9][0-9]{{0,14}})|true|false|null)"
+_EPISODE_KEY = re.compile(r'"([^"]*)":')
+_POINT_TEXT = re.compile(
+    rf'\{{"attempts_left":({_SMALL_INT}),"env_id":(?:null|{_STRING}),'
+    rf'"episode":(\{{(?:{_STRING}:{_FLAT_VALUE}(?:,{_STRING}:{_FLAT_VALUE})*)?\}}),"game":"V-IRL",'
+    rf'"history":{_TEXT_PAIRS},"instruction":{_STRING},"last_point":(true|false),"num_points":({_SMALL_INT}),'
+    rf'"observation_mode":"(?:text|image)","point":\{{"at_intersection":(true|false),"heading":({_NUMBER_TEXT}),'
+    rf'"kind":"(start|forward|crossing|turn|destination)","landmarks":(\[(?:{_STRING}(?:,{_STRING})*)?\]),'
+    rf'"observation":({_STRING}),"position":\[({_NUMBER_TEXT}),({_NUMBER_TEXT})\],"sentence":({_SMALL_INT}),'
+    rf'"turn_relative":(null|"(?:left|right|slightly left|slightly right)"),"turn_to":(null|{_NUMBER_TEXT})\}},'
+    rf'"point_index":({_SMALL_INT}),"protocol":({_STRING}),"replies":{_TEXT_PAIRS},"rewards":(\{{[^{{}}]*\}}),'
+    rf'"rules":(\{{[^{{}}]*\}}),"sentence":({_STRING}),"version":1\}}')
+
+
+def _text_value(raw: str) -> str:
+    """The string a JSON string token stands for (most hold no escape: then it is the text between the quotes)."""
+    return json.loads(raw) if "\\" in raw else raw[1:-1]
+
+
+def _number_value(raw: str) -> float | None:
+    """A JSON number token as the full check reads it (a float within the coordinate bound), or ``None``."""
+    if raw == "-0":  # the integer 0 to the JSON parser, -0.0 to float()
+        return 0.0
+    value = float(raw)
+    return value if -_MAX_COORDINATE <= value <= _MAX_COORDINATE else None
+
+
+def _frame(protocol: str, rules: str, rewards: str) -> tuple[str, NavigationRules, RewardTable] | None:
+    """The protocol, rules and reward table of those texts, checked by the full check (``None``: not valid)."""
+    try:
+        spec = {"protocol": _text_value(protocol), "rules": parse_json_strict(rules),
+                "rewards": parse_json_strict(rewards)}
+        return spec_protocol(spec, PROTOCOLS), _rules(spec), _rewards(spec)
+    except SpecError:
+        return None
+
+
+#: The checked frames (protocol, rules and reward table) of point spec texts, by their texts.
+_FRAMES: BoundedCache[tuple[str, str, str], tuple[str, NavigationRules, RewardTable] | None] = BoundedCache(
+    2**20, lambda key, frame: 3 * sys.getsizeof(key[1]) + 3 * sys.getsizeof(key[2]) + 2_000)
+
+
+def _point_from_text(text: str) -> _Point | None:
+    """The checked point of a canonical point spec text, or ``None`` when it is not one (then read in full)."""
+    match = _POINT_TEXT.fullmatch(text) if len(text) <= MAX_SPEC_CHARS else None
+    if match is None:
+        return None
+    (attempts_left, episode, last, num_points, at_intersection, heading, kind, landmarks, observation, x, y,
+     sentence, turn_relative, turn_to, index, protocol, rewards, rules, sentence_text) = match.groups()
+    frame = _FRAMES.get_or_build((protocol, rules, rewards), lambda key: _frame(*key))
+    if frame is None:
+        return None
+    protocol_name, navigation_rules, reward_table = frame
+    heading_value, x_value, y_value = _number_value(heading), _number_value(x), _number_value(y)
+    turn_value = None if turn_to == "null" else _number_value(turn_to)
+    attempts, points, at = int(attempts_left), int(num_points), int(index)
+    last_point = last == "true"
+    if (heading_value is None or x_value is None or y_value is None or (turn_value is None) != (turn_to == "null")
+            or (turn_to == "null") != (turn_relative == "null") or not 1 <= points <= MAX_RAIL_POINTS
+            or not at < points or last_point != (at == points - 1) or int(sentence) >= _MAX_SENTENCES
+            or not 1 <= attempts <= navigation_rules.max_attempts or (kind == "destination" and not last_point)):
+        return None
+    if "\\" in episode:  # (without escapes, every '"' delimits a string, and a string before a ':' is a key)
+        try:
+            _plain(parse_json_strict(episode), "episode")
+        except SpecError:
+            return None
+    else:
+        keys = _EPISODE_KEY.findall(episode)
+        if len(set(keys)) != len(keys):
+            return None
+    names = (() if landmarks == "[]" else tuple(landmarks[2:-2].split('","')) if "\\" not in landmarks
+             else tuple(json.loads(landmarks)))
+    point = RailPoint((x_value, y_value), heading_value, kind, _text_value(observation), names,
+                      at_intersection == "true", int(sentence), turn_value,
+                      None if turn_relative == "null" else turn_relative[1:-1])
+    return _Point(navigation_rules, reward_table, point, last_point, attempts, protocol_name,
+                  _text_value(sentence_text))
+
+
 #: Bytes the cache of checked specs may hold (keyed by their JSON text). Each entry is charged for its text and a
 #: bound on what it keeps, :data:`CHECKED_BYTES_PER_CHAR` per character of text plus :data:`CHECKED_ENTRY_BYTES`:
 #: everything a checked spec keeps is built from its text, at most that many bytes per character (a test holds it
@@ -536,6 +638,10 @@ def clear_spec_caches() -> None:
 def _load(spec: str | Mapping[str, Any]) -> _Point | _Walk:
     """A spec, read once and validated (its text's validation is cached; a mapping is validated as it is)."""
     if isinstance(spec, str):
+        # Canonical point spec text is read faster than the cache is searched (it is not kept).
+        point = _point_from_text(spec) if spec.startswith('{"attempts_left":') else None
+        if point is not None:
+            return point
         return _CHECKED.get_or_build(spec, lambda text: _check(load_spec(text, GAME)))
     return _check(load_spec(spec, GAME))
 
@@ -583,7 +689,9 @@ def _step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, Navigati
     # env.step refuses a non-string; a reward function grades it as the empty reply (no action: invalid).
     step = task.step(reply if isinstance(reply, str) else "")
     # info["feedback"] is the task's message (the grader's, plus what happens next at this point).
-    return dataclasses.replace(step.grade, feedback=step.feedback), task, walking
+    result = step.grade if step.grade.feedback == step.feedback else dataclasses.replace(step.grade,
+                                                                                          feedback=step.feedback)
+    return result, task, walking
 
 
 def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
