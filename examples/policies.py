@@ -20,6 +20,7 @@ This file is not part of the installed packages; run the examples from the repos
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -35,9 +36,12 @@ import virl_env  # noqa: F401  (registers the V-IRL ids)
 from gpoints_env.numeric import FormulaBuilder, FormulaTokens, formula_to_tokens
 from gpoints_env.rules import OPERATORS
 from gpoints_env.solver import find_solution
+from sftrl_core.registry import GENERAL_POINTS, VIRL, GameInfo
 from virl_env.numeric import DiscreteNavigation, encode_navigation_state
 
 __all__ = [
+    "SHORT_NAMES",
+    "games",
     "MLPPolicy",
     "ProbsFn",
     "GP_TRAIN_ID",
@@ -57,6 +61,24 @@ __all__ = [
     "GPointsPolicyAgent",
     "VIRLPolicyAgent",
 ]
+
+#: Each game's short name in the examples' file names (``ppo_gp.pt``) and ``--game`` values.
+SHORT_NAMES: dict[GameInfo, str] = {GENERAL_POINTS: "gp", VIRL: "virl"}
+_GAME_CHOICES = {**{game.name.lower(): (game,) for game in SHORT_NAMES},
+                 **{short: (game,) for game, short in SHORT_NAMES.items()}, "both": tuple(SHORT_NAMES)}
+
+
+def games(text: str) -> tuple[GameInfo, ...]:
+    """The games a ``--game`` value names: a game's name (any case), its short name, or ``both`` (an argparse type).
+
+    Raises:
+        argparse.ArgumentTypeError: any other value.
+    """
+    try:
+        return _GAME_CHOICES[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected GeneralPoints, V-IRL or both, got {text!r}") from None
+
 
 #: In-distribution training ids (the only data either method sees).
 GP_TRAIN_ID = "GeneralPoints-v0"

@@ -20,21 +20,10 @@ import numpy as np
 import torch
 from sftrl_core.registry import GENERAL_POINTS, VIRL, GameInfo
 
-from policies import make_gp_env, make_ppo, make_virl_env
+from policies import SHORT_NAMES, games, make_gp_env, make_ppo, make_virl_env
 
-#: Per game: its numeric training environment and the short name of its saved policy (``ppo_<short>.pt``).
-RECIPES = {GENERAL_POINTS: (make_gp_env, "gp"), VIRL: (make_virl_env, "virl")}
-#: ``--game`` values: a game's name (any case) or its short name, or ``both``.
-_GAME_CHOICES = {**{game.name.lower(): (game,) for game in RECIPES},
-                 **{short: (game,) for game, (_, short) in RECIPES.items()}, "both": tuple(RECIPES)}
-
-
-def games(text: str) -> tuple[GameInfo, ...]:
-    """The games a ``--game`` value names."""
-    try:
-        return _GAME_CHOICES[text.strip().lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"expected GeneralPoints, V-IRL or both, got {text!r}") from None
+#: Per game: its numeric training environment.
+RECIPES = {GENERAL_POINTS: make_gp_env, VIRL: make_virl_env}
 
 
 def score(model, env, episodes: int, seed: int) -> tuple[float, float]:
@@ -55,7 +44,7 @@ def score(model, env, episodes: int, seed: int) -> tuple[float, float]:
 
 def run(game: GameInfo, timesteps: int, args: argparse.Namespace) -> Path:
     """Train PPO on one game, save the policy weights, print a score; returns the weights path."""
-    make_env, short = RECIPES[game]
+    make_env, short = RECIPES[game], SHORT_NAMES[game]
     env = make_env()
     env.reset(seed=args.seed)
     model = make_ppo(env, seed=args.seed, n_steps=args.n_steps, batch_size=min(256, args.n_steps))

@@ -20,6 +20,8 @@ import torch
 from sftrl_core.registry import GENERAL_POINTS, VIRL, GameInfo
 
 from policies import (
+    SHORT_NAMES,
+    games,
     gp_demonstrations,
     load_policy,
     make_gp_env,
@@ -29,24 +31,11 @@ from policies import (
     virl_demonstrations,
 )
 
-#: Per game: its numeric environment, its demonstrations, the fewest held-out episodes, what is collected, and
-#: the short name of its saved model (``sft_<short>.pt``).
+#: Per game: its numeric environment, its demonstrations, the fewest held-out episodes, and what is collected.
 RECIPES = {
-    GENERAL_POINTS: (make_gp_env, gp_demonstrations, 10, "solver demonstrations on {n} hands (seeds {seed}..)",
-                     "gp"),
-    VIRL: (make_virl_env, virl_demonstrations, 5, "expert rails on {n} training routes", "virl"),
+    GENERAL_POINTS: (make_gp_env, gp_demonstrations, 10, "solver demonstrations on {n} hands (seeds {seed}..)"),
+    VIRL: (make_virl_env, virl_demonstrations, 5, "expert rails on {n} training routes"),
 }
-#: ``--game`` values: a game's name (any case) or its short name, or ``both``.
-_GAME_CHOICES = {**{game.name.lower(): (game,) for game in RECIPES},
-                 **{recipe[-1]: (game,) for game, recipe in RECIPES.items()}, "both": tuple(RECIPES)}
-
-
-def games(text: str) -> tuple[GameInfo, ...]:
-    """The games a ``--game`` value names."""
-    try:
-        return _GAME_CHOICES[text.strip().lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"expected GeneralPoints, V-IRL or both, got {text!r}") from None
 
 
 def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
@@ -59,7 +48,8 @@ def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 def run(game: GameInfo, episodes: int, args: argparse.Namespace) -> Path:
     """Collect demonstrations on ``episodes`` hands or routes, train, save, reload, and print held-out accuracy;
     returns the weights path."""
-    make_env, demonstrations, least_held_out, collected, short = RECIPES[game]
+    make_env, demonstrations, least_held_out, collected = RECIPES[game]
+    short = SHORT_NAMES[game]
     n_actions = make_env().action_space.n
     print(f"[{game.name}] collecting " + collected.format(n=episodes, seed=args.seed))
     x, y = demonstrations(episodes, seed=args.seed)
