@@ -77,6 +77,17 @@ _POINT_SPEC_FIELDS = ("game", "version", "env_id", "protocol", "observation_mode
                       "history", "replies")
 
 
+def _episode_header(base: Any) -> dict[str, Any]:
+    """The fields every spec of ``base``'s episode opens with: game, version, env id, protocol, observation mode,
+    where the route comes from, and its instruction."""
+    return {
+        **spec_header(GAME, base),
+        "observation_mode": "image" if base._image_mode else "text",
+        "episode": base.episode.describe(),
+        "instruction": base.episode.route.instruction,
+    }
+
+
 def point_spec(env: Any) -> dict[str, Any]:
     """The spec of the rail point ``env`` is at, with the attempts left there (for per-step datasets).
 
@@ -99,20 +110,16 @@ def point_spec(env: Any) -> dict[str, Any]:
         raise RuntimeError("call reset() before point_spec(): there is no episode yet")
     if task.finished:
         raise RuntimeError("this episode is over; point_spec() describes a point that still takes a reply")
-    episode = base.episode
     point = task.point
     return {
-        **spec_header(GAME, base),
-        "observation_mode": "image" if base._image_mode else "text",
-        "episode": episode.describe(),
-        "instruction": episode.route.instruction,
+        **_episode_header(base),
         "rules": dataclasses.asdict(task.rules),
         "rewards": task.rewards.to_dict(),
         "point_index": task.index,
         "num_points": len(task.rail),
         "last_point": task.index == len(task.rail) - 1,
         "point": _point_fields(point),
-        "sentence": episode.route.sentences[point.sentence],
+        "sentence": base.episode.route.sentences[point.sentence],
         "attempts_left": task.attempts_left,
         "history": [list(step) for step in task.history],
         "replies": [list(reply) for reply in task.point_replies],
@@ -150,14 +157,7 @@ def route_spec(env: Any) -> dict[str, Any]:
     state["point_index"] = state.pop("index")
     for key in ("protocol", "image", "finished"):  # in the header, the observation mode, and always false
         del state[key]
-    return {
-        **spec_header(GAME, base),
-        "observation_mode": "image" if base._image_mode else "text",
-        "episode": base.episode.describe(),
-        "instruction": base.episode.route.instruction,
-        "num_points": len(task.rail),
-        **state,
-    }
+    return {**_episode_header(base), "num_points": len(task.rail), **state}
 
 
 def episode_spec(env: Any) -> dict[str, Any]:
