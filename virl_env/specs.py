@@ -37,7 +37,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from sftrl_core.specs import (MAX_SPEC_CHARS, BoundedCache, SpecError, SpecStep, describe_value, dump_spec, load_spec,
                                parse_json_strict, spec_header, spec_protocol)
@@ -414,9 +414,8 @@ def _rail(spec: Mapping[str, Any], sentences: list[str]) -> list[RailPoint]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Point:
-    """A validated point spec, ready to grade with."""
+class _Point(NamedTuple):
+    """A validated point spec, ready to grade with (a tuple: the fastest to build, once per new spec text)."""
 
     rules: NavigationRules
     rewards: RewardTable
