@@ -30,11 +30,13 @@ NOT_RUN = {
     "virl-released-routes": "docs/virl.md",  # the authors' released routes
     "llm-agent-evaluate": "docs/llm.md",  # a served chat model
     "trl-grpo": "docs/trainers.md",  # a model from the Hugging Face Hub, and training it
+    "trl-environment": "docs/trainers.md",  # a tool-calling model from the Hub (tests/test_train_trl_env.py: tiny ones)
     "rllib-ppo": "docs/trainers.md",  # ray[rllib], whose gymnasium pin CI tests in its second venv
     "inspect-python": "docs/inspect.md",  # a served model (tests/test_standard_inspect.py runs it, a scripted one)
     "openenv-client": "docs/openenv.md",  # a running server (tests/test_standard_openenv.py runs it against one)
     "openenv-trl": "docs/openenv.md",  # a model from the Hugging Face Hub, and training it
     "episodes-trl-routes": "docs/episodes.md",
+    "episodes-trl-environment": "docs/episodes.md",  # a tool-calling vision-language model, and training it
     # README's whole-episode trainer snippets: copies of docs/episodes.md's (tests/test_train_episode_snippets.py
     # checks they are the same code, and runs that code)
     "readme-trl-routes": "README.md",
