@@ -8,7 +8,8 @@ Everything grades from episode specs (``env.unwrapped.episode_spec()``; :mod:`gp
 * :mod:`sftrl_train.episodes`: :class:`~sftrl_train.episodes.EpisodeSession` (also ``SpecEpisode``): a whole episode
   of either game played turn by turn, from its spec or a live env, exactly as the env plays it.
 * :mod:`sftrl_train.chat`: chat-template splicing for multi-turn token sequences.
-* :mod:`sftrl_train.trl`: a multi-turn GRPO ``rollout_func`` (whole episodes).
+* :mod:`sftrl_train.trl`: a multi-turn GRPO ``rollout_func`` (whole episodes), and ``episode_environment()`` for
+  TRL's own tool loop (``environment_factory``; V-IRL image routes too).
 * :mod:`sftrl_train.verl`: verl rows, agent loop (verl >= 0.9) and interaction (older verl).
 * :mod:`sftrl_train.openrlhf`: OpenRLHF agent executor and reward function, loadable by file path.
 * :mod:`sftrl_train.rllib`: Ray RLlib env creator for the numeric wrappers.
