@@ -1,6 +1,8 @@
 """Gap tests from mutation testing of the spec modules (docs/mutation.md): each pins something a user sees that the
 other spec tests left free: the exact refusal of a broken spec (the field it names and what it says), the spec text
-read through a template grading exactly as the spec itself, and what ``advance`` says comes next."""
+read through a template grading exactly as the spec itself, and what ``advance`` says comes next. For V-IRL also the
+fast readers (canonical point spec text, route rails): they read what the full check reads, point for point, refuse
+(hand to the full check) whatever it refuses, and do read the specs the envs write."""
 
 from __future__ import annotations
 
@@ -13,16 +15,23 @@ import gymnasium as gym
 import pytest
 
 from gpoints_env import specs as gp_specs
-from sftrl_core.specs import SpecError, dump_spec
+from sftrl_core.specs import MAX_SPEC_CHARS, SpecError, dump_spec
+from virl_env import specs as virl_specs
+
+
+def _clear_caches() -> None:
+    gp_specs.clear_spec_caches()
+    virl_specs.clear_spec_caches()
+    virl_specs._FRAMES.clear()  # the checked rules, rewards and protocol of point spec texts (not cleared above)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Every test builds its rule sets, reward tables and templates itself: a cache filled before (by another test,
-    or while the tests were collected) would hide the code that builds them."""
-    gp_specs.clear_spec_caches()
+    """Every test builds its rule sets, reward tables, templates and checked specs itself: a cache filled before (by
+    another test, or while the tests were collected) would hide the code that builds them."""
+    _clear_caches()
     yield
-    gp_specs.clear_spec_caches()
+    _clear_caches()
 
 
 def _base() -> dict[str, Any]:
@@ -374,3 +383,695 @@ def test_episode_spec_says_why_there_is_none():
     with pytest.raises(RuntimeError) as error:
         gp_specs.episode_spec(env)
     assert str(error.value) == "this episode is over; episode_spec() describes an episode that still takes a reply"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# V-IRL (virl_env/specs.py): the fast readers read what the full check reads; route specs' exact refusals.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _virl_env(env_id: str = "VIRL-RuleOOD-v0", protocol: str = "paper", seed: int = 0) -> gym.Env:
+    env = gym.make(env_id, protocol=protocol, **({"view_size": 32} if "-VL-" in env_id else {}))
+    env.reset(seed=seed)
+    return env
+
+
+def _virl_route() -> dict[str, Any]:
+    """VIRL-RuleOOD-v0 under the paper protocol, seed 0: 11 rail points (a start that turns, forwards, two turns, the
+    destination), 6 sentences, relative turns, two attempts a point."""
+    return _virl_env().unwrapped.episode_spec()
+
+
+def _virl_point() -> dict[str, Any]:
+    """The point spec at the start of :func:`_virl_route` (a turn: ``turn_to`` 299, ``turn_relative`` left)."""
+    return virl_specs.point_spec(_virl_env())
+
+
+def _virl_walk(env_id: str, protocol: str, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The route spec at reset and the point spec at every rail point of the expert's walk."""
+    env = _virl_env(env_id, protocol, seed)
+    route, points = env.unwrapped.episode_spec(), []
+    done = False
+    while not done:
+        points.append(virl_specs.point_spec(env))
+        _, _, terminated, truncated, _ = env.step(env.unwrapped.expert_reply())
+        done = terminated or truncated
+    return route, points
+
+
+def _refusal(spec: Any, reply: str = "forward()") -> str:
+    with pytest.raises(SpecError) as error:
+        virl_specs.grade(reply, spec)
+    return str(error.value)
+
+
+def _virl_field(name: str, problem: str) -> str:
+    return f"V-IRL spec field {name!r} {problem}"
+
+
+def _full_rail(spec: dict[str, Any]) -> list[Any]:
+    return [virl_specs._rail_point(raw, f"rail[{number}]") for number, raw in enumerate(spec["rail"])]
+
+
+VIRL_WALKS = [("VIRL-RuleOOD-v0", "paper"), ("VIRL-v0", "suite"), ("VIRL-VL-v0", "suite"), ("VIRL-v0", "paper")]
+
+
+@pytest.mark.parametrize("env_id, protocol", VIRL_WALKS)
+def test_virl_specs_the_envs_write_are_read_by_the_fast_readers(env_id, protocol):
+    """Canonical point spec text (a dataset column) is read by the one-expression reader, and a route spec's rail by
+    the fast pass, and both read exactly what the full check reads; grading, advancing and the expert's reply from
+    the text are those of the spec."""
+    for seed in range(3):
+        route, points = _virl_walk(env_id, protocol, seed)
+        assert virl_specs._rail_fast(route["rail"], len(route["sentences"])) == _full_rail(route)
+        assert {spec["point"]["kind"] for spec in points} >= {"start", "forward", "destination"}
+        for spec in points:
+            text = dump_spec(spec)
+            fast = virl_specs._point_from_text(text)
+            assert fast is not None and fast == virl_specs._check(spec), text[:200]
+            expert = virl_specs.expert_reply(spec)
+            assert virl_specs.expert_reply(text) == expert
+            for reply in (expert, "stop()", "forward()"):
+                assert virl_specs.grade(reply, text) == virl_specs.grade(reply, spec)
+                got, want = virl_specs.advance(reply, text), virl_specs.advance(reply, spec)
+                assert (got.grade, got.terminated, got.message, got.next_spec) == (
+                    want.grade, want.terminated, want.message, want.next_spec)
+
+
+def _text_of(spec: dict[str, Any], old: str = "", new: str = "") -> str:
+    text = dump_spec(spec)
+    if old:
+        assert old in text
+        text = text.replace(old, new, 1)
+    return text
+
+
+def _at_point(spec: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**spec, "point": {**spec["point"], **changes}}
+
+
+def _point_text_of_length(spec: dict[str, Any], length: int) -> str:
+    """The spec's canonical text, its instruction padded to ``length`` characters in all."""
+    text = dump_spec(spec)
+    return dump_spec({**spec, "instruction": spec["instruction"] + "x" * (length - len(text))})
+
+
+def _valid_point_texts() -> list[tuple[str, str, bool]]:
+    """(name, valid canonical point spec text, whether the fast reader must read it): each bound itself, JSON
+    escapes in every string it reads, numbers in every JSON form."""
+    p = _virl_point()
+    last = {**_at_point(p, kind="destination", turn_to=None, turn_relative=None), "point_index": 10,
+            "last_point": True}
+    return [
+        ("bounds of the coordinates", _text_of(_at_point(p, heading=-1e9, position=[1e9, -1e9], turn_to=1e9)), True),
+        ("integer coordinates", _text_of(_at_point(p, heading=16, position=[1, -2], turn_to=-299)), True),
+        ("exponents", _text_of(_at_point(p, heading=1.5e2, position=[-2.5e-3, 1e5])), True),
+        ("heading -0", _text_of(p, '"heading":16.0', '"heading":-0'), True),
+        ("turn_to -0", _text_of(p, '"turn_to":299.0', '"turn_to":-0'), True),
+        ("position -0", _text_of(_at_point(p, position=[0, 0]), '"position":[0,0]', '"position":[-0,-0]'), True),
+        ("no turn", _text_of(_at_point(p, turn_to=None, turn_relative=None, kind="forward")), True),
+        ("slightly right", _text_of(_at_point(p, turn_relative="slightly right")), True),
+        ("escapes in the observation", _text_of(_at_point(p, observation='Cafe "Flore" \\ \u00e9\n')), True),
+        ("landmarks", _text_of(_at_point(p, landmarks=["Cafe Flore", "Union Fitness"])), True),
+        ("escaped landmarks", _text_of(_at_point(p, landmarks=['Cafe "Flore"', "B\\y", "\u00e9"])), True),
+        ("escapes in the sentence", _text_of({**p, "sentence": 'Turn "left"\n'}), True),
+        ("escapes in the episode", _text_of({**p, "episode": {**p["episode"], "style": 'new "york"'}}), True),
+        ("an empty episode", _text_of({**p, "episode": {}}), True),
+        ("an episode of every flat value", _text_of({**p, "episode": {"a": None, "b": True, "c": -12, "d": "x"}}),
+         True),
+        ("a nested episode", _text_of({**p, "episode": {**p["episode"], "x": {"a": [1, 2.5]}}}), False),
+        ("one attempt left", _text_of({**p, "attempts_left": 1}), True),
+        ("the last point", _text_of(last), True),
+        ("a one-point route", _text_of({**last, "num_points": 1, "point_index": 0}), True),
+        ("the longest route", _text_of({**last, "num_points": 2000, "point_index": 1999}), True),
+        ("the last sentence index", _text_of(_at_point(p, sentence=9999)), True),
+        ("no env id", _text_of({**p, "env_id": None}), True),
+        ("history and replies", _text_of({**p, "history": [["a", "b"], ['c"', "d\n"]], "replies": [["x", "y"]]}),
+         True),
+        ("the suite protocol, absolute turns", _text_of({**p, "protocol": "suite", "rules": {
+            **p["rules"], "action_mode": "absolute", "max_attempts": 5}, "attempts_left": 5}), True),
+        ("an intersection", _text_of(_at_point(p, at_intersection=True, kind="crossing")), True),
+        ("the longest text", _point_text_of_length(p, MAX_SPEC_CHARS), True),
+    ]
+
+
+def test_virl_point_texts_at_the_bounds_are_read_as_the_full_check_reads_them():
+    for name, text, read_fast in _valid_point_texts():
+        full = virl_specs._check(json.loads(text))
+        fast = virl_specs._point_from_text(text)
+        assert fast == full if read_fast else fast in (None, full), name
+        for reply in (virl_specs.expert_reply(text), "forward()", "stop()"):
+            assert virl_specs.grade(reply, text) == virl_specs.grade(reply, json.loads(text)), name
+    # Past the text bound, as a dict: a landmark of a million characters is a name.
+    spec = _at_point(_virl_point(), landmarks=["x" * 1_000_000])
+    assert virl_specs._check(spec).point.landmarks == ("x" * 1_000_000,)
+
+
+TWICE = "spec field 'city_seed' appears twice in one object; a spec's JSON text names each field once"
+
+
+def _broken_point_texts() -> list[tuple[str, str, str]]:
+    """(name, canonical text of a broken point spec, the whole SpecError message)."""
+    p = _virl_point()
+    dest = _at_point(p, kind="destination", turn_to=None, turn_relative=None)
+    first = '"episode":{"city_seed":0,'
+    return [
+        ("heading past the bound", _text_of(_at_point(p, heading=1000000000.5)),
+         _virl_field("point.heading", "must be a finite number within 1e+09, got 1000000000.5")),
+        ("heading below the bound", _text_of(_at_point(p, heading=-1000000000.5)),
+         _virl_field("point.heading", "must be a finite number within 1e+09, got -1000000000.5")),
+        ("x past the bound", _text_of(_at_point(p, position=[2e9, 0])),
+         _virl_field("point.position", "must be a finite number within 1e+09, got 2000000000.0")),
+        ("y below the bound", _text_of(_at_point(p, position=[0, -2e9])),
+         _virl_field("point.position", "must be a finite number within 1e+09, got -2000000000.0")),
+        ("turn_to past the bound", _text_of(_at_point(p, turn_to=2e9)),
+         _virl_field("point.turn_to", "must be a finite number within 1e+09, got 2000000000.0")),
+        ("a turn word with no turn_to", _text_of(_at_point(p, turn_to=None)),
+         _virl_field("point.turn_relative", "must be null at a point with no turn_to, got 'left'")),
+        ("a turn_to with no turn word", _text_of(_at_point(p, turn_relative=None)),
+         _virl_field("point.turn_relative", "must be one of ['left', 'right', 'slightly left', 'slightly right'] at a "
+                                            "point with a turn_to, got None")),
+        ("no attempt left", _text_of({**p, "attempts_left": 0}), "spec attempts_left must be in 1..2, got 0"),
+        ("more attempts than the rules", _text_of({**p, "attempts_left": 3}),
+         "spec attempts_left must be in 1..2, got 3"),
+        ("no points", _text_of({**p, "num_points": 0}), _virl_field("num_points", "must be in 1..2000, got 0")),
+        ("too many points", _text_of({**p, "num_points": 2001}),
+         _virl_field("num_points", "must be in 1..2000, got 2001")),
+        ("point_index past the route", _text_of({**p, "point_index": 11}),
+         _virl_field("point_index", "must be in 0..10, got 11")),
+        ("last_point at the first", _text_of({**p, "last_point": True}),
+         _virl_field("last_point", "is True at point_index 0 of num_points 11")),
+        ("not last_point at the last", _text_of({**p, "point_index": 10}),
+         _virl_field("last_point", "is False at point_index 10 of num_points 11")),
+        ("the destination first", _text_of(dest),
+         _virl_field("point.kind", "may be 'destination' only at the last point")),
+        ("sentence index past the bound", _text_of(_at_point(p, sentence=10000)),
+         _virl_field("point.sentence", "must be in 0..9999, got 10000")),
+        ("rules out of range", _text_of({**p, "rules": {**p["rules"], "max_attempts": 0}}),
+         _virl_field("rules.max_attempts", "must be in 1..100, got 0")),
+        ("a reward not a number", _text_of({**p, "rewards": {**p["rewards"], "correct": "x"}}),
+         _virl_field("rewards.correct", "must be a number, got 'x'")),
+        ("an unknown protocol", _text_of({**p, "protocol": "x"}),
+         "spec field 'protocol': 'x' is not a protocol this version grades (suite, paper)"),
+        ("a key twice in the episode", _text_of(p, first, first + '"city_seed":1,'),
+         TWICE),
+        ("a key twice in the episode, escaped", _text_of(p, first, first + '"city\\u005fseed":1,'), TWICE),
+        ("no history", _text_of(_without(p, "history")), "V-IRL spec has no 'history' field"),
+        ("the point a list", _text_of({**p, "point": [1]}),
+         _virl_field("point", "must be an object of rail point fields, got a list of 1 items")),
+        ("the point without its heading", _text_of({**p, "point": _without(p["point"], "heading")}),
+         "V-IRL spec has no 'point.heading' field"),
+        ("a text one character too long", _point_text_of_length(p, MAX_SPEC_CHARS + 1),
+         "a spec is at most 1,000,000 characters of JSON, got 1,000,001"),
+    ]
+
+
+def test_virl_broken_point_texts_are_refused_as_the_full_check_refuses_them():
+    """The fast reader reads none of them (it hands each to the JSON parser and the full check), and the refusal is
+    the same from the text as from the dict."""
+    for name, text, message in _broken_point_texts():
+        assert virl_specs._point_from_text(text) is None, name
+        assert _refusal(text) == message, name
+        with pytest.raises(SpecError):
+            virl_specs.advance("forward()", text)
+
+
+def _at_rail(spec: dict[str, Any], number: int, **changes: Any) -> dict[str, Any]:
+    rail = list(spec["rail"])
+    rail[number] = {**rail[number], **changes}
+    return {**spec, "rail": rail}
+
+
+def test_virl_rails_at_the_bounds_are_read_by_the_fast_pass():
+    """Each bound itself, integers for floats, landmarks, a turn at every kind of point: the fast pass reads the rail
+    (the field-by-field check would build the same points)."""
+    r = _virl_route()
+    rails = [
+        _at_rail(r, 1, position=[1e9, -1e9], heading=-1e9, turn_to=1e9, turn_relative="right"),
+        _at_rail(r, 1, position=[-1e9, 1e9], heading=1e9, turn_to=-1e9, turn_relative="slightly left"),
+        _at_rail(r, 1, position=[3, -4], heading=90, turn_to=180, turn_relative="left", landmarks=["A", 'B "c"']),
+        _at_rail(r, 1, sentence=5, at_intersection=True, kind="crossing"),
+        {**r, "rail": [{**r["rail"][-1], "sentence": 0}], "num_points": 1},
+        _at_rail(r, 1, observation="x" * 1_000_000, landmarks=["y" * 1_000_000]),
+        {**_at_rail(r, 1, sentence=9999), "sentences": [*r["sentences"], *["s"] * 9994]},
+    ]
+    for spec in rails:
+        assert virl_specs._rail_fast(spec["rail"], len(spec["sentences"])) == _full_rail(spec)
+        assert virl_specs.grade("forward()", spec).verdict
+    assert virl_specs._rail_fast(r["rail"], len(r["sentences"]) - 1) is None  # a sentence index past the last
+
+
+# (name, changes to rail[1] of _virl_route(), the whole SpecError message)
+VIRL_RAIL_FAULTS: list[tuple[str, dict[str, Any], str]] = [
+    ("x not a number", {"position": ["a", 0]}, _virl_field("rail[1].position", "must be a number, got 'a'")),
+    ("y not a number", {"position": [0, None]}, _virl_field("rail[1].position", "must be a number, got None")),
+    ("a bool coordinate", {"position": [True, 0]}, _virl_field("rail[1].position", "must be a number, got True")),
+    ("three coordinates", {"position": [0, 0, 0]},
+     _virl_field("rail[1].position", "must be [x, y], got a list of 3 items")),
+    ("position an object", {"position": {"x": 1}},
+     _virl_field("rail[1].position", "has the wrong type: a dict of 1 items")),
+    ("x past the bound", {"position": [2e9, 0]},
+     _virl_field("rail[1].position", "must be a finite number within 1e+09, got 2000000000.0")),
+    ("x below the bound", {"position": [-2e9, 0]},
+     _virl_field("rail[1].position", "must be a finite number within 1e+09, got -2000000000.0")),
+    ("y past the bound", {"position": [0, 2e9]},
+     _virl_field("rail[1].position", "must be a finite number within 1e+09, got 2000000000.0")),
+    ("y below the bound", {"position": [0, -2e9]},
+     _virl_field("rail[1].position", "must be a finite number within 1e+09, got -2000000000.0")),
+    ("heading a string", {"heading": "n"}, _virl_field("rail[1].heading", "has the wrong type: 'n'")),
+    ("heading a bool", {"heading": True}, _virl_field("rail[1].heading", "has the wrong type: True")),
+    ("heading past the bound", {"heading": 1e10},
+     _virl_field("rail[1].heading", "must be a finite number within 1e+09, got 10000000000.0")),
+    ("heading below the bound", {"heading": -1e10},
+     _virl_field("rail[1].heading", "must be a finite number within 1e+09, got -10000000000.0")),
+    ("an unknown kind", {"kind": "fly"},
+     _virl_field("rail[1].kind", "must be one of ['start', 'forward', 'crossing', 'turn', 'destination'], got 'fly'")),
+    ("kind a number", {"kind": 3}, _virl_field("rail[1].kind", "has the wrong type: 3")),
+    ("the destination second", {"kind": "destination"},
+     "V-IRL spec field 'rail': only the last point may be the destination"),
+    ("observation a number", {"observation": 3}, _virl_field("rail[1].observation", "has the wrong type: 3")),
+    ("landmarks a string", {"landmarks": "ab"}, _virl_field("rail[1].landmarks", "has the wrong type: 'ab'")),
+    ("a landmark a number", {"landmarks": ["a", 1]},
+     _virl_field("rail[1].landmarks", "must be a list of names (strings)")),
+    ("a landmark over a million characters", {"landmarks": ["a", "x" * 1_000_001]},
+     _virl_field("rail[1].landmarks", "must be a list of names (strings)")),
+    ("at_intersection 1", {"at_intersection": 1}, _virl_field("rail[1].at_intersection", "has the wrong type: 1")),
+    ("sentence a string", {"sentence": "1"}, _virl_field("rail[1].sentence", "has the wrong type: '1'")),
+    ("sentence a bool", {"sentence": True}, _virl_field("rail[1].sentence", "has the wrong type: True")),
+    ("sentence -1", {"sentence": -1}, _virl_field("rail[1].sentence", "must be in 0..9999, got -1")),
+    ("sentence past the bound", {"sentence": 10000}, _virl_field("rail[1].sentence", "must be in 0..9999, got 10000")),
+    ("sentence past the sentences", {"sentence": 6},
+     "V-IRL spec field 'rail', point 1: its sentence 6 is not one of the 6 sentences"),
+    ("a turn word with no turn_to", {"turn_relative": "left"},
+     _virl_field("rail[1].turn_relative", "must be null at a point with no turn_to, got 'left'")),
+    ("a turn_to with no turn word", {"turn_to": 5},
+     _virl_field("rail[1].turn_relative", "must be one of ['left', 'right', 'slightly left', 'slightly right'] at a "
+                                          "point with a turn_to, got None")),
+    ("an unknown turn word", {"turn_to": 5, "turn_relative": "up"},
+     _virl_field("rail[1].turn_relative", "must be one of ['left', 'right', 'slightly left', 'slightly right'] at a "
+                                          "point with a turn_to, got 'up'")),
+    ("turn_to a string", {"turn_to": "5", "turn_relative": "left"},
+     _virl_field("rail[1].turn_to", "must be a number, got '5'")),
+    ("turn_to past the bound", {"turn_to": 1e10, "turn_relative": "left"},
+     _virl_field("rail[1].turn_to", "must be a finite number within 1e+09, got 10000000000.0")),
+    ("turn_to below the bound", {"turn_to": -1e10, "turn_relative": "left"},
+     _virl_field("rail[1].turn_to", "must be a finite number within 1e+09, got -10000000000.0")),
+]
+
+
+@pytest.mark.parametrize("name, changes, message", VIRL_RAIL_FAULTS, ids=[fault[0] for fault in VIRL_RAIL_FAULTS])
+def test_virl_a_broken_rail_point_is_refused_naming_the_point_and_field(name, changes, message):
+    """The fast pass reads none of them; the field-by-field check names the point and the field, as a dict and as
+    text, whether grading, advancing or walking."""
+    spec = _at_rail(_virl_route(), 1, **changes)
+    assert virl_specs._rail_fast(spec["rail"], len(spec["sentences"])) is None
+    text = json.dumps(spec)
+    for form in (spec, text) if len(text) <= MAX_SPEC_CHARS else (spec,):
+        assert _refusal(form) == message
+        with pytest.raises(SpecError) as error:
+            virl_specs.walk_of(form)
+        assert str(error.value) == message
+
+
+def test_virl_a_rail_point_that_is_not_an_object_is_refused():
+    r = _virl_route()
+    # (a sentence index past the bound though the route has that many sentences)
+    spec = {**_at_rail(r, 1, sentence=10000), "sentences": [*r["sentences"], *["s"] * 9995]}
+    assert virl_specs._rail_fast(spec["rail"], len(spec["sentences"])) is None
+    assert _refusal(spec) == _virl_field("rail[1].sentence", "must be in 0..9999, got 10000")
+    for point, message in (([1], "a list of 1 items"), ("x", "'x'")):
+        spec = {**r, "rail": [r["rail"][0], point, *r["rail"][2:]]}
+        assert virl_specs._rail_fast(spec["rail"], 6) is None
+        assert _refusal(spec) == _virl_field("rail[1]", f"must be an object of rail point fields, got {message}")
+    spec = {**r, "rail": [r["rail"][0], {**r["rail"][1], "extra": 1}, *r["rail"][2:]]}
+    assert virl_specs._rail_fast(spec["rail"], 6) is None
+    assert _refusal(spec).endswith("is not a field of 'rail[1]' (unknown fields 'extra')")
+    spec = {**r, "rail": [r["rail"][0], _without(r["rail"][1], "heading"), *r["rail"][2:]]}
+    assert virl_specs._rail_fast(spec["rail"], 6) is None
+    assert _refusal(spec) == "V-IRL spec has no 'rail[1].heading' field"
+    # The destination one before the last (the last a destination too, or not): the fast pass must not take the
+    # second-to-last point for the last, nor the full check the last for a point before it.
+    spec = _at_rail(r, 9, kind="destination", turn_to=None, turn_relative=None)
+    for spec in (spec, _at_rail(spec, 10, kind="forward")):
+        assert virl_specs._rail_fast(spec["rail"], 6) is None
+        assert _refusal(spec) == "V-IRL spec field 'rail': only the last point may be the destination"
+
+
+class _Fields(dict):
+    """A rail point as a dict subclass: valid, but not the plain JSON object the fast pass reads."""
+
+
+def test_virl_a_rail_the_fast_pass_leaves_is_read_field_by_field():
+    """Rail points of another mapping type are read by the field-by-field check (the destination last is valid
+    there too): the walk grades and advances as the plain spec's."""
+    r = _virl_route()
+    spec = {**r, "rail": [_Fields(point) for point in r["rail"]]}
+    assert virl_specs._rail_fast(spec["rail"], 6) is None
+    last = {**spec, "point_index": 10, "step_correct": [True] * 10, "points_solved": [True] * 10}
+    plain_last = {**last, "rail": r["rail"]}
+    for form, plain in ((spec, r), (last, plain_last)):
+        for reply in (virl_specs.expert_reply(plain), "forward()"):
+            got, want = virl_specs.advance(reply, form), virl_specs.advance(reply, plain)
+            assert (got.grade, got.terminated, got.message, got.next_spec) == (
+                want.grade, want.terminated, want.message, want.next_spec)
+
+
+def _route_faults() -> list[tuple[str, dict[str, Any], str]]:
+    """(name, broken route spec, the whole SpecError message)."""
+    r = _virl_route()
+    return [
+        ("a sentence not a string", {**r, "sentences": [*r["sentences"][:2], 1, *r["sentences"][3:]]},
+         _virl_field("sentences", "must be a list of strings")),
+        ("a sentence over a million characters", {**r, "sentences": [*r["sentences"], "x" * 1_000_001]},
+         _virl_field("sentences", "must be a list of strings")),
+        ("num_points one short", {**r, "num_points": 10},
+         _virl_field("num_points", "is 10, but the rail has 11 points")),
+        ("num_points one over", {**r, "num_points": 12},
+         _virl_field("num_points", "is 12, but the rail has 11 points")),
+        ("no rail points", {**r, "rail": []}, _virl_field("rail", "must list 1 to 2000 rail points, got 0")),
+        ("2,001 rail points", {**r, "rail": [r["rail"][1]] * 2001, "num_points": 2000},
+         _virl_field("rail", "must list 1 to 2000 rail points, got 2001")),
+        ("max_steps a string", {**r, "max_steps": "x"}, _virl_field("max_steps", "has the wrong type: 'x'")),
+        ("max_steps true", {**r, "max_steps": True}, _virl_field("max_steps", "has the wrong type: True")),
+        ("max_steps 0", {**r, "max_steps": 0}, _virl_field("max_steps", "must be null or in 1..1000000, got 0")),
+        ("max_steps past the bound", {**r, "max_steps": 1_000_001},
+         _virl_field("max_steps", "must be null or in 1..1000000, got 1000001")),
+        ("point_index past the rail", {**r, "point_index": 11}, _virl_field("point_index", "must be in 0..10, got 11")),
+        ("attempts_left over the rules", {**r, "attempts_left": 3},
+         _virl_field("attempts_left", "must be in 1..2, got 3")),
+        ("a step flag not a bool", {**r, "step_correct": ["x"]},
+         _virl_field("step_correct", "must be a list of true/false")),
+        ("a solved flag 1", {**r, "points_solved": [1]}, _virl_field("points_solved", "must be a list of true/false")),
+        ("over a million steps", {**r, "step_correct": [True] * 1_000_001},
+         _virl_field("step_correct", "must list at most 1000000 steps")),
+        ("feedback a number", {**r, "feedback": 3}, _virl_field("feedback", "has the wrong type: 3")),
+        ("shown_feedback a number", {**r, "shown_feedback": 3}, _virl_field("shown_feedback", "has the wrong type: 3")),
+        ("arrival_feedback a number", {**r, "arrival_feedback": 3},
+         _virl_field("arrival_feedback", "has the wrong type: 3")),
+        ("verdict a number", {**r, "verdict": 3}, _virl_field("verdict", "has the wrong type: 3")),
+        ("an unknown verdict", {**r, "verdict": "bogus"},
+         "V-IRL route spec is not valid: navigation state 'verdict' must be one of ['correct', 'wrong_action', "
+         "'wrong_observation', 'invalid'] or None, got 'bogus'"),
+        ("point_index ahead of the flags", {**r, "point_index": 3, "step_correct": [True], "points_solved": [True]},
+         "V-IRL route spec is not valid: navigation state 'points_solved' must have 3 entries (index 3, finished "
+         "False), got 1"),
+        ("a reply not a pair", {**r, "point_replies": [["a"]]},
+         _virl_field("point_replies", "must be a list of [text, text] pairs, got an item a list of 1 items")),
+        ("a reply's feedback a number", {**r, "point_replies": [["a", 1]]},
+         _virl_field("point_replies", "must be a list of [text, text] pairs, got an item a list of 2 items")),
+        ("a reply of two numbers", {**r, "point_replies": [[1, 2]]},
+         _virl_field("point_replies", "must be a list of [text, text] pairs, got an item a list of 2 items")),
+        ("a reply a two-letter string", {**r, "point_replies": ["ab"]},
+         _virl_field("point_replies", "must be a list of [text, text] pairs, got an item 'ab'")),
+        ("a reply's feedback over a million characters", {**r, "point_replies": [["a", "x" * 1_000_001]]},
+         _virl_field("point_replies", "must be a list of [text, text] pairs, got an item a list of 2 items")),
+        ("an episode five levels deep", {**r, "episode": {"a": {"b": {"c": {"d": [1]}}}}},
+         _virl_field("episode", "must be plain JSON (at most 4 levels deep), got a list of 1 items")),
+        ("no max_steps", _without(r, "max_steps"), "V-IRL spec has no 'max_steps' field"),
+        ("no sentences", _without(r, "sentences"), "V-IRL spec has no 'sentences' field"),
+    ]
+
+
+def test_virl_a_broken_route_spec_is_refused_with_its_exact_message():
+    for name, spec, message in _route_faults():
+        text = json.dumps(spec)
+        for form in (spec, text) if len(text) <= MAX_SPEC_CHARS else (spec,):  # (longer text: refused for its length)
+            assert _refusal(form) == message, name
+        with pytest.raises(SpecError) as error:
+            virl_specs.advance("forward()", spec)
+        assert str(error.value) == message, name
+
+
+def test_virl_route_specs_at_the_bounds_are_valid():
+    r = _virl_route()
+    one = {**r, "rail": [{**r["rail"][-1], "sentence": 0}], "num_points": 1}
+    step = virl_specs.advance(virl_specs.expert_reply(one), one)
+    assert "stop()" in virl_specs.expert_reply(one)
+    assert step.grade.success and step.terminated and step.next_spec is None
+    for spec in ({**r, "max_steps": 1}, {**r, "max_steps": 1_000_000},
+                 {**r, "sentences": [*r["sentences"], "x" * 10**6]},
+                 {**r, "step_correct": [False] * 1_000_000}, {**r, "attempts_left": 1},
+                 {**r, "point_replies": [["x" * 10**6, "y" * 10**6]]},
+                 {**r, "episode": {"a": {"b": {"c": {"d": 1}}}, "e": None, "f": True}}):
+        assert virl_specs.grade(virl_specs.expert_reply(spec), spec).success
+
+
+def test_virl_a_route_walked_to_its_step_limit_has_no_next_spec():
+    r = _virl_route()
+    step = virl_specs.advance("forward()", {**r, "max_steps": 1})  # a wrong action, the limit reached: truncated
+    assert step.terminated is True and step.next_spec is None and step.message == step.grade.feedback
+    step = virl_specs.advance("forward()", {**r, "max_steps": 2})
+    assert step.terminated is False
+    assert step.next_spec["max_steps"] == 2 and step.next_spec["step_correct"] == [False]
+    assert virl_specs.advance("forward()", step.next_spec).next_spec is None
+
+
+def test_virl_advance_on_a_route_says_what_comes_next():
+    """The message is the grade's feedback whether the walk retries the point, moves on (the next prompt then shows
+    no feedback) or ends; ``terminated`` is a bool."""
+    r = _virl_route()
+    expert = virl_specs.expert_reply(r)
+    moved = virl_specs.advance(expert, r)
+    assert moved.grade.success and moved.terminated is False and moved.next_spec["point_index"] == 1
+    assert moved.next_spec["shown_feedback"] == "" and moved.message == moved.grade.feedback == "Correct action."
+    retry = virl_specs.advance("forward()", r)
+    assert retry.terminated is False and retry.message == retry.grade.feedback
+    assert retry.next_spec["point_index"] == 0 and retry.next_spec["attempts_left"] == 1
+    last = {**r, "point_index": 10, "step_correct": [True] * 10, "points_solved": [True] * 10}
+    end = virl_specs.advance(virl_specs.expert_reply(last), last)
+    assert end.terminated is True and end.next_spec is None and end.message == end.grade.feedback == "Correct action."
+
+
+def test_virl_the_next_route_spec_writes_the_rail_as_the_env_does():
+    """Integer coordinates read from a spec come back as the floats the env writes (the same JSON text)."""
+    r = _virl_route()
+    given = _at_rail(r, 1, position=[3, -4], heading=90)
+    following = virl_specs.advance("forward()", given).next_spec
+    written = virl_specs.advance("forward()", _at_rail(r, 1, position=[3.0, -4.0], heading=90.0)).next_spec
+    assert dump_spec(following) == dump_spec(written)
+    assert following["rail"][1]["position"] == [3.0, -4.0] and type(following["rail"][1]["heading"]) is float
+
+
+def test_virl_a_long_navigation_state_refusal_is_cut_at_300_characters():
+    r = _virl_route()
+    problem = ("navigation state 'verdict' must be one of ['correct', 'wrong_action', 'wrong_observation', 'invalid'] "
+               f"or None, got '{'x' * 400}'")
+    assert _refusal({**r, "verdict": "x" * 400}) == "V-IRL route spec is not valid: " + problem[:300]
+
+
+def test_virl_route_and_point_specs_say_why_there_is_none():
+    env = gym.make("VIRL-v0")
+    for spec_of, message in ((virl_specs.route_spec, "call reset() before episode_spec(): there is no episode yet"),
+                             (virl_specs.episode_spec, "call reset() before episode_spec(): there is no episode yet"),
+                             (virl_specs.point_spec, "call reset() before point_spec(): there is no episode yet")):
+        with pytest.raises(RuntimeError) as error:
+            spec_of(env)
+        assert str(error.value) == message
+    env = gym.make("VIRL-v0", rules={"max_attempts": 1, "on_exhausted": "terminate"})
+    env.reset(seed=0)
+    env.step("stop()")
+    for spec_of, message in (
+            (virl_specs.route_spec, "this episode is over; episode_spec() describes a route that still takes a reply"),
+            (virl_specs.point_spec, "this episode is over; point_spec() describes a point that still takes a reply")):
+        with pytest.raises(RuntimeError) as error:
+            spec_of(env)
+        assert str(error.value) == message
+
+
+def test_virl_walk_of_a_route_spec_and_of_a_point_spec():
+    r, p = _virl_route(), _virl_point()
+    for form in (p, dump_spec(p), json.dumps(p)):
+        with pytest.raises(SpecError) as error:
+            virl_specs.walk_of(form)
+        assert str(error.value) == ("this V-IRL spec is a point spec (it has no 'rail'); walking a route takes its "
+                                    "route spec, env.unwrapped.episode_spec()")
+    task = virl_specs.walk_of({**r, "point_index": 3, "step_correct": [True] * 3, "points_solved": [True] * 3})
+    assert (task.index, task.attempts_left, task.max_steps) == (3, 2, None)
+    assert virl_specs.walk_of(json.dumps(r)).expert_reply() == virl_specs.expert_reply(r)
+
+
+def test_virl_is_route_spec():
+    r, p = _virl_route(), _virl_point()
+    assert virl_specs.is_route_spec(r) and virl_specs.is_route_spec(json.dumps(r))
+    assert not virl_specs.is_route_spec(p) and not virl_specs.is_route_spec(dump_spec(p))
+    with pytest.raises(SpecError, match="GeneralPoints"):
+        virl_specs.is_route_spec(BASE)
+
+
+def test_virl_a_reply_that_is_not_text_is_graded_as_the_empty_reply():
+    r, p = _virl_route(), _virl_point()
+    for spec in (r, p, dump_spec(p)):
+        empty = virl_specs.grade("", spec)
+        for reply in (None, 3, ["forward()"], b"forward()"):
+            assert virl_specs.grade(reply, spec) == empty
+
+
+@pytest.mark.parametrize("env_id, protocol", [("VIRL-v0", "suite"), ("VIRL-RuleOOD-v0", "paper")])
+def test_virl_the_last_point_of_a_point_spec_ends_the_route_as_the_env_does(env_id, protocol):
+    """At the last rail point, a correct reply or the last attempt ends the route (the env's feedback says so); the
+    same feedback from the point spec, as a dict and as canonical text."""
+    for reply in ("expert", "forward()"):
+        env = _virl_env(env_id, protocol, seed=1)
+        while not virl_specs.point_spec(env)["last_point"]:
+            env.step(env.unwrapped.expert_reply())
+        while virl_specs.point_spec(env)["attempts_left"] > 1:
+            env.step("forward()")
+        spec = virl_specs.point_spec(env)
+        text = reply if reply != "expert" else env.unwrapped.expert_reply()
+        steps = [virl_specs.advance(text, spec), virl_specs.advance(text, dump_spec(spec))]
+        _, reward, terminated, _, info = env.step(text)
+        assert terminated
+        for step in steps:
+            assert step.terminated is True and step.next_spec is None
+            assert (step.grade.verdict, step.grade.reward, step.grade.feedback) == (info["verdict"], reward,
+                                                                                     info["feedback"])
+            assert step.message == info["feedback"]
+
+
+def test_virl_advance_on_a_point_spec_keeps_the_replies_as_the_env_does():
+    """Each failed reply is added to those before it, cut as the env cuts it (a reply that is not text: as the empty
+    reply graded); a correct reply's message is its feedback."""
+    env = gym.make("VIRL-v0", rules={"max_attempts": 3})
+    env.reset(seed=0)
+    spec = virl_specs.point_spec(env)
+    first = virl_specs.advance("forward()", spec)
+    env.step("forward()")
+    assert first.next_spec == virl_specs.point_spec(env) and len(first.next_spec["replies"]) == 1
+    long = "stop() " + "x" * 9000
+    second = virl_specs.advance(long, first.next_spec)
+    env.step(long)
+    assert second.next_spec == virl_specs.point_spec(env)
+    assert len(second.next_spec["replies"]) == 2 and second.next_spec["replies"][1][0].endswith(" [cut]")
+    not_text = virl_specs.advance(None, first.next_spec)
+    assert not_text.next_spec["replies"][1] == ["", not_text.message]
+    won = virl_specs.advance(virl_specs.expert_reply(spec), spec)
+    assert won.terminated is True and won.next_spec is None and won.message == won.grade.feedback == "Correct action."
+
+
+def test_virl_canonical_point_text_is_read_without_filling_the_cache():
+    """A dataset column's canonical point spec text is read by the fast reader every time, never kept; other texts
+    are checked once and kept."""
+    p = _virl_point()
+    assert virl_specs.grade("forward()", dump_spec(p)).verdict and len(virl_specs._CHECKED) == 0
+    assert virl_specs.grade("forward()", json.dumps(p)).verdict and len(virl_specs._CHECKED) == 1
+
+
+def _point_faults() -> list[tuple[str, dict[str, Any], str]]:
+    """(name, broken point spec, the whole SpecError message): the fields around the point, the rules, the rewards,
+    the episode."""
+    p = _virl_point()
+
+    def rules(**changes: Any) -> dict[str, Any]:
+        return {**p, "rules": {**p["rules"], **changes}}
+
+    def rewards(**changes: Any) -> dict[str, Any]:
+        return {**p, "rewards": {**p["rewards"], **changes}}
+
+    far = "must be a finite number within 1e+300, got"
+    action_modes = "action_mode must be one of ('absolute', 'relative', 'bearing'), got"
+    return [
+        ("env_id a number", {**p, "env_id": 3}, _virl_field("env_id", "has the wrong type: 3")),
+        ("instruction a number", {**p, "instruction": 3}, _virl_field("instruction", "has the wrong type: 3")),
+        ("an instruction over a million characters", {**p, "instruction": "x" * 1_000_001},
+         _virl_field("instruction", "is a string of 1,000,001 characters, over 1,000,000")),
+        ("sentence a number", {**p, "sentence": 3}, _virl_field("sentence", "has the wrong type: 3")),
+        ("last_point 1", {**p, "last_point": 1}, _virl_field("last_point", "has the wrong type: 1")),
+        ("attempts_left a string", {**p, "attempts_left": "1"},
+         _virl_field("attempts_left", "has the wrong type: '1'")),
+        ("an unknown observation mode", {**p, "observation_mode": "smell"},
+         _virl_field("observation_mode", "must be 'text' or 'image', got 'smell'")),
+        ("observation mode a number", {**p, "observation_mode": 3},
+         _virl_field("observation_mode", "has the wrong type: 3")),
+        ("rules a list", {**p, "rules": [1]}, _virl_field("rules", "has the wrong type: a list of 1 items")),
+        ("rules without drop_rate", {**p, "rules": _without(p["rules"], "drop_rate")},
+         "V-IRL spec has no 'rules.drop_rate' field"),
+        ("action_mode a number", rules(action_mode=3), _virl_field("rules.action_mode", "has the wrong type: 3")),
+        ("on_exhausted a number", rules(on_exhausted=3), _virl_field("rules.on_exhausted", "has the wrong type: 3")),
+        ("grade_observation a string", rules(grade_observation="yes"),
+         _virl_field("rules.grade_observation", "has the wrong type: 'yes'")),
+        ("max_attempts a string", rules(max_attempts="3"),
+         _virl_field("rules.max_attempts", "has the wrong type: '3'")),
+        ("max_attempts 101", rules(max_attempts=101), _virl_field("rules.max_attempts", "must be in 1..100, got 101")),
+        ("forward_points a string", rules(forward_points="2"),
+         _virl_field("rules.forward_points", "has the wrong type: '2'")),
+        ("forward_points 9", rules(forward_points=9), _virl_field("rules.forward_points", "must be in 0..8, got 9")),
+        ("forward_points -1", rules(forward_points=-1), _virl_field("rules.forward_points", "must be in 0..8, got -1")),
+        ("drop_rate a string", rules(drop_rate="x"), _virl_field("rules.drop_rate", "has the wrong type: 'x'")),
+        ("drop_rate past the bound", rules(drop_rate=1e301), _virl_field("rules.drop_rate", f"{far} 1e+301")),
+        ("drop_rate 2", rules(drop_rate=2),
+         "V-IRL spec field 'rules' is not valid: drop_rate must be in [0, 1), got 2"),
+        ("an unknown action mode", rules(action_mode="diagonal"),
+         f"V-IRL spec field 'rules' is not valid: {action_modes} 'diagonal'"),
+        ("a long unknown action mode", rules(action_mode="x" * 400),
+         "V-IRL spec field 'rules' is not valid: " + f"{action_modes} '{'x' * 400}'"[:300]),
+        ("rewards a list", {**p, "rewards": [1]}, _virl_field("rewards", "has the wrong type: a list of 1 items")),
+        ("a reward true", rewards(correct=True), _virl_field("rewards.correct", "must be a number, got True")),
+        ("a reward of 302 digits", rewards(correct=10**301),
+         _virl_field("rewards.correct", f"{far} an integer of about 302 digits")),
+        ("a reward past the bound", rewards(invalid=-1e301), _virl_field("rewards.invalid", f"{far} -1e+301")),
+        ("a reward NaN", rewards(correct=float("nan")), _virl_field("rewards.correct", f"{far} nan")),
+        ("an x of two billion", _at_point(p, position=[2 * 10**9, 0]),
+         _virl_field("point.position", "must be a finite number within 1e+09, got 2000000000")),
+        ("a y of minus two billion", _at_point(p, position=[0, -2 * 10**9]),
+         _virl_field("point.position", "must be a finite number within 1e+09, got -2000000000")),
+        ("episode a list", {**p, "episode": [1]}, _virl_field("episode", "has the wrong type: a list of 1 items")),
+        ("an episode string over a million characters", {**p, "episode": {"x": "y" * 1_000_001}},
+         _virl_field("episode", "holds a string of 1,000,001 characters, over 1,000,000")),
+        ("an episode number past the bound", {**p, "episode": {"x": 1e301}}, _virl_field("episode", f"{far} 1e+301")),
+        ("an episode key not a string", {**p, "episode": {1: "x"}},
+         _virl_field("episode", "has a key that is not a string: 1")),
+        ("an episode holding a set", {**p, "episode": {"a": {1}}},
+         _virl_field("episode", "must be plain JSON (at most 4 levels deep), got a set of 1 items")),
+    ]
+
+
+def test_virl_a_broken_point_spec_is_refused_with_its_exact_message():
+    for name, spec, message in _point_faults():
+        assert _refusal(spec) == message, name
+        try:
+            same = json.loads(json.dumps(spec, allow_nan=False)) == spec
+        except (TypeError, ValueError):  # (a set, NaN: no JSON text)
+            same = False
+        if not same:  # (nor for a key that is not a string)
+            continue
+        text = dump_spec(spec)
+        if len(text) <= MAX_SPEC_CHARS:
+            assert virl_specs._point_from_text(text) is None, name
+            assert _refusal(text) == message, name
+
+
+def test_virl_point_specs_at_the_bounds_are_valid():
+    p = _virl_point()
+    for spec in ({**p, "rules": {**p["rules"], "max_attempts": 100}},
+                 {**p, "rules": {**p["rules"], "forward_points": 0}},
+                 {**p, "rules": {**p["rules"], "forward_points": 8}},
+                 {**p, "rewards": {**p["rewards"], "correct": 1e300, "invalid": -1e300}},
+                 {**p, "rewards": {**p["rewards"], "correct": 10**300, "invalid": -10**300}},
+                 _at_point(p, position=[10**9, -10**9], heading=-10**9, turn_to=10**9),
+                 {**p, "instruction": "x" * 1_000_000},
+                 {**p, "episode": {"x": "y" * 1_000_000, "z": [[[1]], {"a": 1}]}}):
+        assert virl_specs.grade(virl_specs.expert_reply(spec), spec).success
+    assert virl_specs.grade("stop()", {**p, "rewards": {**p["rewards"], "invalid": -1e300}}).reward == -1e300
+
+
+def _unknown_field_refusal(spec: Any) -> tuple[str, str]:
+    """The refusal of an unknown field: (the field named, what is said of it)."""
+    message = _refusal(spec)
+    assert message.startswith("V-IRL spec field ")
+    named, said = message.removeprefix("V-IRL spec field ").split(" is not a field of ")
+    return named.strip("'\""), said
+
+
+def test_virl_an_unknown_field_is_named_with_the_fields_it_is_not():
+    r, p = _virl_route(), _virl_point()
+    for spec in (r, p):
+        named, said = _unknown_field_refusal({**spec, "bonus": 1, "zz": 2})
+        assert named == "bonus" and said == "a V-IRL spec (unknown fields 'bonus', 'zz')"
+        named, said = _unknown_field_refusal({**spec, **{f"u{i}": i for i in range(6)}})
+        assert named == "u0" and said == "a V-IRL spec (unknown fields 'u0', 'u1', 'u2', 'u3', 'u4')"
+        named, said = _unknown_field_refusal({**spec, "rules": {**spec["rules"], "x": 1}})
+        assert named.startswith("rules.") and "x" in named and said == "'rules' (unknown fields 'x')"
+    named, said = _unknown_field_refusal(_at_rail(r, 2, extra=1))
+    assert named.startswith("rail[2].") and "extra" in named and said == "'rail[2]' (unknown fields 'extra')"
+    named, said = _unknown_field_refusal(_at_point(p, extra=1, more=2))
+    assert named.startswith("point.") and "extra" in named and said == "'point' (unknown fields 'extra', 'more')"

@@ -48,6 +48,7 @@ class Group:
     """Modules mutated together and the test files that test them."""
 
     modules: tuple[str, ...]
+    #: Test files, or single tests of a file (pytest node ids, ``file::test``).
     tests: tuple[str, ...]
     #: Per module, the functions to mutate (mutmut's mangled names, fnmatch globs); absent: the whole module.
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -91,13 +92,25 @@ GROUPS: dict[str, Group] = {
                        # the protocols: only what grades a reply and ends a route
                        {"virl_env/protocols/paper.py": ("x_parse_paper_reply__mutmut_*", "x_paper_grade__mutmut_*"),
                         "virl_env/protocols/base.py": ("xǁProtocolǁends_route__mutmut_*",)}),
-    # Six of the ten spec-versus-env.step games (1-7 s each) left out, as for gpoints-specs.
+    # Route specs are walked by the episode session and the whole-route datasets, V-IRL's named faults are in the
+    # hostile-spec file. Left out, as for gpoints-specs: the V-IRL fuzzer (25 s), six of the ten spec-versus-env.step
+    # games (1-3 s each), six of the ten session walks (0.8-5.3 s each; the four kept cover text and image mode, both
+    # protocols and a rule wrapper) and two GeneralPoints-only dataset tests (1-2 s; measured: docs/mutation.md).
     "virl-specs": Group(("virl_env/specs.py",),
-                        ("tests/test_specs_virl.py", "tests/test_mutation_gaps_specs.py"),
-                        select=_deselect(*[f"tests/test_specs_virl.py::test_grade_from_spec_equals_env_step[VIRL-{g}]"
-                                           for g in ("VL-RuleOOD-v0-suite", "VL-RuleOOD-v0-paper",
-                                                     "VL-VisualOOD-v0-suite", "VL-VisualOOD-v0-paper",
-                                                     "RuleOOD-v0-paper", "VL-v0-paper")])),
+                        ("tests/test_specs_virl.py", "tests/test_session_virl.py", "tests/test_train_datasets.py",
+                         "tests/test_specs_hostile.py::test_virl_named_faults_are_refused_naming_the_field",
+                         "tests/test_specs_hostile.py::test_the_virl_spec_cache_stays_within_its_bytes",
+                         "tests/test_specs_hostile.py::test_the_virl_cache_charge_bounds_what_a_checked_spec_keeps",
+                         "tests/test_mutation_gaps_specs.py"),
+                        select=_deselect(
+                            *[f"tests/test_specs_virl.py::test_grade_from_spec_equals_env_step[VIRL-{g}]"
+                              for g in ("VL-RuleOOD-v0-suite", "VL-RuleOOD-v0-paper", "VL-VisualOOD-v0-suite",
+                                        "VL-VisualOOD-v0-paper", "RuleOOD-v0-paper", "VL-v0-paper")],
+                            *[f"tests/test_session_virl.py::test_session_walks_routes_as_the_live_env[VIRL-{g}]"
+                              for g in ("VL-VisualOOD-v0-suite", "VL-RuleOOD-v0-suite", "VL-v0-suite",
+                                        "RuleOOD-v0-suite", "VL-RuleOOD-v0-paper", "VL-VisualOOD-v0-paper")],
+                            "tests/test_train_datasets.py::test_openrlhf_reward_func_call_shape",
+                            "tests/test_train_datasets.py::test_files_and_hf_dataset_round_trip")),
 }
 #: Least likely to be changing first.
 DEFAULT_ORDER = ("gpoints-checker", "eval-resume", "gpoints-specs", "virl-task", "virl-specs")
@@ -168,8 +181,8 @@ def pytest_configure(config):
 
 
 def write_config(root: Path, group: Group) -> list[str]:
-    """mutmut's setup.cfg in the copy; returns the test files that exist there."""
-    tests = [t for t in group.tests if (root / t).is_file()]
+    """mutmut's setup.cfg in the copy; returns the tests (files, or single tests of files) that exist there."""
+    tests = [t for t in group.tests if (root / t.partition("::")[0]).is_file()]
     (root / f"{GUARD_PLUGIN}.py").write_text(_guard_plugin(root))
     also_copy = [p for p in (*PACKAGES, "examples", "assets", f"{GUARD_PLUGIN}.py", "conftest.py")
                  if (root / p).exists()]
