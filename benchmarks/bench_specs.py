@@ -10,8 +10,8 @@ load on a shared machine), with the garbage collector off (as ``timeit`` does):
 * ``step``: ``env.step(reply)``, on the env as ``gym.make`` returns it, and on ``env.unwrapped``;
 * ``new spec``: ``grade(reply, text)`` (``gpoints_env.grade`` / ``virl_env.grade``) with a text never graded
   before, in a process that has graded 50 other specs of the setting (as a trainer's has; GeneralPoints reads a
-  spec text through a template per env frame, built from those; V-IRL keeps nothing between specs, and its cache of
-  checked texts is emptied, untimed, before each timed call);
+  spec text through a template per env frame, built from those; V-IRL keeps the checked rules and reward tables of
+  the texts it read, and forgets the checked texts themselves, untimed, before each timed call);
 * ``dict``: the same with the spec as a dict (as ``episode_spec`` returns it) rather than text;
 * ``cold`` (GeneralPoints): the text again, but every spec cache is cleared before each spec (no state kept between
   specs at all; the clearing is not timed).
@@ -80,8 +80,8 @@ class Setting:
     grade: Callable[[str, str], Any]
     clear: Callable[[], None] | None  # forgets every spec cache (None: the game keeps none to clear)
     random_reply: Callable[[np.random.Generator, dict[str, Any]], str]
-    # Whether the game caches checked spec texts (then emptied, untimed, before each timed text: a text is new once).
-    caches_texts: bool = False
+    # Forgets the game's checked spec texts (not its warm state), untimed, before each timed text: a text is new once.
+    forget_texts: Callable[[], None] | None = None
 
 
 def _gpoints_random(rng: np.random.Generator, info: dict[str, Any]) -> str:
@@ -131,7 +131,7 @@ def virl_settings(ids: list[str], protocols: list[str]) -> list[Setting]:
                                             lambda env_id=env_id, protocol=protocol: gym.make(env_id,
                                                                                               protocol=protocol),
                                             spec_of, virl_env.grade, specs.clear_spec_caches, _virl_random,
-                                            caches_texts=True))
+                                            forget_texts=specs.forget_spec_texts))
     return settings
 
 
@@ -196,7 +196,7 @@ def measure(setting: Setting, pairs: list[Pair], warm: list[Pair]) -> dict[str, 
                 session.step(reply)
 
         ops += [("walk step", env, walk_env, False), ("walk session", base, walk_session, True)]
-    fresh = clear if setting.caches_texts else None
+    fresh = setting.forget_texts
     times: dict[str, list[float]] = {name: [] for name, _, _, _ in ops}
     gc.disable()  # as timeit does: a collection would land in whichever call happened to trigger it
     try:

@@ -551,9 +551,9 @@ def _broken_point_texts() -> list[tuple[str, str, str]]:
         ("a turn_to with no turn word", _text_of(_at_point(p, turn_relative=None)),
          _virl_field("point.turn_relative", "must be one of ['left', 'right', 'slightly left', 'slightly right'] at a "
                                             "point with a turn_to, got None")),
-        ("no attempt left", _text_of({**p, "attempts_left": 0}), "spec attempts_left must be in 1..2, got 0"),
+        ("no attempt left", _text_of({**p, "attempts_left": 0}), _virl_field("attempts_left", "must be in 1..2, got 0")),
         ("more attempts than the rules", _text_of({**p, "attempts_left": 3}),
-         "spec attempts_left must be in 1..2, got 3"),
+         _virl_field("attempts_left", "must be in 1..2, got 3")),
         ("no points", _text_of({**p, "num_points": 0}), _virl_field("num_points", "must be in 1..2000, got 0")),
         ("too many points", _text_of({**p, "num_points": 2001}),
          _virl_field("num_points", "must be in 1..2000, got 2001")),

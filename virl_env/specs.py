@@ -244,7 +244,8 @@ def _finite(value: Any, name: str, bound: float = _MAX_NUMBER) -> float:
 def _exact_keys(raw: Mapping[str, Any], known: tuple[str, ...], name: str) -> None:
     unknown = [key for key in raw if key not in known]
     if unknown:
-        raise _fail(f"{name}.{describe_value(unknown[0])}" if name else describe_value(unknown[0]),
+        label = unknown[0] if isinstance(unknown[0], str) else describe_value(unknown[0])  # (named once quoted)
+        raise _fail(f"{name}.{label}" if name else label,
                     f"is not a field of {'a V-IRL spec' if not name else repr(name)} (unknown fields "
                     f"{', '.join(describe_value(key) for key in unknown[:5])})")
     for key in known:
@@ -452,7 +453,7 @@ def _check_point(spec: Mapping[str, Any]) -> _Point:
         raise _fail("last_point", f"is {last} at point_index {index} of num_points {num_points}")
     attempts_left = _field(spec, "attempts_left", int)
     if not 1 <= attempts_left <= rules.max_attempts:
-        raise SpecError(f"spec attempts_left must be in 1..{rules.max_attempts}, got {describe_value(attempts_left)}")
+        raise _fail("attempts_left", f"must be in 1..{rules.max_attempts}, got {describe_value(attempts_left)}")
     if point.kind == "destination" and not last:
         raise _fail("point.kind", "may be 'destination' only at the last point")
     return _Point(rules, rewards, point, last, attempts_left, protocol, sentence)
@@ -629,9 +630,16 @@ def _checked_bytes(text: str, checked: _Point | _Walk) -> int:
 _CHECKED: BoundedCache[str, _Point | _Walk] = BoundedCache(SPEC_CACHE_BYTES, _checked_bytes)
 
 
-def clear_spec_caches() -> None:
-    """Forget every checked spec (e.g. to measure grading of new specs)."""
+def forget_spec_texts() -> None:
+    """Forget every checked spec text; the checked rules and reward tables of point spec texts stay, as in a
+    trainer's process (e.g. to grade a text again as if new)."""
     _CHECKED.clear()
+
+
+def clear_spec_caches() -> None:
+    """Forget every checked spec text, rule set and reward table (no state kept between specs at all)."""
+    _CHECKED.clear()
+    _FRAMES.clear()
 
 
 def _load(spec: str | Mapping[str, Any]) -> _Point | _Walk:
