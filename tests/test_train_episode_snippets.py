@@ -40,12 +40,12 @@ def run(code: str, cwd: Path, **names) -> tuple[dict, str]:
     return namespace, printed.getvalue()
 
 
-@pytest.mark.parametrize("word", ["GRPOTrainer", "verl_rows", "sftrl_train.openrlhf"])
+@pytest.mark.parametrize("word", ["rollout_func=multi_turn_rollout", "verl_rows", "sftrl_train.openrlhf"])
 def test_each_trainer_snippet_is_at_most_five_lines(word):
     assert len(snippet(word).strip().splitlines()) <= 5
 
 
-@pytest.mark.parametrize("word", ["GRPOTrainer", "verl_rows", "sftrl_train.openrlhf"])
+@pytest.mark.parametrize("word", ["rollout_func=multi_turn_rollout", "verl_rows", "sftrl_train.openrlhf"])
 def test_readme_shows_the_same_trainer_snippets(word):
     """The README's whole-route snippets are this page's, character for character (the tests here run them)."""
     readme = [code for code in _BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8")) if word in code]
@@ -115,7 +115,7 @@ def test_trl_snippet_trains_on_whole_routes_with_smollm2(tmp_path, monkeypatch):
     monkeypatch.setattr(trl, "GRPOConfig", cpu_config)
     monkeypatch.setattr(trl, "GRPOTrainer", RecordingTrainer)
     monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
-    namespace, _ = run(snippet("GRPOTrainer"), tmp_path, model=model)
+    namespace, _ = run(snippet("rollout_func=multi_turn_rollout"), tmp_path, model=model)
     (trainer,) = trainers
     assert trainer.state.global_step == 2 and len(rollouts) == 2
     index = SpecIndex(namespace["rows"])
