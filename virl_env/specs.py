@@ -14,6 +14,13 @@ Two kinds of spec, both graded without regenerating a city or replaying anything
 
 Both name the episode they come from (``episode``: style, city seed, route or dataset entry), so they are traceable.
 
+A spec is untrusted input, checked completely before anything is graded: every field present and no other, of its
+exact JSON type and in range; a bad one raises :class:`~sftrl_core.specs.SpecError` naming the field, and nothing is
+filled in with a default. Spec text is read once and its checked form kept in a cache bounded in bytes
+(:data:`SPEC_CACHE_BYTES`), so the completions of one prompt grade against it without reading it again. Canonical
+point spec text (``dump_spec``'s, what dataset columns hold) is read by one regular expression rather than the JSON
+parser, and a route's rail in one tight pass; ``benchmarks/bench_specs.py`` measures both against ``env.step``.
+
 >>> import gymnasium as gym, virl_env
 >>> env = gym.make("VIRL-v0"); _ = env.reset(seed=0)
 >>> spec = point_spec(env)
@@ -52,7 +59,7 @@ from .task.navigation import NavigationTask, rail_point_to_dict
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "MAX_RAIL_POINTS", "episode_spec", "route_spec", "point_spec",
            "is_route_spec", "walk_of", "route_spec_of", "grade", "advance", "expert_reply", "clear_spec_caches",
-           "SPEC_CACHE_BYTES"]
+           "forget_spec_texts", "SPEC_CACHE_BYTES"]
 
 #: The ``"game"`` field of every V-IRL spec.
 GAME = "V-IRL"
