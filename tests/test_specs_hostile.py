@@ -735,6 +735,19 @@ def _object_dense_virl_specs() -> list[dict]:
     ]
 
 
+def test_the_virl_frame_cache_charge_bounds_what_a_frame_keeps():
+    """The checked rules, reward table and protocol of point spec texts are charged a bound on what they keep."""
+    for spec, _ in _virl_base_specs():
+        match = virl_specs._POINT_TEXT.fullmatch(dump_spec(spec)) if "rail" not in spec else None
+        if match is None:
+            continue
+        key = (match.group(16), match.group(18), match.group(17))  # the protocol, rules and rewards texts
+        frame = virl_specs._frame(*key)
+        assert frame is not None and frame[0] == spec["protocol"]
+        seen: set[int] = set()
+        assert virl_specs._FRAMES._entry_bytes(key, frame) >= deep_sizeof(key, seen) + deep_sizeof(frame, seen)
+
+
 def test_the_virl_cache_charge_bounds_what_a_checked_spec_keeps():
     """The cache charges each text a bound on what its checked spec keeps (measuring would cost more than checking):
     the bound holds for real specs and for the most object-dense valid ones, as deep_sizeof measures them."""
