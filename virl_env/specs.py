@@ -160,11 +160,17 @@ def route_spec(env: Any) -> dict[str, Any]:
         raise RuntimeError("call reset() before episode_spec(): there is no episode yet")
     if task.finished:
         raise RuntimeError("this episode is over; episode_spec() describes a route that still takes a reply")
+    return {**_episode_header(base), "num_points": len(task.rail), **_walk_fields(task)}
+
+
+def _walk_fields(task: NavigationTask) -> dict[str, Any]:
+    """A route spec's walk fields: the task's state, its ``index`` as ``point_index``, without what the header
+    holds (``protocol``, ``image`` as the observation mode) and ``finished`` (always false in a spec)."""
     state = task.to_state()
     state["point_index"] = state.pop("index")
-    for key in ("protocol", "image", "finished"):  # in the header, the observation mode, and always false
+    for key in ("protocol", "image", "finished"):
         del state[key]
-    return {**_episode_header(base), "num_points": len(task.rail), **state}
+    return state
 
 
 def episode_spec(env: Any) -> dict[str, Any]:
@@ -687,11 +693,7 @@ def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[s
     or ``None`` once the route is over."""
     if task.finished or task.truncated:
         return None
-    state = task.to_state()
-    state["point_index"] = state.pop("index")
-    for key in ("protocol", "image", "finished"):  # in the header, the observation mode, and always false
-        del state[key]
-    return {**load_spec(spec, GAME), **state}
+    return {**load_spec(spec, GAME), **_walk_fields(task)}
 
 
 def _step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, NavigationTask, bool]:
