@@ -12,7 +12,10 @@ load on a shared machine), with the garbage collector off (as ``timeit`` does):
   before, in a process that has graded 50 other specs of the setting (as a trainer's has; GeneralPoints reads a
   spec text through a template per env frame, built from those; V-IRL keeps the checked rules and reward tables of
   the texts it read, and forgets the checked texts themselves, untimed, before each timed call);
-* ``dict``: the same with the spec as a dict (as ``episode_spec`` returns it) rather than text;
+* ``batch``: ``grade(reply, text)`` as a reward function calls it, over every new text of the setting one after
+  another with nothing in between (no reset: the grading code and its data stay warm, as in a trainer's loop, where
+  the env's figures meet an env reset before each step); the texts are forgotten once before the batch;
+* ``dict``: the same as ``new spec`` with the spec as a dict (as ``episode_spec`` returns it) rather than text;
 * ``cold`` (GeneralPoints): the text again, but every spec cache is cleared before each spec (no state kept between
   specs at all; the clearing is not timed).
 
@@ -31,9 +34,9 @@ Usage::
 
 Each figure is in graded pairs (or replies) per second, from each call's best time over ``--rounds`` rounds (as
 ``timeit`` advises: load only ever slows a call down, and on a busy machine a few preempted calls would swamp a plain
-sum). ``ratio`` is the new-spec rate over the step rate (``ratio/unwr``: over the unwrapped env's): 1.0 or more means
-grading a new spec is at least as fast as stepping the env. ``--write-results`` also writes the tables, dated, into
-``docs/results.md``.
+sum). ``ratio`` is the new-spec rate over the step rate (``ratio/unwr``: over the unwrapped env's) and ``b.ratio``
+the batch rate over the step rate: 1.0 or more means grading a new spec is at least as fast as stepping the env.
+``--write-results`` also writes the tables, dated, into ``docs/results.md``.
 """
 
 from __future__ import annotations
@@ -209,6 +212,15 @@ def measure(setting: Setting, pairs: list[Pair], warm: list[Pair]) -> dict[str, 
                 start = _CLOCK()
                 op(pair)
                 times[name].append(_CLOCK() - start)
+        # A reward function's loop: every new spec of the batch graded one after another, nothing else in between
+        # (the texts forgotten once before, untimed; each is new to the batch).
+        if fresh is not None:
+            fresh()
+        times["batch"] = []
+        for pair in pairs:
+            start = _CLOCK()
+            grade(pair.reply, pair.text)
+            times["batch"].append(_CLOCK() - start)
         if clear is not None and setting.game == "GeneralPoints":
             times["cold"] = []
             for pair in pairs:
@@ -262,7 +274,7 @@ def main() -> None:
     print(f"# bench_specs: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load {load:.1f} at start; {pairs_per_setting} pairs x {rounds} rounds per row; graded pairs per second")
     header = (f"{'game':13} {'env id':30} {'protocol':8} {'replies':7} {'spec':7} {'step':>8} {'unwrapped':>9} "
-              f"{'new spec':>9} {'ratio':>6} {'ratio/unwr':>10} {'dict':>8} {'cold':>8}")
+              f"{'new spec':>9} {'ratio':>6} {'ratio/unwr':>10} {'batch':>8} {'b.ratio':>7} {'dict':>8} {'cold':>8}")
     print(header)
     print("-" * len(header))
     rows, walks = [], []
@@ -278,11 +290,14 @@ def main() -> None:
         cold = f"{per_second['cold']:8.0f}" if "cold" in per_second else f"{'-':>8}"
         ratio = per_second["new spec"] / per_second["step"]
         ratio_unwrapped = per_second["new spec"] / per_second["unwrapped step"]
+        batch_ratio = per_second["batch"] / per_second["step"]
         print(f"{setting.game:13} {setting.env_id:30} {setting.protocol:8} {setting.replies:7} {setting.spec:7} "
               f"{per_second['step']:8.0f} {per_second['unwrapped step']:9.0f} {per_second['new spec']:9.0f} "
-              f"{ratio:6.2f} {ratio_unwrapped:10.2f} {per_second['dict']:8.0f} {cold}", flush=True)
+              f"{ratio:6.2f} {ratio_unwrapped:10.2f} {per_second['batch']:8.0f} {batch_ratio:7.2f} "
+              f"{per_second['dict']:8.0f} {cold}", flush=True)
         rows.append((setting.game, f"`{setting.env_id}`", setting.protocol, setting.replies, setting.spec,
                      rate(per_second["step"]), rate(per_second["new spec"]), f"{ratio:.2f}",
+                     rate(per_second["batch"]), f"{batch_ratio:.2f}",
                      "-" if "cold" not in per_second else rate(per_second["cold"])))
         if setting.spec == "route":
             replies = sum(len(pair.walk) for pair in pairs)
@@ -301,10 +316,12 @@ def main() -> None:
                   f"{session_rate / step_rate:6.2f}")
     if args.write_results:
         text = ("Graded pairs per second; `ratio` is the new-spec rate over `env.step`'s on the same pairs (1.0 or "
-                "more: grading a spec seen for the first time is at least as fast as stepping the env). "
+                "more: grading a spec seen for the first time is at least as fast as stepping the env), each call "
+                "right after an env reset; `batch` grades the same new specs one after another, as a reward function "
+                "does, and `batch ratio` is its rate over `env.step`'s. "
                 f"{pairs_per_setting} pairs per row, best of {rounds} rounds per call.\n\n")
         text += markdown_table(["game", "env id", "protocol", "replies", "spec", "env.step", "new spec", "ratio",
-                                "cold"], rows, align="lllllrrrr")
+                                "batch", "batch ratio", "cold"], rows, align="lllllrrrrrr")
         if walks:
             text += ("\n\nWhole V-IRL routes: a `RouteSession` started from the new route spec text and given every "
                      "reply of the episode, next to `env.step` over the same replies (replies per second).\n\n")

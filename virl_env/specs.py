@@ -544,7 +544,8 @@ def _check(spec: Mapping[str, Any]) -> _Point | _Walk:
 # such a class in one lookup, and a negated list of characters one by one, about twice as slow.)
 _STRING = r'"[ !#-\[\]-~]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[ !#-\[\]-~]*+)*+"'
 _SMALL_INT = r"(?:0|[1-9][0-9]{0,5})"
-_NUMBER_TEXT = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][-+]?[0-9]++)?"
+# (Not the bare integer -0: the JSON parser reads it as the integer 0, float() as -0.0.)
+_NUMBER_TEXT = r"(?!-0(?![.eE]))-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][-+]?[0-9]++)?"
 _TEXT_PAIRS = rf"\[(?:\[{_STRING},{_STRING}\](?:,\[{_STRING},{_STRING}\])*+)?\]"
 # The episode: a flat object of strings, integers of at most 15 digits, true, false and null (what the full check
 # finds wrong in such an object is only a key twice: checked after the match).
@@ -565,14 +566,6 @@ _POINT_TEXT = re.compile(
 def _text_value(raw: str) -> str:
     """The string a JSON string token stands for (most hold no escape: then it is the text between the quotes)."""
     return json.loads(raw) if "\\" in raw else raw[1:-1]
-
-
-def _number_value(raw: str) -> float | None:
-    """A JSON number token as the full check reads it (a float within the coordinate bound), or ``None``."""
-    if raw == "-0":  # the integer 0 to the JSON parser, -0.0 to float()
-        return 0.0
-    value = float(raw)
-    return value if -_MAX_COORDINATE <= value <= _MAX_COORDINATE else None
 
 
 def _frame(protocol: str, rules: str, rewards: str) -> tuple[str, NavigationRules, RewardTable] | None:
@@ -601,11 +594,14 @@ def _point_from_text(text: str) -> _Point | None:
     if frame is None:
         return None
     protocol_name, navigation_rules, reward_table = frame
-    heading_value, x_value, y_value = _number_value(heading), _number_value(x), _number_value(y)
-    turn_value = None if turn_to == "null" else _number_value(turn_to)
+    # (A number token reads as the full check reads it; one past the coordinate bound, or inf, is left to it.)
+    heading_value, x_value, y_value = float(heading), float(x), float(y)
+    turn_value = None if turn_to == "null" else float(turn_to)
     attempts, points, at = int(attempts_left), int(num_points), int(index)
     last_point = last == "true"
-    if (heading_value is None or x_value is None or y_value is None or (turn_value is None) != (turn_to == "null")
+    bound = _MAX_COORDINATE
+    if (not (-bound <= heading_value <= bound and -bound <= x_value <= bound and -bound <= y_value <= bound)
+            or (turn_value is not None and not -bound <= turn_value <= bound)
             or (turn_to == "null") != (turn_relative == "null") or not 1 <= points <= MAX_RAIL_POINTS
             or not at < points or last_point != (at == points - 1) or int(sentence) >= _MAX_SENTENCES
             or not 1 <= attempts <= navigation_rules.max_attempts or (kind == "destination" and not last_point)):
