@@ -60,6 +60,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _results import add_write_option, markdown_table, rate, write_section  # noqa: E402
 
 _CLOCK = time.perf_counter
+#: Seeds tried per pair asked for, before settling for the distinct specs found.
+SEEDS_PER_PAIR = 10
 
 
 @dataclass
@@ -139,13 +141,14 @@ def virl_settings(ids: list[str], protocols: list[str]) -> list[Setting]:
 
 
 def build_pairs(setting: Setting, count: int, first_seed: int = 0) -> list[Pair]:
-    """``count`` pairs of distinct specs (as dataset text) and replies, from seeded resets; for route specs, with
-    the replies of the whole episode (the first one is the pair's reply)."""
+    """``count`` pairs of distinct specs (as dataset text) and replies, from seeded resets (fewer when
+    ``SEEDS_PER_PAIR * count`` seeds give fewer distinct specs: a V-IRL city has about a thousand routes); for route
+    specs, with the replies of the whole episode (the first one is the pair's reply)."""
     env = setting.make()
     rng = np.random.default_rng(first_seed)
     pairs, seen = [], set()
     seed = first_seed
-    while len(pairs) < count:
+    while len(pairs) < count and seed < first_seed + SEEDS_PER_PAIR * count:
         _, info = env.reset(seed=seed)
         spec = setting.spec_of(env)
         text = dump_spec(spec)
@@ -273,7 +276,8 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# bench_specs: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load {load:.1f} at start; {pairs_per_setting} pairs x {rounds} rounds per row; graded pairs per second")
-    header = (f"{'game':13} {'env id':30} {'protocol':8} {'replies':7} {'spec':7} {'step':>8} {'unwrapped':>9} "
+    header = (f"{'game':13} {'env id':30} {'protocol':8} {'replies':7} {'spec':7} {'pairs':>5} {'step':>8} "
+              f"{'unwrapped':>9} "
               f"{'new spec':>9} {'ratio':>6} {'ratio/unwr':>10} {'batch':>8} {'b.ratio':>7} {'dict':>8} {'cold':>8}")
     print(header)
     print("-" * len(header))
@@ -292,11 +296,11 @@ def main() -> None:
         ratio_unwrapped = per_second["new spec"] / per_second["unwrapped step"]
         batch_ratio = per_second["batch"] / per_second["step"]
         print(f"{setting.game:13} {setting.env_id:30} {setting.protocol:8} {setting.replies:7} {setting.spec:7} "
-              f"{per_second['step']:8.0f} {per_second['unwrapped step']:9.0f} {per_second['new spec']:9.0f} "
-              f"{ratio:6.2f} {ratio_unwrapped:10.2f} {per_second['batch']:8.0f} {batch_ratio:7.2f} "
-              f"{per_second['dict']:8.0f} {cold}", flush=True)
+              f"{len(pairs):5} {per_second['step']:8.0f} {per_second['unwrapped step']:9.0f} "
+              f"{per_second['new spec']:9.0f} {ratio:6.2f} {ratio_unwrapped:10.2f} {per_second['batch']:8.0f} "
+              f"{batch_ratio:7.2f} {per_second['dict']:8.0f} {cold}", flush=True)
         rows.append((setting.game, f"`{setting.env_id}`", setting.protocol, setting.replies, setting.spec,
-                     rate(per_second["step"]), rate(per_second["new spec"]), f"{ratio:.2f}",
+                     f"{len(pairs):,}", rate(per_second["step"]), rate(per_second["new spec"]), f"{ratio:.2f}",
                      rate(per_second["batch"]), f"{batch_ratio:.2f}",
                      "-" if "cold" not in per_second else rate(per_second["cold"])))
         if setting.spec == "route":
@@ -319,9 +323,10 @@ def main() -> None:
                 "more: grading a spec seen for the first time is at least as fast as stepping the env), each call "
                 "right after an env reset; `batch` grades the same new specs one after another, as a reward function "
                 "does, and `batch ratio` is its rate over `env.step`'s. "
-                f"{pairs_per_setting} pairs per row, best of {rounds} rounds per call.\n\n")
-        text += markdown_table(["game", "env id", "protocol", "replies", "spec", "env.step", "new spec", "ratio",
-                                "batch", "batch ratio", "cold"], rows, align="lllllrrrrrr")
+                f"Up to {pairs_per_setting:,} pairs per row (`pairs`: the distinct specs found in "
+                f"{SEEDS_PER_PAIR} seeds per pair asked for), best of {rounds} rounds per call.\n\n")
+        text += markdown_table(["game", "env id", "protocol", "replies", "spec", "pairs", "env.step", "new spec",
+                                "ratio", "batch", "batch ratio", "cold"], rows, align="llllllrrrrrr")
         if walks:
             text += ("\n\nWhole V-IRL routes: a `RouteSession` started from the new route spec text and given every "
                      "reply of the episode, next to `env.step` over the same replies (replies per second).\n\n")

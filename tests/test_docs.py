@@ -231,7 +231,7 @@ def _results_module():
 
 
 SECTIONS = {"bench_gpoints": "bench_gpoints.py", "bench_gpoints_render": "bench_gpoints_render.py",
-            "bench_virl_text": "bench_virl.py", "bench_virl_vl": "bench_virl.py"}
+            "bench_virl_text": "bench_virl.py", "bench_virl_vl": "bench_virl.py", "bench_specs": "bench_specs.py"}
 
 
 def test_every_benchmark_section_has_its_markers_and_its_writer():
