@@ -1,11 +1,12 @@
 """Speed of grading a reply against an episode spec seen for the first time, next to ``env.step`` on the same pair.
 
-A trainer scores each batch of completions against specs it has not graded before (dataset rows hold them as
-JSON text). This script plays ``--pairs`` seeded episodes per setting, takes each episode's spec at reset as the text
-a dataset column holds (``sftrl_core.specs.dump_spec``) and a reply (the expert's, or a random one in the right
-format), and times the figures below pair by pair, in an order that rotates from pair to pair, each call right after
-an untimed ``reset(seed=...)`` of the env (so every figure meets the same disturbed processor caches and the same
-load on a shared machine), with the garbage collector off (as ``timeit`` does):
+A trainer scores each batch of completions against specs it has not graded before (dataset rows hold them as JSON
+text). This script plays ``--pairs`` seeded episodes of distinct specs per setting (fewer where a game has fewer:
+column ``pairs``), takes each episode's spec at reset as the text a dataset column holds
+(``sftrl_core.specs.dump_spec``) and a reply (the expert's, or a random one in the right format), and times the
+figures below pair by pair, in an order that rotates from pair to pair, each call right after an untimed
+``reset(seed=...)`` of the env (so every figure meets the same disturbed processor caches and the same load on a
+shared machine), with the garbage collector off (as ``timeit`` does):
 
 * ``step``: ``env.step(reply)``, on the env as ``gym.make`` returns it, and on ``env.unwrapped``;
 * ``new spec``: ``grade(reply, text)`` (``gpoints_env.grade`` / ``virl_env.grade``) with a text never graded
