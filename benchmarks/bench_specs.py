@@ -2,11 +2,12 @@
 
 A trainer scores each batch of completions against specs it has not graded before (dataset rows hold them as JSON
 text). This script plays ``--pairs`` seeded episodes of distinct specs per setting (fewer where a game has fewer:
-column ``pairs``), takes each episode's spec at reset as the text a dataset column holds
+column ``pairs``), takes each episode's spec at reset (a V-IRL point spec after a seeded number of the expert's
+replies: per-step rows stand anywhere along a route) as the text a dataset column holds
 (``sftrl_core.specs.dump_spec``) and a reply (the expert's, or a random one in the right format), and times the
 figures below pair by pair, in an order that rotates from pair to pair, each call right after an untimed
-``reset(seed=...)`` of the env (so every figure meets the same disturbed processor caches and the same load on a
-shared machine), with the garbage collector off (as ``timeit`` does):
+``reset(seed=...)`` of the env and the replies that reach the spec's point (so every figure meets the same disturbed
+processor caches and the same load on a shared machine), with the garbage collector off (as ``timeit`` does):
 
 * ``step``: ``env.step(reply)``, on the env as ``gym.make`` returns it, and on ``env.unwrapped``;
 * ``new spec``: ``grade(reply, text)`` (``gpoints_env.grade`` / ``virl_env.grade``) with a text never graded
@@ -72,6 +73,7 @@ class Pair:
     text: str
     reply: str
     walk: list[str] = field(default_factory=list)  # route specs: every reply of the episode, in order
+    way: list[str] = field(default_factory=list)  # the expert's replies from reset to the spec's point
 
 
 @dataclass
@@ -88,6 +90,9 @@ class Setting:
     random_reply: Callable[[np.random.Generator, dict[str, Any]], str]
     # Forgets the game's checked spec texts (not its warm state), untimed, before each timed text: a text is new once.
     forget_texts: Callable[[], None] | None = None
+    # Specs taken anywhere along the episode, after a seeded number of the expert's replies (V-IRL point specs:
+    # per-step rows stand at every point of a route, with the history so far), not only at reset.
+    anywhere: bool = False
 
 
 def _gpoints_random(rng: np.random.Generator, info: dict[str, Any]) -> str:
@@ -137,7 +142,7 @@ def virl_settings(ids: list[str], protocols: list[str]) -> list[Setting]:
                                             lambda env_id=env_id, protocol=protocol: gym.make(env_id,
                                                                                               protocol=protocol),
                                             spec_of, virl_env.grade, specs.clear_spec_caches, _virl_random,
-                                            forget_texts=specs.forget_spec_texts))
+                                            forget_texts=specs.forget_spec_texts, anywhere=kind == "point"))
     return settings
 
 
@@ -151,6 +156,11 @@ def build_pairs(setting: Setting, count: int, first_seed: int = 0) -> list[Pair]
     seed = first_seed
     while len(pairs) < count and seed < first_seed + SEEDS_PER_PAIR * count:
         _, info = env.reset(seed=seed)
+        way = []
+        if setting.anywhere:  # (fewer expert replies than points: the route goes on)
+            for _ in range(int(rng.integers(len(env.unwrapped.rail)))):
+                way.append(env.unwrapped.expert_reply())
+                _, _, _, _, info = env.step(way[-1])
         spec = setting.spec_of(env)
         text = dump_spec(spec)
         if text not in seen:
@@ -166,16 +176,24 @@ def build_pairs(setting: Setting, count: int, first_seed: int = 0) -> list[Pair]
                     if not done:
                         step_reply = (env.unwrapped.expert_reply() if setting.replies == "expert"
                                       else setting.random_reply(rng, info))
-            pairs.append(Pair(seed, spec, text, reply, walk))
+            pairs.append(Pair(seed, spec, text, reply, walk, way))
         seed += 1
     env.close()
     return pairs
 
 
+def reach(target: gym.Env, pair: Pair) -> None:
+    """Reset ``target`` (the env or its unwrapped base) to the pair's seed and walk it to the pair's point."""
+    target.reset(seed=pair.seed)
+    for reply in pair.way:
+        target.step(reply)
+
+
 def measure(setting: Setting, pairs: list[Pair], warm: list[Pair]) -> dict[str, list[float]]:
     """The seconds of each call of one round, per figure and pair. Pair by pair, every figure is timed once, in an
-    order that rotates from pair to pair, each call right after an untimed ``reset(seed)`` of the env (so each meets
-    the same disturbed processor caches and the same load); ``cold`` has its own pass, as it empties the caches."""
+    order that rotates from pair to pair, each call right after an untimed ``reset(seed)`` of the env and the
+    replies that reach the pair's point (so each meets the same disturbed processor caches and the same load);
+    ``batch`` has its own pass, as it grades without the env, and so has ``cold``, as it empties the caches."""
     env = setting.make()
     base = env.unwrapped
     grade, clear = setting.grade, setting.clear
@@ -210,7 +228,7 @@ def measure(setting: Setting, pairs: list[Pair], warm: list[Pair]) -> dict[str, 
         for index, pair in enumerate(pairs):
             shift = index % len(ops)
             for name, target, op, new_text in ops[shift:] + ops[:shift]:
-                target.reset(seed=pair.seed)
+                reach(target, pair)
                 if new_text and fresh is not None:
                     fresh()
                 start = _CLOCK()
@@ -228,7 +246,7 @@ def measure(setting: Setting, pairs: list[Pair], warm: list[Pair]) -> dict[str, 
         if clear is not None and setting.game == "GeneralPoints":
             times["cold"] = []
             for pair in pairs:
-                base.reset(seed=pair.seed)
+                reach(base, pair)
                 clear()
                 start = _CLOCK()
                 grade(pair.reply, pair.text)
@@ -243,7 +261,7 @@ def check_same_grades(setting: Setting, pairs: list[Pair]) -> None:
     """The figures compare like with like: grading each spec gives what env.step gives."""
     env = setting.make()
     for pair in pairs[:200]:
-        env.reset(seed=pair.seed)
+        reach(env, pair)
         _, reward, _, _, info = env.step(pair.reply)
         result = setting.grade(pair.reply, pair.text)
         if (result.reward, result.verdict) != (reward, info["verdict"]):

@@ -11,6 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import gpoints_env
+from sftrl_core.specs import dump_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,3 +54,17 @@ def test_the_script_prints_every_figure_for_point_and_route_specs():
         assert row[5] == "3" and all(float(value) > 0 for value in row[6:-1]), row  # pairs, then every rate
     walks = [line.split() for line in lines if line.startswith("VIRL-v0 ")]
     assert len(walks) == 4 and all(float(value) > 0 for walk in walks for value in walk[3:])
+
+
+def test_virl_point_specs_stand_anywhere_along_a_route_and_the_env_is_walked_there():
+    # Per-step rows hold every point of a route, with its history; the env's figures must step at that same point.
+    bench = _bench_specs()
+    setting = next(setting for setting in bench.virl_settings(["VIRL-v0"], ["suite"])
+                   if setting.spec == "point" and setting.replies == "random")
+    pairs = bench.build_pairs(setting, 30)
+    assert len(pairs) == 30 and len({pair.spec["point_index"] for pair in pairs}) > 3
+    assert all(len(pair.way) == pair.spec["point_index"] for pair in pairs)
+    env = setting.make()
+    for pair in pairs:
+        bench.reach(env, pair)
+        assert dump_spec(setting.spec_of(env)) == pair.text
