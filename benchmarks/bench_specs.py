@@ -296,8 +296,8 @@ def main() -> None:
     print(f"# bench_specs: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load {load:.1f} at start; {pairs_per_setting} pairs x {rounds} rounds per row; graded pairs per second")
     header = (f"{'game':13} {'env id':30} {'protocol':8} {'replies':7} {'spec':7} {'pairs':>5} {'step':>8} "
-              f"{'unwrapped':>9} "
-              f"{'new spec':>9} {'ratio':>6} {'ratio/unwr':>10} {'batch':>8} {'b.ratio':>7} {'dict':>8} {'cold':>8}")
+              f"{'unwrapped':>9} {'new spec':>9} {'ratio':>6} {'ratio/unwr':>10} {'batch':>8} {'b.ratio':>7} "
+              f"{'dict':>8} {'cold':>8}")
     print(header)
     print("-" * len(header))
     rows, walks = [], []

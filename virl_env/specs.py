@@ -649,7 +649,7 @@ def forget_spec_texts() -> None:
 
 def clear_spec_caches() -> None:
     """Forget every checked spec text, rule set and reward table (no state kept between specs at all)."""
-    _CHECKED.clear()
+    forget_spec_texts()
     _FRAMES.clear()
 
 
