@@ -55,7 +55,7 @@ from .world.routes import RailPoint
 from .protocols import PROTOCOLS
 from .task.rules import NavigationRules, RewardTable
 from .world.instructions import RELATIVE_DIRECTIONS
-from .task.navigation import NavigationTask, rail_point_to_dict
+from .task.navigation import RETRY, NavigationTask, rail_point_to_dict, settle_reply, stored_reply
 
 __all__ = ["GAME", "PRESENTATION_FIELDS", "MAX_RAIL_POINTS", "episode_spec", "route_spec", "point_spec",
            "is_route_spec", "walk_of", "route_spec_of", "grade", "advance", "expert_reply", "clear_spec_caches",
@@ -558,20 +558,18 @@ _POINT_TEXT = re.compile(
     rf'"observation_mode":"(?:text|image)","point":\{{"at_intersection":(true|false),"heading":({_NUMBER_TEXT}),'
     rf'"kind":"(start|forward|crossing|turn|destination)","landmarks":(\[(?:{_STRING}(?:,{_STRING})*)?\]),'
     rf'"observation":({_STRING}),"position":\[({_NUMBER_TEXT}),({_NUMBER_TEXT})\],"sentence":({_SMALL_INT}),'
-    rf'"turn_relative":(null|"(?:left|right|slightly left|slightly right)"),"turn_to":(null|{_NUMBER_TEXT})\}},'
+    rf'"turn_relative":(?:null,"turn_to":null|"(left|right|slightly left|slightly right)","turn_to":({_NUMBER_TEXT}))'
+    rf'\}},'
     rf'"point_index":({_SMALL_INT}),"protocol":({_STRING}),"replies":{_TEXT_PAIRS},"rewards":(\{{[^{{}}]*\}}),'
     rf'"rules":(\{{[^{{}}]*\}}),"sentence":({_STRING}),"version":1\}}')
 
 
-def _text_value(raw: str) -> str:
-    """The string a JSON string token stands for (most hold no escape: then it is the text between the quotes)."""
-    return json.loads(raw) if "\\" in raw else raw[1:-1]
-
-
-def _frame(protocol: str, rules: str, rewards: str) -> tuple[str, NavigationRules, RewardTable] | None:
-    """The protocol, rules and reward table of those texts, checked by the full check (``None``: not valid)."""
+def _frame(texts: tuple[str, str, str]) -> tuple[str, NavigationRules, RewardTable] | None:
+    """The protocol, rules and reward table of a point spec text's tokens for them, checked by the full check
+    (``None``: not valid)."""
+    protocol, rules, rewards = texts
     try:
-        spec = {"protocol": _text_value(protocol), "rules": parse_json_strict(rules),
+        spec = {"protocol": json.loads(protocol), "rules": parse_json_strict(rules),
                 "rewards": parse_json_strict(rewards)}
         return spec_protocol(spec, PROTOCOLS), _rules(spec), _rewards(spec)
     except SpecError:
@@ -590,21 +588,21 @@ def _point_from_text(text: str) -> _Point | None:
         return None
     (attempts_left, episode, last, num_points, at_intersection, heading, kind, landmarks, observation, x, y,
      sentence, turn_relative, turn_to, index, protocol, rewards, rules, sentence_text) = match.groups()
-    frame = _FRAMES.get_or_build((protocol, rules, rewards), lambda key: _frame(*key))
+    frame = _FRAMES.get_or_build((protocol, rules, rewards), _frame)
     if frame is None:
         return None
     protocol_name, navigation_rules, reward_table = frame
     # (A number token reads as the full check reads it; one past the coordinate bound, or inf, is left to it.)
     heading_value, x_value, y_value = float(heading), float(x), float(y)
-    turn_value = None if turn_to == "null" else float(turn_to)
-    attempts, points, at = int(attempts_left), int(num_points), int(index)
+    turn_value = None if turn_to is None else float(turn_to)
+    attempts, points, at, sentence_index = int(attempts_left), int(num_points), int(index), int(sentence)
     last_point = last == "true"
     bound = _MAX_COORDINATE
-    if (not (-bound <= heading_value <= bound and -bound <= x_value <= bound and -bound <= y_value <= bound)
-            or (turn_value is not None and not -bound <= turn_value <= bound)
-            or (turn_to == "null") != (turn_relative == "null") or not 1 <= points <= MAX_RAIL_POINTS
-            or not at < points or last_point != (at == points - 1) or int(sentence) >= _MAX_SENTENCES
-            or not 1 <= attempts <= navigation_rules.max_attempts or (kind == "destination" and not last_point)):
+    if (abs(heading_value) > bound or abs(x_value) > bound or abs(y_value) > bound
+            or (turn_value is not None and abs(turn_value) > bound)
+            or not 1 <= points <= MAX_RAIL_POINTS or not at < points or last_point != (at == points - 1)
+            or sentence_index >= _MAX_SENTENCES or not 1 <= attempts <= navigation_rules.max_attempts
+            or (kind == "destination" and not last_point)):
         return None
     if "\\" in episode:  # (without escapes, every '"' delimits a string, and a string before a ':' is a key)
         try:
@@ -615,13 +613,14 @@ def _point_from_text(text: str) -> _Point | None:
         keys = _EPISODE_KEY.findall(episode)
         if len(set(keys)) != len(keys):
             return None
+    # (A string token with no escape stands for the text between its quotes.)
     names = (() if landmarks == "[]" else tuple(landmarks[2:-2].split('","')) if "\\" not in landmarks
              else tuple(json.loads(landmarks)))
-    point = RailPoint((x_value, y_value), heading_value, kind, _text_value(observation), names,
-                      at_intersection == "true", int(sentence), turn_value,
-                      None if turn_relative == "null" else turn_relative[1:-1])
+    point = RailPoint((x_value, y_value), heading_value, kind,
+                      json.loads(observation) if "\\" in observation else observation[1:-1], names,
+                      at_intersection == "true", sentence_index, turn_value, turn_relative)
     return _Point(navigation_rules, reward_table, point, last_point, attempts, protocol_name,
-                  _text_value(sentence_text))
+                  json.loads(sentence_text) if "\\" in sentence_text else sentence_text[1:-1])
 
 
 #: Bytes the cache of checked specs may hold (keyed by their JSON text). Each entry is charged for its text and a
@@ -677,15 +676,6 @@ def walk_of(spec: str | Mapping[str, Any]) -> NavigationTask:
     return NavigationTask.from_state(checked.state)
 
 
-def _task(point: _Point) -> NavigationTask:
-    """A navigation task standing at the spec's point: the env's own grading, attempts and feedback rules. A
-    point that is not the last gets a successor (the same point) so that moving on does not end the task."""
-    rail = (point.point,) if point.last else (point.point, point.point)
-    task = NavigationTask(rail, point.rules, point.rewards, point.protocol)
-    task.attempts_left = point.attempts_left
-    return task
-
-
 def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[str, Any] | None:
     """The route spec of ``spec``'s route with the walk where ``task`` (a :func:`walk_of` it, moved on) now stands,
     or ``None`` once the route is over."""
@@ -694,18 +684,24 @@ def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[s
     return {**load_spec(spec, GAME), **_walk_fields(task)}
 
 
-def _step(reply: object, spec: str | Mapping[str, Any]) -> tuple[Grade, NavigationTask, bool]:
-    """Grade ``reply`` at the spec: the grade (``feedback`` as ``info["feedback"]``), the task moved on by it, and
-    whether the spec is a route spec."""
-    checked = _load(spec)
-    walking = isinstance(checked, _Walk)
-    task = NavigationTask.from_state(checked.state) if walking else _task(checked)
-    # env.step refuses a non-string; a reward function grades it as the empty reply (no action: invalid).
-    step = task.step(reply if isinstance(reply, str) else "")
-    # info["feedback"] is the task's message (the grader's, plus what happens next at this point).
-    result = step.grade if step.grade.feedback == step.feedback else dataclasses.replace(step.grade,
-                                                                                          feedback=step.feedback)
-    return result, task, walking
+def _with_feedback(grade: Grade, feedback: str) -> Grade:
+    """``grade`` with ``feedback`` (``info["feedback"]``: the grader's message, plus what happens next)."""
+    if grade.feedback == feedback:
+        return grade
+    if type(grade) is Grade:  # (the dataclass built directly: dataclasses.replace costs a tenth of a point's grading)
+        return Grade(grade.verdict, grade.reward, feedback, grade.action)
+    return dataclasses.replace(grade, feedback=feedback)
+
+
+def _grade_point(reply: str, point: _Point) -> tuple[Grade, str, str]:
+    """Grade ``reply`` at a point spec's point as the env's task grades it there: the grade, what it leads to
+    (:func:`~virl_env.task.navigation.settle_reply`) and the feedback."""
+    protocol = PROTOCOLS[point.protocol]
+    expected = expected_action(point.point, point.rules.action_mode)
+    result = protocol.grade(reply, point.point, point.rules, point.rewards, expected=expected)
+    outcome, feedback = settle_reply(protocol, result, point.attempts_left, point.rules, point.point, point.last,
+                                     expected)
+    return _with_feedback(result, feedback), outcome, feedback
 
 
 def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
@@ -723,7 +719,13 @@ def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
     Raises:
         SpecError: the spec is malformed, not a V-IRL spec, or of a point with no attempt left.
     """
-    return _step(reply, spec)[0]
+    checked = _load(spec)
+    # env.step refuses a non-string; a reward function grades it as the empty reply (no action: invalid).
+    reply_text = reply if isinstance(reply, str) else ""
+    if isinstance(checked, _Point):
+        return _grade_point(reply_text, checked)[0]
+    step = NavigationTask.from_state(checked.state).step(reply_text)
+    return _with_feedback(step.grade, step.feedback)
 
 
 def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
@@ -739,19 +741,22 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
     Raises:
         SpecError: as :func:`grade`.
     """
-    result, task, walking = _step(reply, spec)
-    if walking:
+    checked = _load(spec)
+    reply_text = reply if isinstance(reply, str) else ""
+    if isinstance(checked, _Walk):
+        task = NavigationTask.from_state(checked.state)
+        step = task.step(reply_text)
+        result = _with_feedback(step.grade, step.feedback)
         following = route_spec_of(spec, task)
         message = result.feedback if following is None else (task.shown_feedback or result.feedback)
         return SpecStep(result, following is None, message, following)
-    terminated = task.index > 0 or task.finished
+    result, outcome, feedback = _grade_point(reply_text, checked)
     next_spec = None
-    if not terminated:
+    if outcome == RETRY:
         previous = load_spec(spec, GAME)
-        reply_text = task.point_replies[-1][0] if task.point_replies else str(reply)
-        next_spec = {**previous, "attempts_left": task.attempts_left,
-                     "replies": [*previous.get("replies", []), [reply_text, task.shown_feedback]]}
-    return SpecStep(result, terminated, task.shown_feedback or result.feedback, next_spec)
+        next_spec = {**previous, "attempts_left": checked.attempts_left - 1,
+                     "replies": [*previous.get("replies", []), [stored_reply(reply_text), feedback]]}
+    return SpecStep(result, outcome != RETRY, feedback, next_spec)
 
 
 def expert_reply(spec: str | Mapping[str, Any]) -> str:

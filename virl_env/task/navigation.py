@@ -39,7 +39,8 @@ from virl_env.task.rules import NavigationRules, RewardTable, Verdict
 from virl_env.world.instructions import number_sentences
 from virl_env.world.routes import RailPoint
 
-__all__ = ["MAX_STORED_REPLY_CHARS", "NavigationStep", "NavigationTask", "RAIL_POINT_KINDS"]
+__all__ = ["ENDED", "MAX_STORED_REPLY_CHARS", "MOVED_ON", "NavigationStep", "NavigationTask", "RAIL_POINT_KINDS",
+           "RETRY", "SOLVED", "settle_reply", "stored_reply"]
 
 MAX_STORED_REPLY_CHARS = 8192
 """Replies are kept (for ``info["messages"]``) cut to this many characters."""
@@ -51,6 +52,33 @@ _STATE_KEYS = frozenset({
     "protocol", "rules", "rewards", "image", "sentences", "rail", "max_steps", "index", "attempts_left", "finished",
     "step_correct", "points_solved", "verdict", "feedback", "shown_feedback", "arrival_feedback", "point_replies",
 })
+
+
+#: What a graded reply leads to at its point (:func:`settle_reply`): the point is solved; another attempt there; the
+#: route ends; the walk moves on to the next point, the point failed.
+SOLVED, RETRY, ENDED, MOVED_ON = "solved", "retry", "ended", "moved_on"
+
+
+def settle_reply(protocol: Protocol, grade: Grade, attempts_left: int, rules: NavigationRules, point: RailPoint,
+                 last: bool, expected: str) -> tuple[str, str]:
+    """What a graded reply leads to at ``point`` (``attempts_left`` attempts there, this reply's included; ``last``:
+    the route's last point), and the feedback it gets (``info["feedback"]``: the grader's message, plus what happens
+    next in the protocol's words): ``(SOLVED | RETRY | ENDED | MOVED_ON, feedback)``. The one rule of
+    :meth:`NavigationTask.step` and of grading a point from its spec."""
+    if grade.success:
+        return SOLVED, grade.feedback
+    if attempts_left > 1:
+        return RETRY, protocol.retry_feedback(grade.feedback, attempts_left - 1)
+    if protocol.ends_route(rules, point, last):
+        return ENDED, protocol.ended_feedback(grade.feedback)
+    return MOVED_ON, protocol.moved_on_feedback(grade.feedback, expected)
+
+
+def stored_reply(reply: object) -> str:
+    """A failed reply as the history of its point keeps it (``info["messages"]``): its text, cut to
+    :data:`MAX_STORED_REPLY_CHARS` characters."""
+    text = reply if isinstance(reply, str) else reprlib.repr(reply)
+    return text if len(text) <= MAX_STORED_REPLY_CHARS else text[:MAX_STORED_REPLY_CHARS] + " [cut]"
 
 
 @dataclass(frozen=True)
@@ -230,28 +258,24 @@ class NavigationTask:
         point = self.point
         protocol = self.protocol
         grade = protocol.grade(reply, point, self.rules, self.rewards, expected=self._expected)
+        outcome, self.feedback = settle_reply(protocol, grade, self.attempts_left, self.rules, point,
+                                              self.index == len(self.rail) - 1, self._expected)
         self.step_correct.append(grade.success)
         self.verdict = grade.verdict
-        if grade.success:
-            self.feedback = grade.feedback
+        if outcome == SOLVED:
             self.shown_feedback = ""
             self.points_solved.append(True)
             self._advance()
         else:
             self.attempts_left -= 1
-            if self.attempts_left > 0:
-                self.feedback = self.shown_feedback = protocol.retry_feedback(grade.feedback, self.attempts_left)
-                text = reply if isinstance(reply, str) else reprlib.repr(reply)
-                stored = text if len(text) <= MAX_STORED_REPLY_CHARS else text[:MAX_STORED_REPLY_CHARS] + " [cut]"
-                self.point_replies.append((stored, self.feedback))
+            self.shown_feedback = self.feedback
+            if outcome == RETRY:
+                self.point_replies.append((stored_reply(reply), self.feedback))
             else:
                 self.points_solved.append(False)
-                if protocol.ends_route(self.rules, point, self.index == len(self.rail) - 1):
-                    self.feedback = self.shown_feedback = protocol.ended_feedback(grade.feedback)
+                if outcome == ENDED:
                     self.finished = True
                 else:
-                    self.feedback = self.shown_feedback = protocol.moved_on_feedback(grade.feedback,
-                                                                                     self._expected)
                     self._advance()
         return NavigationStep(grade, float(grade.reward), self.finished, self.truncated, self.feedback)
 
