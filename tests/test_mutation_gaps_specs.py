@@ -6,6 +6,7 @@ fast readers (canonical point spec text, route rails): they read what the full c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -18,6 +19,7 @@ import pytest
 from gpoints_env import specs as gp_specs
 from sftrl_core.specs import MAX_SPEC_CHARS, SpecError, dump_spec
 from virl_env import specs as virl_specs
+from virl_env.task.navigation import NavigationTask
 
 
 def _clear_caches() -> None:
@@ -1089,3 +1091,75 @@ def test_virl_an_unknown_field_is_named_with_the_fields_it_is_not():
     assert named.startswith("rail[2].") and "extra" in named and said == "'rail[2]' (unknown fields 'extra')"
     named, said = _unknown_field_refusal(_at_point(p, extra=1, more=2))
     assert named.startswith("point.") and "extra" in named and said == "'point' (unknown fields 'extra', 'more')"
+
+
+def test_virl_an_unknown_field_is_named_exactly_once_quoted():
+    """The field named in the refusal is the key itself, quoted once (a key that is not a string: as described)."""
+    p, r = _virl_point(), _virl_route()
+    assert _refusal({**p, "bonus": 1}) == ("V-IRL spec field 'bonus' is not a field of a V-IRL spec (unknown fields "
+                                           "'bonus')")
+    assert _refusal({**p, 1: "x"}) == "V-IRL spec field '1' is not a field of a V-IRL spec (unknown fields 1)"
+    assert _refusal({**r, (1, 2): "x"}) == ("V-IRL spec field 'a tuple of 2 items' is not a field of a V-IRL spec "
+                                            "(unknown fields a tuple of 2 items)")
+    assert _refusal({**p, "rules": {**p["rules"], 5: 1}}) == ("V-IRL spec field 'rules.5' is not a field of 'rules' "
+                                                              "(unknown fields 5)")
+
+
+def _walk_to(route: dict[str, Any], replies: list[str]) -> Any:
+    task = virl_specs.walk_of(route)
+    for reply in replies:
+        task.step(reply)
+    return task
+
+
+@pytest.mark.parametrize("env_id, protocol", [("VIRL-v0", "suite"), ("VIRL-RuleOOD-v0", "paper")])
+def test_virl_a_point_spec_grades_every_field_as_the_walk_does(env_id, protocol):
+    """At every point of a walk and for every kind of reply, the point spec's grade is the walk's grade with the
+    walk's feedback: verdict, reward, feedback and the action read (kept when the feedback says what happens next)."""
+    for seed in range(2):
+        env = _virl_env(env_id, protocol, seed)
+        route, way, done = env.unwrapped.episode_spec(), [], False
+        while not done:
+            spec, expert = virl_specs.point_spec(env), env.unwrapped.expert_reply()
+            for reply in (expert, "stop()", "forward()", "turn_direction(north)", "turn_direction(left)", "x",
+                          '{"action": "forward()"}'):
+                step = _walk_to(route, way).step(reply)
+                want = dataclasses.replace(step.grade, feedback=step.feedback)
+                got = virl_specs.grade(reply, dump_spec(spec))
+                assert got == want and got.action == step.grade.action, (seed, len(way), reply)
+                assert virl_specs.grade(reply, spec) == want
+            way.append(expert)
+            _, _, terminated, truncated, _ = env.step(expert)
+            done = terminated or truncated
+
+
+def test_virl_the_last_point_ends_the_route_whatever_its_kind():
+    """A point spec's last point ends the route when its attempts run out, as the walk's last point does, also when
+    the point is not the destination (rules that move on when attempts run out)."""
+    p = _virl_point()
+    rules = {**p["rules"], "on_exhausted": "advance"}
+    last = {**_at_point(p, kind="forward", turn_to=None, turn_relative=None), "rules": rules, "point_index": 10,
+            "last_point": True, "attempts_left": 1, "protocol": "suite"}
+    point = virl_specs._check(last)
+    task = NavigationTask([point.point], point.rules, point.rewards, "suite")
+    task.attempts_left = 1
+    step = task.step("stop()")
+    assert step.terminated and task.finished
+    result = virl_specs.advance("stop()", last)
+    assert result.grade.feedback == step.feedback == result.message and result.terminated
+    moved_on = {**last, "point_index": 9, "last_point": False}
+    assert virl_specs.grade("stop()", moved_on).feedback != step.feedback
+
+
+def test_virl_a_reply_that_is_not_text_is_graded_as_the_empty_reply():
+    """A reward function may hand over anything; what is not a string is graded (and kept) as the empty reply."""
+    p, r = _virl_point(), _virl_route()
+    for spec in (p, r, dump_spec(p), dump_spec(r)):
+        empty = virl_specs.grade("", spec)
+        assert empty.verdict.value == "invalid" and empty.action is None
+        for reply in (None, 42, b"forward()", ["stop()"]):
+            assert virl_specs.grade(reply, spec) == empty
+            got, want = virl_specs.advance(reply, spec), virl_specs.advance("", spec)
+            assert (got.grade, got.terminated, got.message, got.next_spec) == (
+                want.grade, want.terminated, want.message, want.next_spec)
+    assert virl_specs.advance(None, p).next_spec["replies"] == [["", virl_specs.grade("", p).feedback]]

@@ -685,12 +685,10 @@ def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[s
 
 
 def _with_feedback(grade: Grade, feedback: str) -> Grade:
-    """``grade`` with ``feedback`` (``info["feedback"]``: the grader's message, plus what happens next)."""
-    if grade.feedback == feedback:
-        return grade
-    if type(grade) is Grade:  # (the dataclass built directly: dataclasses.replace costs a tenth of a point's grading)
-        return Grade(grade.verdict, grade.reward, feedback, grade.action)
-    return dataclasses.replace(grade, feedback=feedback)
+    """``grade`` (both protocols grade with :class:`Grade`) with ``feedback`` (``info["feedback"]``: the grader's
+    message, plus what happens next). (Built directly: ``dataclasses.replace`` would cost a tenth of a point's
+    grading.)"""
+    return grade if grade.feedback == feedback else Grade(grade.verdict, grade.reward, feedback, grade.action)
 
 
 def _grade_point(reply: str, point: _Point) -> tuple[Grade, str, str]:
