@@ -6,8 +6,9 @@ column ``pairs``), takes each episode's spec at reset (a V-IRL point spec after 
 replies: per-step rows stand anywhere along a route) as the text a dataset column holds
 (``sftrl_core.specs.dump_spec``) and a reply (the expert's, or a random one in the right format), and times the
 figures below pair by pair, in an order that rotates from pair to pair, each call right after an untimed
-``reset(seed=...)`` of the env and the replies that reach the spec's point (so every figure meets the same disturbed
-processor caches and the same load on a shared machine), with the garbage collector off (as ``timeit`` does):
+``reset(seed=...)`` of the env and the replies that reach the spec's point (so every figure meets the same load on a
+shared machine, and caches the reset disturbed; the replies that reach a V-IRL point step the env, so its code is warm
+for its own figure and the grader's is not), with the garbage collector off (as ``timeit`` does):
 
 * ``step``: ``env.step(reply)``, on the env as ``gym.make`` returns it, and on ``env.unwrapped``;
 * ``new spec``: ``grade(reply, text)`` (``gpoints_env.grade`` / ``virl_env.grade``) with a text never graded
@@ -16,7 +17,8 @@ processor caches and the same load on a shared machine), with the garbage collec
   the texts it read, and forgets the checked texts themselves, untimed, before each timed call);
 * ``batch``: ``grade(reply, text)`` as a reward function calls it, over every new text of the setting one after
   another with nothing in between (no reset: the grading code and its data stay warm, as in a trainer's loop, where
-  the env's figures meet an env reset before each step); the texts are forgotten once before the batch;
+  the env's figures meet an env reset before each step); the texts are forgotten once before the batch. This is the
+  trainer's case (a reward function grading a batch of new rows), its code warm as the env's is when it steps;
 * ``dict``: the same as ``new spec`` with the spec as a dict (as ``episode_spec`` returns it) rather than text;
 * ``cold`` (GeneralPoints): the text again, but every spec cache is cleared before each spec (no state kept between
   specs at all; the clearing is not timed).
@@ -340,8 +342,9 @@ def main() -> None:
     if args.write_results:
         text = ("Graded pairs per second; `ratio` is the new-spec rate over `env.step`'s on the same pairs (1.0 or "
                 "more: grading a spec seen for the first time is at least as fast as stepping the env), each call "
-                "right after an env reset; `batch` grades the same new specs one after another, as a reward function "
-                "does, and `batch ratio` is its rate over `env.step`'s. "
+                "right after an env reset (and, for V-IRL point specs, the env's walk to the point, which leaves its "
+                "code warm and the grader's cold); `batch` grades the same new specs one after another, as a reward "
+                "function does in a trainer, and `batch ratio` is its rate over `env.step`'s. "
                 f"Up to {pairs_per_setting:,} pairs per row (`pairs`: the distinct specs found in "
                 f"{SEEDS_PER_PAIR} seeds per pair asked for), best of {rounds} rounds per call.\n\n")
         text += markdown_table(["game", "env id", "protocol", "replies", "spec", "pairs", "env.step", "new spec",
