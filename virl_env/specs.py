@@ -746,8 +746,8 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
         step = task.step(reply_text)
         result = _with_feedback(step.grade, step.feedback)
         following = route_spec_of(spec, task)
-        message = result.feedback if following is None else (task.shown_feedback or result.feedback)
-        return SpecStep(result, following is None, message, following)
+        # (The feedback the next prompt shows is the step's: a retry's, or what moving on or ending said.)
+        return SpecStep(result, following is None, result.feedback, following)
     result, outcome, feedback = _grade_point(reply_text, checked)
     next_spec = None
     if outcome == RETRY:
