@@ -172,6 +172,17 @@ def test_verdicts_and_rewards():
     assert g.verdict is Verdict.INVALID and g.action is None and g.reward == -1.0
 
 
+def test_a_grade_with_a_step_s_feedback_keeps_everything_else():
+    """What a step reports (info["feedback"]: the grader's message and what happens next) replaces only the
+    message: the verdict, reward and the action read stay."""
+    g = grade_reply('{"action": "turn_direction(north)"}', TURN, ABS, PAPER)
+    assert g.with_feedback(g.feedback) is g
+    reported = g.with_feedback(g.feedback + " Try again.")
+    assert type(reported) is type(g)
+    assert (reported.verdict, reported.reward, reported.action, reported.feedback) == (
+        Verdict.WRONG_ACTION, -1.0, "turn_direction(north)", g.feedback + " Try again.")
+
+
 def test_wrong_observation_fires_only_on_a_wrong_action_with_a_wrong_report():
     def reply(obs, action):
         return json.dumps({"current observation": obs, "action": action})

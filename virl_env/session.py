@@ -24,7 +24,6 @@ A route spec does not hold the street views; pass the pictures of the rail point
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -149,5 +148,5 @@ class RouteSession:
             raise RuntimeError("this route is over; start a new session")
         step = self._task.step(reply)
         # info["feedback"] is the task's message (the grader's, plus what happens next at this point).
-        self.last_grade = dataclasses.replace(step.grade, feedback=step.feedback)
+        self.last_grade = step.grade.with_feedback(step.feedback)
         return self.observation, step.reward, step.terminated, step.truncated, self.info

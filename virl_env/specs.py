@@ -684,13 +684,6 @@ def route_spec_of(spec: str | Mapping[str, Any], task: NavigationTask) -> dict[s
     return {**load_spec(spec, GAME), **_walk_fields(task)}
 
 
-def _with_feedback(grade: Grade, feedback: str) -> Grade:
-    """``grade`` (both protocols grade with :class:`Grade`) with ``feedback`` (``info["feedback"]``: the grader's
-    message, plus what happens next). (Built directly: ``dataclasses.replace`` would cost a tenth of a point's
-    grading.)"""
-    return grade if grade.feedback == feedback else Grade(grade.verdict, grade.reward, feedback, grade.action)
-
-
 def _grade_point(reply: str, point: _Point) -> tuple[Grade, str, str]:
     """Grade ``reply`` at a point spec's point as the env's task grades it there: the grade, what it leads to
     (:func:`~virl_env.task.navigation.settle_reply`) and the feedback."""
@@ -699,7 +692,7 @@ def _grade_point(reply: str, point: _Point) -> tuple[Grade, str, str]:
     result = protocol.grade(reply, point.point, point.rules, point.rewards, expected=expected)
     outcome, feedback = settle_reply(protocol, result, point.attempts_left, point.rules, point.point, point.last,
                                      expected)
-    return _with_feedback(result, feedback), outcome, feedback
+    return result.with_feedback(feedback), outcome, feedback
 
 
 def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
@@ -723,7 +716,7 @@ def grade(reply: object, spec: str | Mapping[str, Any]) -> Grade:
     if isinstance(checked, _Point):
         return _grade_point(reply_text, checked)[0]
     step = NavigationTask.from_state(checked.state).step(reply_text)
-    return _with_feedback(step.grade, step.feedback)
+    return step.grade.with_feedback(step.feedback)
 
 
 def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
@@ -744,7 +737,7 @@ def advance(reply: object, spec: str | Mapping[str, Any]) -> SpecStep:
     if isinstance(checked, _Walk):
         task = NavigationTask.from_state(checked.state)
         step = task.step(reply_text)
-        result = _with_feedback(step.grade, step.feedback)
+        result = step.grade.with_feedback(step.feedback)
         following = route_spec_of(spec, task)
         # (The feedback the next prompt shows is the step's: a retry's, or what moving on or ending said.)
         return SpecStep(result, following is None, result.feedback, following)

@@ -284,6 +284,12 @@ class Grade(CoreGrade):
 
     action: str | None = None
 
+    def with_feedback(self, feedback: str) -> Grade:
+        """This grade with ``feedback`` as its message: as a step reports it in ``info["feedback"]`` (the grader's
+        message and what happens next). (Built directly: ``dataclasses.replace`` costs a tenth of grading a point
+        spec.)"""
+        return self if self.feedback == feedback else Grade(self.verdict, self.reward, feedback, self.action)
+
 
 def grade_reply(reply: object, point: RailPoint, rules: NavigationRules, rewards: RewardTable,
                 expected: str | None = None) -> Grade:
