@@ -205,9 +205,15 @@ class EpisodeSession:
 
         Args:
             env: an env of either game (wrapped or not).
-            seed, options: reset the env with them first (the default: reset with no seed).
-            observation, info: instead of resetting, adopt the env as it is: give what its last ``reset`` (or
-                ``step``) returned.
+            seed: the seed to reset the env with first (the default: reset with no seed).
+            options: the ``reset`` options to reset the env with first.
+            observation: instead of resetting, adopt the env as it is: the observation its last ``reset`` (or
+                ``step``) returned, given with ``info``.
+            info: the ``info`` that same call returned.
+
+        Raises:
+            ValueError: only one of ``observation`` and ``info`` given, or ``env`` is not an env of this suite's
+                games.
         """
         if (observation is None) != (info is None):
             raise ValueError("give both observation and info (what the env's last reset returned), or neither")
