@@ -50,7 +50,9 @@ POINTS = _rail_points()
 
 
 def _squash(text: str) -> str:
-    return "".join(text.lower().split())
+    """Lower case without blanks, hyphens and underscores, as the grader reads a turn's argument (``North-East``,
+    ``north_east`` and ``north east`` all name ``northeast``)."""
+    return "".join(text.lower().replace("-", "").replace("_", "").split())
 
 
 def _key_word(action: str) -> str:

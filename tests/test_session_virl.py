@@ -148,6 +148,31 @@ def test_bad_route_specs_are_refused_naming_the_field(mutate, field):
         RouteSession(mutate(route_spec(env)))
 
 
+def test_a_walk_at_its_step_limit_is_refused_and_one_short_of_it_truncates():
+    """A route spec's max_steps (a NavigationTask's step limit) is a field like the others: a walk that has graded
+    max_steps replies is over (truncated), so its spec is refused, naming the field, by every reader (it used to be
+    accepted, and grading it raised RuntimeError from inside the task); one reply short of it, the next reply is
+    graded and ends the walk as truncated."""
+    env = gym.make("VIRL-v0")
+    env.reset(seed=0)
+    reply = env.unwrapped.expert_reply()
+    spec = route_spec(env)
+    after = advance(reply, spec).next_spec  # one reply graded: step_correct [true], at the second point
+    assert after["step_correct"] == [True] and after["max_steps"] is None
+    over = {**after, "max_steps": 1}
+    for form in (over, json.dumps(over)):
+        for read in (lambda s: grade("forward()", s), lambda s: advance("forward()", s), lambda s: expert_reply(s),
+                     RouteSession, EpisodeSession):
+            with pytest.raises(SpecError, match="'max_steps' is 1 and the walk has graded 1 replies"):
+                read(form)
+    last = {**spec, "max_steps": 1}
+    step = advance(reply, last)
+    assert step.grade.success and step.terminated and step.next_spec is None
+    session = RouteSession(last)
+    _, reward, terminated, truncated, _ = session.step(reply)
+    assert (reward, terminated, truncated) == (1.0, False, True)
+
+
 def test_pictures_must_match_the_rail():
     env = gym.make("VIRL-VL-v0", view_size=32)
     obs, _ = env.reset(seed=0)

@@ -505,8 +505,12 @@ def _check_walk(spec: Mapping[str, Any]) -> _Walk:
         for item in flags:
             if type(item) is not bool:
                 raise _fail(name, "must be a list of true/false")
-    if len(spec["step_correct"]) > _MAX_STEPS:
+    graded = len(spec["step_correct"])
+    if graded > _MAX_STEPS:
         raise _fail("step_correct", f"must list at most {_MAX_STEPS} steps")
+    if max_steps is not None and graded >= max_steps:
+        raise _fail("max_steps", f"is {max_steps} and the walk has graded {graded} replies (step_correct): the route "
+                    "was truncated, and a spec describes a route that still takes a reply")
     for name in ("feedback", "shown_feedback", "arrival_feedback"):
         _field(spec, name, str)
     _field(spec, "verdict", (str, type(None)))
