@@ -163,7 +163,8 @@ def test_a_walk_at_its_step_limit_is_refused_and_one_short_of_it_truncates():
     for form in (over, json.dumps(over)):
         for read in (lambda s: grade("forward()", s), lambda s: advance("forward()", s), lambda s: expert_reply(s),
                      RouteSession, EpisodeSession):
-            with pytest.raises(SpecError, match="'max_steps' is 1 and the walk has graded 1 replies"):
+            with pytest.raises(SpecError, match=r"'max_steps' is 1 and the walk has graded 1 replies \(step_correct\): "
+                               "the route was truncated, and a spec describes a route that still takes a reply"):
                 read(form)
     last = {**spec, "max_steps": 1}
     step = advance(reply, last)
