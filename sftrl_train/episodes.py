@@ -57,7 +57,8 @@ class Turn:
         reward: the reward of this reply (the per-turn reward).
         feedback: ``info["feedback"]``: the game's feedback on this reply.
         terminated: the episode ended under the game's rules.
-        truncated: the env's time limit ended it (never under the games' own rules).
+        truncated: the env's time limit ended it (never under the games' own rules; a V-IRL route spec states the
+            limit as its ``max_steps``, so a session from the spec truncates where the env does).
         next_messages: the messages the conversation gains before the next model call: the env's feedback turn
             on a retry, the next point's whole prompt when a V-IRL route moves on (image mode: with its picture as
             an image part); empty once the episode is over.

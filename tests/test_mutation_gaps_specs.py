@@ -826,7 +826,7 @@ def test_virl_route_specs_at_the_bounds_are_valid():
     assert step.grade.success and step.terminated and step.next_spec is None
     for spec in ({**r, "max_steps": 1}, {**r, "max_steps": 1_000_000},
                  {**r, "sentences": [*r["sentences"], "x" * 10**6]},
-                 {**r, "step_correct": [False] * 1_000_000}, {**r, "attempts_left": 1},
+                 {**r, "step_correct": [False] * 1_000_000, "max_steps": None}, {**r, "attempts_left": 1},
                  {**r, "point_replies": [["x" * 10**6, "y" * 10**6]]},
                  {**r, "episode": {"a": {"b": {"c": {"d": 1}}}, "e": None, "f": True}}):
         assert virl_specs.grade(virl_specs.expert_reply(spec), spec).success
@@ -902,7 +902,8 @@ def test_virl_walk_of_a_route_spec_and_of_a_point_spec():
         assert str(error.value) == ("this V-IRL spec is a point spec (it has no 'rail'); walking a route takes its "
                                     "route spec, env.unwrapped.episode_spec()")
     task = virl_specs.walk_of({**r, "point_index": 3, "step_correct": [True] * 3, "points_solved": [True] * 3})
-    assert (task.index, task.attempts_left, task.max_steps) == (3, 2, None)
+    assert (task.index, task.attempts_left, task.max_steps) == (3, 2, 400)  # the env's time limit
+    assert virl_specs.walk_of({**r, "max_steps": None}).max_steps is None
     assert virl_specs.walk_of(json.dumps(r)).expert_reply() == virl_specs.expert_reply(r)
 
 

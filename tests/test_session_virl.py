@@ -158,7 +158,7 @@ def test_a_walk_at_its_step_limit_is_refused_and_one_short_of_it_truncates():
     reply = env.unwrapped.expert_reply()
     spec = route_spec(env)
     after = advance(reply, spec).next_spec  # one reply graded: step_correct [true], at the second point
-    assert after["step_correct"] == [True] and after["max_steps"] is None
+    assert after["step_correct"] == [True] and after["max_steps"] == virl_env.MAX_EPISODE_STEPS
     over = {**after, "max_steps": 1}
     for form in (over, json.dumps(over)):
         for read in (lambda s: grade("forward()", s), lambda s: advance("forward()", s), lambda s: expert_reply(s),
@@ -172,6 +172,48 @@ def test_a_walk_at_its_step_limit_is_refused_and_one_short_of_it_truncates():
     session = RouteSession(last)
     _, reward, terminated, truncated, _ = session.step(reply)
     assert (reward, terminated, truncated) == (1.0, False, True)
+
+
+@pytest.mark.parametrize("protocol", ["suite", "paper"])
+@pytest.mark.parametrize("make, limit, take", [
+    ({"rules": {"max_attempts": 100}}, 400, "unwrapped"),  # the registered time limit, from env.unwrapped
+    ({"rules": {"max_attempts": 100}}, 400, "wrapped"),
+    ({"max_episode_steps": 7}, 7, "wrapped"),  # a limit given to gym.make: read through the wrappers
+    ({"max_episode_steps": -1, "rules": {"max_attempts": 100}}, None, "wrapped"),  # no TimeLimit at all
+])
+def test_a_session_from_the_spec_ends_at_the_env_s_time_limit(protocol, make, limit, take):
+    """gym.make's TimeLimit truncates the env; the route spec states it as the walk's max_steps, so a session from
+    the spec truncates at the same reply (with 100 attempts a point, the suite's walk reaches 400 steps; it used to
+    go on past the env's end). Taken where the env was truncated, the spec is refused."""
+    env = gym.make("VIRL-v0", protocol=protocol, **make)
+    env.reset(seed=1)
+    spec = env.unwrapped.episode_spec() if take == "unwrapped" else route_spec(env)
+    assert spec["max_steps"] == limit
+    session = EpisodeSession(spec)
+    for count in range(1, 2_000):
+        observation, reward, terminated, truncated, info = env.step("stop()")
+        turn = session.reply("stop()")
+        assert (observation, reward, terminated, truncated, info["messages"], info["feedback"]) == (
+            session.observation, turn.reward, turn.terminated, turn.truncated, session.messages, turn.feedback)
+        if terminated or truncated:
+            break
+    # "stop()" fails every point but the destination: the paper's walk ends when the first point's attempts run out,
+    # the suite's moves on through every attempt of every point and ends at the destination.
+    attempts = spec["rules"]["max_attempts"]
+    natural_end = attempts if protocol == "paper" else (len(spec["rail"]) - 1) * attempts + 1
+    if limit is not None and limit < natural_end:
+        assert (count, truncated, terminated) == (limit, True, False)
+        with pytest.raises(RuntimeError, match=f"truncated at its time limit \\({limit} steps\\)"):
+            route_spec(env)
+    else:
+        assert (count, truncated, terminated) == (natural_end, False, True)
+
+
+def test_whole_route_rows_state_the_time_limit_the_env_was_made_with():
+    for kwargs, limit in (({}, virl_env.MAX_EPISODE_STEPS), ({"max_episode_steps": 7}, 7)):
+        row = rl_rows("VIRL-v0", 1, whole_routes=True, **kwargs)[0]
+        spec = row["spec"] if isinstance(row["spec"], dict) else json.loads(row["spec"])
+        assert spec["max_steps"] == limit
 
 
 def test_pictures_must_match_the_rail():

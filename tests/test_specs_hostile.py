@@ -739,7 +739,7 @@ def _object_dense_virl_specs() -> list[dict]:
         {**route, "rail": [{**plain, "landmarks": ["ab"] * 5_000} for _ in range(20)], "num_points": 20},
         {**route, "sentences": ["ab"] * 50_000},
         {**route, "rail": [plain] * MAX_RAIL_POINTS, "num_points": MAX_RAIL_POINTS},
-        {**route, "point_replies": [["ab", "cd"]] * 20_000, "step_correct": [True] * 20_000},
+        {**route, "point_replies": [["ab", "cd"]] * 20_000, "step_correct": [True] * 20_000, "max_steps": None},
         {**point, "point": {**plain, "landmarks": ["ab"] * 20_000}},
         {**point, "history": [["ab", "cd"]] * 20_000, "replies": [["ab", "cd"]] * 1_000},
     ]

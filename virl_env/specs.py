@@ -46,6 +46,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
+import gymnasium
+
 from sftrl_core.specs import (MAX_SPEC_CHARS, BoundedCache, SpecError, SpecStep, describe_value, dump_spec, load_spec,
                                parse_json_strict, spec_header, spec_protocol)
 
@@ -109,7 +111,7 @@ def point_spec(env: Any) -> dict[str, Any]:
         as the prompt shows them) and ``replies`` (``[reply, feedback]`` of the failed attempts at this point).
 
     Raises:
-        RuntimeError: before the first reset, or once the episode is over.
+        RuntimeError: before the first reset, or once the episode is over (ended, or truncated at its time limit).
     """
     base = env.unwrapped
     task: NavigationTask | None = base._task
@@ -146,13 +148,14 @@ def route_spec(env: Any) -> dict[str, Any]:
         A JSON-serialisable dict: ``game``, ``version``, ``env_id``, ``protocol``, ``observation_mode``,
         ``episode`` (where the route comes from), ``instruction``, ``num_points``, and the walk of the route as the
         navigation task states it (:meth:`~virl_env.task.navigation.NavigationTask.to_state`): ``rules``,
-        ``rewards``, ``sentences``, ``rail`` (every rail point's fields, in order), ``max_steps``, and where the walk
+        ``rewards``, ``sentences``, ``rail`` (every rail point's fields, in order), ``max_steps`` (the step limit:
+        the env's time limit, ``max_episode_steps``: :func:`_time_limit`), and where the walk
         stands: ``point_index``, ``attempts_left``, ``step_correct``, ``points_solved``, ``verdict``, ``feedback``,
         ``shown_feedback`` (what the next prompt shows), ``arrival_feedback`` (what this point's first prompt
         showed) and ``point_replies`` (``[reply, feedback]`` of the failed attempts at this point).
 
     Raises:
-        RuntimeError: before the first reset, or once the episode is over.
+        RuntimeError: before the first reset, or once the episode is over (ended, or truncated at its time limit).
     """
     base = env.unwrapped
     task: NavigationTask | None = base._task
@@ -160,7 +163,26 @@ def route_spec(env: Any) -> dict[str, Any]:
         raise RuntimeError("call reset() before episode_spec(): there is no episode yet")
     if task.finished:
         raise RuntimeError("this episode is over; episode_spec() describes a route that still takes a reply")
-    return {**_episode_header(base), "num_points": len(task.rail), **_walk_fields(task)}
+    limit = _time_limit(env)
+    if limit is not None and len(task.step_correct) >= limit:
+        raise RuntimeError(f"this episode was truncated at its time limit ({limit} steps); episode_spec() describes "
+                           "a route that still takes a reply")
+    return {**_episode_header(base), "num_points": len(task.rail), **_walk_fields(task), "max_steps": limit}
+
+
+def _time_limit(env: Any) -> int | None:
+    """The step limit gym.make's ``TimeLimit`` puts on ``env`` (``max_episode_steps``), or ``None``.
+
+    The env's task has no step limit of its own: the wrapper truncates the env. A route spec states the limit as the
+    walk's ``max_steps``, so that a session started from the spec truncates where the env does. A wrapped env's spec
+    holds its ``TimeLimit``'s value; the env itself (``env.unwrapped.episode_spec()``) knows only its registered id,
+    whose limit is then taken (gym.make's default; a limit given to gym.make is read through the wrapped env,
+    ``virl_env.specs.route_spec(env)``).
+    """
+    if env is not env.unwrapped:
+        return None if env.spec is None else env.spec.max_episode_steps
+    registered = None if env.spec is None else gymnasium.registry.get(env.spec.id)
+    return None if registered is None else registered.max_episode_steps
 
 
 def _walk_fields(task: NavigationTask) -> dict[str, Any]:
