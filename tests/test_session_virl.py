@@ -4,6 +4,7 @@ session shows (from a whole-route dataset row) equal the env's at every turn."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -16,6 +17,7 @@ from sftrl_core.specs import SpecError
 from sftrl_train import EpisodeSession
 from sftrl_train.datasets import rl_rows
 from sftrl_train.episodes import message_text
+from virl_env.env import VIRLEnv
 from virl_env.numeric import navigation_actions
 from virl_env.session import RouteSession
 from virl_env.specs import advance, expert_reply, grade, point_spec, route_spec
@@ -203,10 +205,25 @@ def test_a_session_from_the_spec_ends_at_the_env_s_time_limit(protocol, make, li
     natural_end = attempts if protocol == "paper" else (len(spec["rail"]) - 1) * attempts + 1
     if limit is not None and limit < natural_end:
         assert (count, truncated, terminated) == (limit, True, False)
-        with pytest.raises(RuntimeError, match=f"truncated at its time limit \\({limit} steps\\)"):
+        with pytest.raises(RuntimeError) as error:
             route_spec(env)
+        assert str(error.value) == (f"this episode was truncated at its time limit ({limit} steps); episode_spec() "
+                                    "describes a route that still takes a reply")
     else:
         assert (count, truncated, terminated) == (natural_end, False, True)
+
+
+def test_the_time_limit_of_an_env_built_without_gym_make_is_read_from_its_wrappers():
+    env = VIRLEnv()
+    env.reset(seed=0)
+    assert env.spec is None and route_spec(env)["max_steps"] is None  # no TimeLimit: no limit
+    limited = gym.wrappers.TimeLimit(gym.wrappers.TimeLimit(env, 9), 30)
+    assert route_spec(limited)["max_steps"] == 9 and route_spec(limited.env)["max_steps"] == 9  # the smallest
+    unregistered = gym.make("VIRL-v0")
+    unregistered.unwrapped.spec = dataclasses.replace(unregistered.unwrapped.spec, id="NotRegistered-v0")
+    unregistered.reset(seed=0)
+    assert route_spec(unregistered.unwrapped)["max_steps"] is None
+    assert route_spec(unregistered)["max_steps"] == virl_env.MAX_EPISODE_STEPS  # the wrapper gym.make added
 
 
 def test_whole_route_rows_state_the_time_limit_the_env_was_made_with():

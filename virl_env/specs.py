@@ -171,18 +171,23 @@ def route_spec(env: Any) -> dict[str, Any]:
 
 
 def _time_limit(env: Any) -> int | None:
-    """The step limit gym.make's ``TimeLimit`` puts on ``env`` (``max_episode_steps``), or ``None``.
+    """The step limit a ``TimeLimit`` wrapper puts on ``env`` (gym.make's ``max_episode_steps``), or ``None``.
 
     The env's task has no step limit of its own: the wrapper truncates the env. A route spec states the limit as the
-    walk's ``max_steps``, so that a session started from the spec truncates where the env does. A wrapped env's spec
-    holds its ``TimeLimit``'s value; the env itself (``env.unwrapped.episode_spec()``) knows only its registered id,
-    whose limit is then taken (gym.make's default; a limit given to gym.make is read through the wrapped env,
-    ``virl_env.specs.route_spec(env)``).
+    walk's ``max_steps``, so that a session started from the spec truncates where the env does. A wrapped env is read
+    through its wrappers (the smallest limit, where several are stacked); the env itself
+    (``env.unwrapped.episode_spec()``) knows only its registered id, whose limit is then taken (gym.make's default;
+    a limit given to gym.make is read through the wrapped env, ``virl_env.specs.route_spec(env)``).
     """
-    if env is not env.unwrapped:
-        return None if env.spec is None else env.spec.max_episode_steps
-    registered = None if env.spec is None else gymnasium.registry.get(env.spec.id)
-    return None if registered is None else registered.max_episode_steps
+    if env is env.unwrapped:
+        registered = None if env.spec is None else gymnasium.registry.get(env.spec.id)
+        return None if registered is None else registered.max_episode_steps
+    limits = []
+    while isinstance(env, gymnasium.Wrapper):
+        if isinstance(env, gymnasium.wrappers.TimeLimit):
+            limits.append(env._max_episode_steps)  # (its spec holds it only for an env that gym.make built)
+        env = env.env
+    return min(limits, default=None)
 
 
 def _walk_fields(task: NavigationTask) -> dict[str, Any]:
