@@ -67,7 +67,8 @@ class GeneralPointsEnv(gym.Env[Observation, str]):
     ## Episode end
     ``terminated`` is true after a correct answer or when ``max_attempts`` answers have been graded
     (:func:`gpoints_env.rules.episode_over`, which episode specs follow too). The env never truncates (wrap it in
-    ``TimeLimit`` if you want to). Stepping a finished episode raises
+    ``TimeLimit`` if you want to; an episode spec refuses a limit that would end an episode before its attempts
+    do, which it cannot state). Stepping a finished episode raises
     ``RuntimeError``.
 
     ## Info

@@ -48,6 +48,7 @@ from sftrl_core.specs import (
     describe_value,
     load_spec,
     spec_header,
+    time_limit,
 )
 
 from .checker import PAPER_REWARDS, Grade, RewardTable
@@ -114,12 +115,22 @@ def episode_spec(env: Any) -> dict[str, Any]:
 
     Raises:
         RuntimeError: before the first reset, or once the episode is over (nothing is left to grade).
+        ValueError: ``env`` has a time limit (a ``TimeLimit`` wrapper, :func:`sftrl_core.specs.time_limit`) that ends
+            an episode at or before its last attempt: a spec does not state it, so a session from the spec would
+            not end there.
     """
     base = env.unwrapped
     if base.active_rules is None:
         raise RuntimeError("call reset() before episode_spec(): there is no episode yet")
     if base.finished:
         raise RuntimeError("this episode is over; episode_spec() describes an episode that still takes a reply")
+    limit = time_limit(env)
+    if limit is not None and limit <= base.max_attempts:
+        shorter = f" and max_attempts={limit}" if limit < base.max_attempts else ""
+        raise ValueError(f"this env's time limit ({limit} steps) ends an episode at or before its {base.max_attempts} "
+                         "attempts, which a GeneralPoints spec does not state (a session from it would not end "
+                         f"there): make the env with max_episode_steps=-1{shorter}, or play the live env "
+                         "(sftrl_train.EpisodeSession.from_env)")
     rules = base.active_rules
     return {
         **spec_header(GAME, base),

@@ -22,6 +22,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from collections.abc import Mapping
 from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
+import gymnasium
+
 from .grading import Grade
 from .registry import DEFAULT_PROTOCOL, PROTOCOL_NAMES
 
@@ -31,7 +33,7 @@ V = TypeVar("V")
 
 __all__ = ["SPEC_VERSION", "MAX_SPEC_CHARS", "SpecError", "SpecStep", "BoundedCache", "deep_sizeof", "dump_spec",
            "load_spec", "parse_spec_text", "parse_json_strict", "describe_value", "spec_game", "spec_protocol",
-           "spec_object", "spec_header"]
+           "spec_object", "spec_header", "time_limit"]
 
 #: Version of the spec layout; a spec of another version is refused rather than misread.
 SPEC_VERSION = 1
@@ -379,3 +381,23 @@ def spec_header(game: str, env: Any) -> dict[str, Any]:
     ``env``, or ``None``) and ``protocol`` (the env's, the registry's default when it has none)."""
     return {"game": game, "version": SPEC_VERSION, "env_id": None if env.spec is None else env.spec.id,
             "protocol": getattr(env, "protocol", DEFAULT_PROTOCOL)}
+
+
+def time_limit(env: Any) -> int | None:
+    """The step limit a ``TimeLimit`` wrapper puts on ``env`` (gym.make's ``max_episode_steps``), or ``None``.
+
+    The games' envs have no step limit of their own: the wrapper truncates them (and sets ``truncated`` on the step
+    that reaches the limit, even one that ends the episode). A wrapped env is read through its wrappers (the
+    smallest limit, where several are stacked); the env itself (``env.unwrapped``, as ``episode_spec()`` is called)
+    knows only its registered id, whose limit is then taken: gym.make's default. A limit given to gym.make is read
+    through the wrapped env (``<game>.specs.episode_spec(env)``, as ``sftrl_train.rl_rows`` calls it).
+    """
+    if env is env.unwrapped:
+        registered = None if env.spec is None else gymnasium.registry.get(env.spec.id)
+        return None if registered is None else registered.max_episode_steps
+    limits = []
+    while isinstance(env, gymnasium.Wrapper):
+        if isinstance(env, gymnasium.wrappers.TimeLimit):
+            limits.append(env._max_episode_steps)  # (its spec holds it only for an env that gym.make built)
+        env = env.env
+    return min(limits, default=None)

@@ -226,6 +226,24 @@ def test_the_time_limit_of_an_env_built_without_gym_make_is_read_from_its_wrappe
     assert route_spec(unregistered)["max_steps"] == virl_env.MAX_EPISODE_STEPS  # the wrapper gym.make added
 
 
+@pytest.mark.parametrize("protocol", ["suite", "paper"])
+def test_a_route_that_ends_on_the_step_that_reaches_the_time_limit_is_both_terminated_and_truncated(protocol):
+    """gymnasium's TimeLimit marks the step that reaches the limit truncated even when the route ends on it; the
+    session from the spec does the same (it used to say terminated only)."""
+    probe = gym.make("VIRL-v0", protocol=protocol)
+    probe.reset(seed=0)
+    env = gym.make("VIRL-v0", protocol=protocol, max_episode_steps=len(probe.unwrapped.rail))  # the expert's walk
+    env.reset(seed=0)
+    session = EpisodeSession(route_spec(env))
+    while not session.done:
+        reply = env.unwrapped.expert_reply()
+        _, reward, terminated, truncated, info = env.step(reply)
+        turn = session.reply(reply)
+        assert (reward, terminated, truncated, info["feedback"]) == (turn.reward, turn.terminated, turn.truncated,
+                                                                     turn.feedback)
+    assert terminated and truncated and session.success and info["is_success"]
+
+
 def test_whole_route_rows_state_the_time_limit_the_env_was_made_with():
     for kwargs, limit in (({}, virl_env.MAX_EPISODE_STEPS), ({"max_episode_steps": 7}, 7)):
         row = rl_rows("VIRL-v0", 1, whole_routes=True, **kwargs)[0]

@@ -46,10 +46,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
-import gymnasium
-
 from sftrl_core.specs import (MAX_SPEC_CHARS, BoundedCache, SpecError, SpecStep, describe_value, dump_spec, load_spec,
-                               parse_json_strict, spec_header, spec_protocol)
+                               parse_json_strict, spec_header, spec_protocol, time_limit)
 
 from .task.checker import Grade, expected_action
 from .protocols.prompts import expert_reply_text
@@ -149,7 +147,7 @@ def route_spec(env: Any) -> dict[str, Any]:
         ``episode`` (where the route comes from), ``instruction``, ``num_points``, and the walk of the route as the
         navigation task states it (:meth:`~virl_env.task.navigation.NavigationTask.to_state`): ``rules``,
         ``rewards``, ``sentences``, ``rail`` (every rail point's fields, in order), ``max_steps`` (the step limit:
-        the env's time limit, ``max_episode_steps``: :func:`_time_limit`), and where the walk
+        the env's time limit, ``max_episode_steps``: :func:`sftrl_core.specs.time_limit`), and where the walk
         stands: ``point_index``, ``attempts_left``, ``step_correct``, ``points_solved``, ``verdict``, ``feedback``,
         ``shown_feedback`` (what the next prompt shows), ``arrival_feedback`` (what this point's first prompt
         showed) and ``point_replies`` (``[reply, feedback]`` of the failed attempts at this point).
@@ -163,31 +161,13 @@ def route_spec(env: Any) -> dict[str, Any]:
         raise RuntimeError("call reset() before episode_spec(): there is no episode yet")
     if task.finished:
         raise RuntimeError("this episode is over; episode_spec() describes a route that still takes a reply")
-    limit = _time_limit(env)
+    # The env's task has no step limit: the TimeLimit wrapper truncates the env. The spec states it as the walk's,
+    # so that a session from the spec truncates where the env does.
+    limit = time_limit(env)
     if limit is not None and len(task.step_correct) >= limit:
         raise RuntimeError(f"this episode was truncated at its time limit ({limit} steps); episode_spec() describes "
                            "a route that still takes a reply")
     return {**_episode_header(base), "num_points": len(task.rail), **_walk_fields(task), "max_steps": limit}
-
-
-def _time_limit(env: Any) -> int | None:
-    """The step limit a ``TimeLimit`` wrapper puts on ``env`` (gym.make's ``max_episode_steps``), or ``None``.
-
-    The env's task has no step limit of its own: the wrapper truncates the env. A route spec states the limit as the
-    walk's ``max_steps``, so that a session started from the spec truncates where the env does. A wrapped env is read
-    through its wrappers (the smallest limit, where several are stacked); the env itself
-    (``env.unwrapped.episode_spec()``) knows only its registered id, whose limit is then taken (gym.make's default;
-    a limit given to gym.make is read through the wrapped env, ``virl_env.specs.route_spec(env)``).
-    """
-    if env is env.unwrapped:
-        registered = None if env.spec is None else gymnasium.registry.get(env.spec.id)
-        return None if registered is None else registered.max_episode_steps
-    limits = []
-    while isinstance(env, gymnasium.Wrapper):
-        if isinstance(env, gymnasium.wrappers.TimeLimit):
-            limits.append(env._max_episode_steps)  # (its spec holds it only for an env that gym.make built)
-        env = env.env
-    return min(limits, default=None)
 
 
 def _walk_fields(task: NavigationTask) -> dict[str, Any]:

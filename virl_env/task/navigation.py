@@ -89,7 +89,8 @@ class NavigationStep:
         grade: the grader's verdict, reward and message on the reply (``grade.success``: it was right).
         reward: ``grade.reward`` as the float ``env.step`` returns.
         terminated: the route has ended (its last point solved, or attempts ran out where the route ends).
-        truncated: the step limit (``max_steps``) is reached and the route has not ended.
+        truncated: the step limit (``max_steps``) is reached (as gymnasium's ``TimeLimit``: also when the route
+            ends on that step).
         feedback: ``info["feedback"]``: the grader's message and, after a failed reply, what happens next in the
             protocol's words.
     """
@@ -227,8 +228,9 @@ class NavigationTask:
 
     @property
     def truncated(self) -> bool:
-        """Whether ``max_steps`` graded replies were given and the route has not ended."""
-        return self.max_steps is not None and not self.finished and len(self.step_correct) >= self.max_steps
+        """Whether ``max_steps`` graded replies were given: as gymnasium's ``TimeLimit`` truncates, also on the reply
+        that ends the route (a step is then both terminated and truncated)."""
+        return self.max_steps is not None and len(self.step_correct) >= self.max_steps
 
     @property
     def history(self) -> list[tuple[str, str]]:
