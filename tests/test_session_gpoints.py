@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from gpoints_env import ENV_IDS
-from gpoints_env import specs as gp_specs
 from gpoints_env.session import HandSession
 from sftrl_core.specs import SpecError
 from sftrl_train import EpisodeSession, SpecEpisode
@@ -157,28 +156,3 @@ def test_session_refuses_what_the_env_refuses():
         EpisodeSession({"game": "Chess", "version": 1})
     with pytest.raises(SpecError, match="text-mode"):
         HandSession(env.unwrapped.episode_spec(), image=np.zeros((4, 4, 3), np.uint8))
-
-
-@pytest.mark.parametrize("limit", [1, 4, 5])
-def test_a_time_limit_that_ends_episodes_before_their_attempts_is_refused_by_the_spec(limit):
-    """A GeneralPoints spec states no time limit (its ids register none): where a TimeLimit would end an episode at
-    or before its last attempt (and mark that step truncated), a session from the spec would not, so the spec is
-    refused, naming the limit; a longer limit changes nothing, and a session from it ends with the env."""
-    env = gym.make("GeneralPoints-v0", max_episode_steps=limit)
-    env.reset(seed=0)
-    shorter = f" and max_attempts={limit}" if limit < 5 else ""
-    with pytest.raises(ValueError) as error:
-        gp_specs.episode_spec(env)
-    assert str(error.value) == (
-        f"this env's time limit ({limit} steps) ends an episode at or before its 5 attempts, which a GeneralPoints "
-        f"spec does not state (a session from it would not end there): make the env with "
-        f"max_episode_steps=-1{shorter}, or play the live env (sftrl_train.EpisodeSession.from_env)")
-    env = gym.make("GeneralPoints-v0", max_episode_steps=6)
-    env.reset(seed=0)
-    session = EpisodeSession(gp_specs.episode_spec(env))
-    for _ in range(5):
-        _, reward, terminated, truncated, info = env.step("x")
-        turn = session.reply("x")
-        assert (reward, terminated, truncated, info["feedback"]) == (turn.reward, turn.terminated, turn.truncated,
-                                                                     turn.feedback)
-    assert terminated and not truncated and session.done

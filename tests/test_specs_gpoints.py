@@ -17,6 +17,7 @@ import gpoints_env
 from gpoints_env import ENV_IDS, AceValue, TargetPoints
 from gpoints_env.specs import GAME, advance, episode_spec, grade, spec_prompt
 from sftrl_core.specs import SpecError, dump_spec
+from sftrl_train import EpisodeSession
 
 EPISODES = 600  # x up to 5 attempts each: a few thousand (episode, reply) pairs per id
 
@@ -205,3 +206,28 @@ def test_grade_is_exported_and_specs_pickle():
     spec = episode_spec(env)
     assert gpoints_env.grade is grade
     assert pickle.loads(pickle.dumps(advance("1", spec))).next_spec == {**spec, "attempt": 1}
+
+
+@pytest.mark.parametrize("limit", [1, 4, 5])
+def test_a_time_limit_that_ends_episodes_before_their_attempts_is_refused_by_the_spec(limit):
+    """A GeneralPoints spec states no time limit (its ids register none): where a TimeLimit would end an episode at
+    or before its last attempt (and mark that step truncated), a session from the spec would not, so the spec is
+    refused, naming the limit; a longer limit changes nothing, and a session from it ends with the env."""
+    env = gym.make("GeneralPoints-v0", max_episode_steps=limit)
+    env.reset(seed=0)
+    shorter = f" and max_attempts={limit}" if limit < 5 else ""
+    with pytest.raises(ValueError) as error:
+        episode_spec(env)
+    assert str(error.value) == (
+        f"this env's time limit ({limit} steps) ends an episode at or before its 5 attempts, which a GeneralPoints "
+        f"spec does not state (a session from it would not end there): make the env with "
+        f"max_episode_steps=-1{shorter}, or play the live env (sftrl_train.EpisodeSession.from_env)")
+    env = gym.make("GeneralPoints-v0", max_episode_steps=6)
+    env.reset(seed=0)
+    session = EpisodeSession(episode_spec(env))
+    for _ in range(5):
+        _, reward, terminated, truncated, info = env.step("x")
+        turn = session.reply("x")
+        assert (reward, terminated, truncated, info["feedback"]) == (turn.reward, turn.terminated, turn.truncated,
+                                                                     turn.feedback)
+    assert terminated and not truncated and session.done

@@ -103,6 +103,12 @@ def test_steps_truncate_at_max_steps():
         task.step("junk")
     with pytest.raises(ValueError, match="max_steps"):
         NavigationTask(task.rail, task.rules, task.rewards, max_steps=0)
+    # As gymnasium's TimeLimit: the reply that reaches the limit is truncated, also when it ends the route.
+    for extra, truncated in ((0, True), (1, False)):
+        task = NavigationTask.from_state({**state, "max_steps": len(state["rail"]) + extra})
+        steps = [task.step(task.expert_reply()) for _ in state["rail"]]
+        assert task.finished and task.success and task.truncated is truncated
+        assert [(step.terminated, step.truncated) for step in steps[-2:]] == [(False, False), (True, truncated)]
 
 
 def test_rail_points_round_trip_through_json():
