@@ -109,7 +109,7 @@ def point_spec(env: Any) -> dict[str, Any]:
         as the prompt shows them) and ``replies`` (``[reply, feedback]`` of the failed attempts at this point).
 
     Raises:
-        RuntimeError: before the first reset, or once the episode is over (ended, or truncated at its time limit).
+        RuntimeError: before the first reset, or once the episode is over.
     """
     base = env.unwrapped
     task: NavigationTask | None = base._task
