@@ -512,12 +512,8 @@ def _check_walk(spec: Mapping[str, Any]) -> _Walk:
         for item in flags:
             if type(item) is not bool:
                 raise _fail(name, "must be a list of true/false")
-    graded = len(spec["step_correct"])
-    if graded > _MAX_STEPS:
+    if len(spec["step_correct"]) > _MAX_STEPS:
         raise _fail("step_correct", f"must list at most {_MAX_STEPS} steps")
-    if max_steps is not None and graded >= max_steps:
-        raise _fail("max_steps", f"is {max_steps} and the walk has graded {graded} replies (step_correct): the route "
-                    "was truncated, and a spec describes a route that still takes a reply")
     for name in ("feedback", "shown_feedback", "arrival_feedback"):
         _field(spec, name, str)
     _field(spec, "verdict", (str, type(None)))
@@ -526,10 +522,13 @@ def _check_walk(spec: Mapping[str, Any]) -> _Walk:
     state.update(rules=rules, rewards=rewards, rail=tuple(points), sentences=tuple(sentences), protocol=protocol,
                  image=mode == "image", index=index, finished=False)
     try:
-        NavigationTask.from_state(state)
+        task = NavigationTask.from_state(state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
         named = str(error).replace("navigation state 'index'", "spec field 'point_index'")
         raise SpecError(f"V-IRL route spec is not valid: {named[:300]}") from None
+    if task.truncated:  # (the task's own rule: max_steps replies graded)
+        raise _fail("max_steps", f"is {max_steps} and the walk has graded {len(task.step_correct)} replies "
+                    "(step_correct): the route was truncated, and a spec describes a route that still takes a reply")
     return _Walk(state)
 
 
